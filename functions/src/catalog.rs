@@ -1,0 +1,284 @@
+//! Functions and their versions: deploy, list, inspect, roll back, delete, and the lookup the
+//! gateway does on every invocation.
+
+use crate::artifacts::put_artifact;
+use crate::{
+    ArtifactHash, Error, FunctionId, FunctionName, Result, Store, Tenant, TenantId, TenantName,
+    Version, now_ms,
+};
+use sqlx::Row;
+
+/// Per-version limits and visibility. Kept per version so a rollback restores them too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FunctionLimits {
+    pub memory_mb: u32,
+    pub timeout_ms: u64,
+    /// Public functions may be invoked without a key; private ones need the owner's key.
+    pub public: bool,
+}
+
+/// What a deploy stores: a validated component for a tenant's function.
+#[derive(Debug)]
+pub struct DeployRequest<'a> {
+    pub tenant: TenantId,
+    pub name: &'a FunctionName,
+    pub bytes: &'a [u8],
+    pub hash: &'a ArtifactHash,
+    pub limits: FunctionLimits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployed {
+    pub function: FunctionId,
+    pub version: Version,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionInfo {
+    pub version: Version,
+    pub hash: ArtifactHash,
+    pub limits: FunctionLimits,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionInfo {
+    pub id: FunctionId,
+    pub name: FunctionName,
+    pub active_version: Version,
+    pub created_at_ms: i64,
+    /// Every version, oldest first.
+    pub versions: Vec<VersionInfo>,
+}
+
+impl FunctionInfo {
+    pub fn active(&self) -> Option<&VersionInfo> {
+        self.versions.iter().find(|v| v.version == self.active_version)
+    }
+}
+
+/// The active version of a function, resolved for an invocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFunction {
+    pub tenant: Tenant,
+    pub function: FunctionId,
+    pub name: FunctionName,
+    pub version: Version,
+    pub hash: ArtifactHash,
+    pub limits: FunctionLimits,
+}
+
+fn corrupt(what: impl std::fmt::Display) -> Error {
+    Error::Corrupt(what.to_string())
+}
+
+fn limits_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionLimits> {
+    let memory_mb: i64 = row.try_get("memory_mb")?;
+    let timeout_ms: i64 = row.try_get("timeout_ms")?;
+    let public: i64 = row.try_get("public")?;
+    Ok(FunctionLimits {
+        memory_mb: u32::try_from(memory_mb).map_err(corrupt)?,
+        timeout_ms: u64::try_from(timeout_ms).map_err(corrupt)?,
+        public: public != 0,
+    })
+}
+
+fn hash_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactHash> {
+    let hash: String = row.try_get("sha256")?;
+    ArtifactHash::parse(&hash).ok_or_else(|| corrupt(format!("bad artifact hash {hash:?}")))
+}
+
+fn name_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
+    let name: String = row.try_get("name")?;
+    FunctionName::parse(&name).map_err(corrupt)
+}
+
+const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
+     v.version, v.sha256, v.memory_mb, v.timeout_ms, v.public, v.created_at_ms AS version_created_at_ms \
+     FROM functions f JOIN function_versions v ON v.function_id = f.id \
+     WHERE f.tenant_id = $1";
+
+/// Folds rows ordered by (function name, version) into functions with their versions.
+fn fold_functions(rows: &[sqlx::any::AnyRow]) -> Result<Vec<FunctionInfo>> {
+    let mut out: Vec<FunctionInfo> = Vec::new();
+    for row in rows {
+        let id = FunctionId(row.try_get("id")?);
+        let version = VersionInfo {
+            version: Version(row.try_get("version")?),
+            hash: hash_from_row(row)?,
+            limits: limits_from_row(row)?,
+            created_at_ms: row.try_get("version_created_at_ms")?,
+        };
+        match out.last_mut() {
+            Some(last) if last.id == id => last.versions.push(version),
+            _ => out.push(FunctionInfo {
+                id,
+                name: name_from_row(row)?,
+                active_version: Version(row.try_get("active_version")?),
+                created_at_ms: row.try_get("created_at_ms")?,
+                versions: vec![version],
+            }),
+        }
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Stores the artifact (once per content hash) and adds a new version, which becomes active.
+    pub async fn deploy(&self, req: DeployRequest<'_>) -> Result<Deployed> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        put_artifact(&mut tx, req.hash, req.bytes).await?;
+        sqlx::query(
+            "INSERT INTO functions (tenant_id, name, active_version, created_at_ms) \
+             VALUES ($1, $2, 0, $3) ON CONFLICT (tenant_id, name) DO NOTHING",
+        )
+        .bind(req.tenant.0)
+        .bind(req.name.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
+            .bind(req.tenant.0)
+            .bind(req.name.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+        let function = FunctionId(row.try_get("id")?);
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
+        )
+        .bind(function.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        let version = Version(row.try_get("next")?);
+        let inserted = sqlx::query(
+            "INSERT INTO function_versions \
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (function_id, version) DO NOTHING",
+        )
+        .bind(function.0)
+        .bind(version.0)
+        .bind(req.hash.as_str())
+        .bind(i64::from(req.limits.memory_mb))
+        .bind(i64::try_from(req.limits.timeout_ms).unwrap_or(i64::MAX))
+        .bind(i64::from(req.limits.public))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            return Err(Error::Conflict(req.name.clone()));
+        }
+        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+            .bind(version.0)
+            .bind(function.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Deployed { function, version })
+    }
+
+    /// Every function of a tenant with all its versions, ordered by name.
+    pub async fn list_functions(&self, tenant: TenantId) -> Result<Vec<FunctionInfo>> {
+        let sql = format!("{FUNCTION_ROWS} ORDER BY f.name, v.version");
+        let rows = sqlx::query(&sql).bind(tenant.0).fetch_all(&self.pool).await?;
+        fold_functions(&rows)
+    }
+
+    pub async fn function(&self, tenant: TenantId, name: &FunctionName) -> Result<FunctionInfo> {
+        let sql = format!("{FUNCTION_ROWS} AND f.name = $2 ORDER BY v.version");
+        let rows = sqlx::query(&sql)
+            .bind(tenant.0)
+            .bind(name.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        fold_functions(&rows)?
+            .pop()
+            .ok_or_else(|| Error::UnknownFunction {
+                tenant,
+                name: name.clone(),
+            })
+    }
+
+    /// Deletes a function and all its versions. Artifacts stay (they are shared by content) and
+    /// so do invocation records (they are what the tenant is billed on).
+    pub async fn delete_function(&self, tenant: TenantId, name: &FunctionName) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant.0)
+            .bind(name.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(Error::UnknownFunction {
+                tenant,
+                name: name.clone(),
+            });
+        };
+        let id: i64 = row.try_get("id")?;
+        sqlx::query("DELETE FROM function_versions WHERE function_id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM functions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes an existing version the active one.
+    pub async fn rollback(
+        &self,
+        tenant: TenantId,
+        name: &FunctionName,
+        version: Version,
+    ) -> Result<()> {
+        let info = self.function(tenant, name).await?;
+        if !info.versions.iter().any(|v| v.version == version) {
+            return Err(Error::UnknownVersion {
+                tenant,
+                name: name.clone(),
+                version,
+            });
+        }
+        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+            .bind(version.0)
+            .bind(info.id.0)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The active version of `tenant/function`, as the gateway needs it to invoke.
+    pub async fn active_function(
+        &self,
+        tenant: &TenantName,
+        function: &FunctionName,
+    ) -> Result<Option<ActiveFunction>> {
+        let row = sqlx::query(
+            "SELECT t.id AS tenant_id, t.name AS tenant_name, f.id, f.name, v.version, v.sha256, \
+             v.memory_mb, v.timeout_ms, v.public \
+             FROM tenants t JOIN functions f ON f.tenant_id = t.id \
+             JOIN function_versions v ON v.function_id = f.id AND v.version = f.active_version \
+             WHERE t.name = $1 AND f.name = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(function.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let tenant_name: String = row.try_get("tenant_name")?;
+        Ok(Some(ActiveFunction {
+            tenant: Tenant {
+                id: TenantId(row.try_get("tenant_id")?),
+                name: TenantName::parse(&tenant_name).map_err(corrupt)?,
+            },
+            function: FunctionId(row.try_get("id")?),
+            name: name_from_row(&row)?,
+            version: Version(row.try_get("version")?),
+            hash: hash_from_row(&row)?,
+            limits: limits_from_row(&row)?,
+        }))
+    }
+}

@@ -1,0 +1,58 @@
+//! Everything about a deployed function and its owner: tenants, API keys, functions, versions,
+//! content-addressed artifacts and invocation records, kept in one sqlx store (SQLite by default,
+//! PostgreSQL for several nodes). The same queries and migrations serve both dialects.
+
+mod artifacts;
+mod catalog;
+mod ids;
+mod keys;
+mod names;
+mod store;
+mod tenants;
+mod usage;
+
+pub use artifacts::{ArtifactHash, ArtifactSource};
+pub use catalog::{ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionLimits, VersionInfo};
+pub use ids::{FunctionId, InvocationId, TenantId, Version};
+pub use keys::{ApiKey, ApiKeyHash};
+pub use names::{FunctionName, InvalidName, TenantName};
+pub use store::{Backend, Store};
+pub use tenants::{CreatedTenant, Tenant};
+pub use usage::{FunctionUsage, InvocationRecord, Outcome, TriggerKind, UsageFigures, UsageReport};
+
+/// Errors of the function store. Variants carry the typed ids they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("tenant name {0:?} is already taken")]
+    TenantExists(TenantName),
+    #[error("unknown tenant {0:?}")]
+    UnknownTenant(TenantName),
+    #[error("function {name:?} not found")]
+    UnknownFunction { tenant: TenantId, name: FunctionName },
+    #[error("function {name:?} has no version {version}")]
+    UnknownVersion {
+        tenant: TenantId,
+        name: FunctionName,
+        version: Version,
+    },
+    #[error("artifact {0} not found")]
+    UnknownArtifact(ArtifactHash),
+    #[error("concurrent change to function {0:?}, retry")]
+    Conflict(FunctionName),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored row is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
+pub fn now_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}

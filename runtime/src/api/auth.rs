@@ -1,0 +1,75 @@
+//! Who is calling: the admin, a tenant, or nobody. Keys come as `Authorization: Bearer KEY`.
+
+use super::AppState;
+use super::error::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use geyser_functions::{ApiKey, Tenant};
+
+/// A caller with a valid key.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Admin,
+    Tenant(Tenant),
+}
+
+/// The bearer key in `parts`, if any.
+pub fn bearer(parts: &Parts) -> Option<ApiKey> {
+    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| ApiKey::from_presented(key.trim()))
+}
+
+/// Resolves a presented key: the admin key, a tenant's key, or neither.
+pub async fn resolve(state: &AppState, key: &ApiKey) -> Result<Option<Caller>, ApiError> {
+    if key.matches(&state.admin_key) {
+        return Ok(Some(Caller::Admin));
+    }
+    Ok(state.store.tenant_by_key(key).await?.map(Caller::Tenant))
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(parts)
+            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer KEY`"))?;
+        resolve(state, &key)
+            .await?
+            .ok_or_else(|| ApiError::unauthorized("invalid API key"))
+    }
+}
+
+/// A caller that must be a tenant (management of its own functions).
+#[derive(Debug, Clone)]
+pub struct TenantCaller(pub Tenant);
+
+impl FromRequestParts<AppState> for TenantCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Tenant(tenant) => Ok(TenantCaller(tenant)),
+            Caller::Admin => Err(ApiError::forbidden(
+                "this endpoint acts for a tenant: use the tenant's API key",
+            )),
+        }
+    }
+}
+
+/// A caller that must be the admin.
+#[derive(Debug, Clone, Copy)]
+pub struct AdminCaller;
+
+impl FromRequestParts<AppState> for AdminCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::Admin => Ok(AdminCaller),
+            Caller::Tenant(_) => Err(ApiError::forbidden("this endpoint needs the admin key")),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! The one error type of the HTTP API: client errors are answered (JSON `{"error":{...}}`),
+//! internal errors are logged once here and answered without detail.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// An internal fault: logged here, once, and answered as a bare 500.
+    pub fn internal(err: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %err, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error; see the server log",
+        )
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: &self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<geyser_functions::Error> for ApiError {
+    fn from(err: geyser_functions::Error) -> Self {
+        use geyser_functions::Error as E;
+        match err {
+            E::TenantExists(_) => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            E::UnknownTenant(_) | E::UnknownFunction { .. } | E::UnknownVersion { .. } => {
+                Self::not_found(err.to_string())
+            }
+            E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
+                Self::internal(err)
+            }
+        }
+    }
+}
+
+impl From<geyser_functions::InvalidName> for ApiError {
+    fn from(err: geyser_functions::InvalidName) -> Self {
+        Self::bad_request(err.to_string())
+    }
+}
+
+/// Turns an axum extractor rejection (bad JSON, body too large, bad query) into our JSON shape,
+/// keeping its status (413 for an oversized body).
+pub fn rejection(rejection: impl IntoResponse + std::fmt::Display) -> ApiError {
+    let message = rejection.to_string();
+    let status = rejection.into_response().status();
+    let code = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, message)
+}

@@ -1,0 +1,197 @@
+//! Function management for the calling tenant: deploy a version, list, show, roll back, delete.
+
+use super::AppState;
+use super::auth::TenantCaller;
+use super::error::{ApiError, rejection};
+use crate::host::PrepareError;
+use axum::Json;
+use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use bytes::Bytes;
+use geyser_functions::{
+    DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version, VersionInfo,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployParams {
+    memory_mb: Option<u32>,
+    timeout_ms: Option<u64>,
+    public: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub struct DeployedDto {
+    name: String,
+    version: i64,
+    sha256: String,
+}
+
+#[derive(Serialize)]
+pub struct VersionDto {
+    version: i64,
+    sha256: String,
+    memory_mb: u32,
+    timeout_ms: u64,
+    public: bool,
+    created_at_ms: i64,
+}
+
+#[derive(Serialize)]
+pub struct FunctionDto {
+    name: String,
+    active_version: i64,
+    /// Where the function is invoked.
+    url: String,
+    memory_mb: u32,
+    timeout_ms: u64,
+    public: bool,
+    versions: Vec<VersionDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    version: i64,
+}
+
+impl From<&VersionInfo> for VersionDto {
+    fn from(v: &VersionInfo) -> Self {
+        VersionDto {
+            version: v.version.0,
+            sha256: v.hash.to_string(),
+            memory_mb: v.limits.memory_mb,
+            timeout_ms: v.limits.timeout_ms,
+            public: v.limits.public,
+            created_at_ms: v.created_at_ms,
+        }
+    }
+}
+
+fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
+    let active = info.active().map(|v| v.limits);
+    FunctionDto {
+        name: info.name.to_string(),
+        active_version: info.active_version.0,
+        url: format!("/fn/{}/{}", tenant.name, info.name),
+        memory_mb: active.map_or(0, |l| l.memory_mb),
+        timeout_ms: active.map_or(0, |l| l.timeout_ms),
+        public: active.is_some_and(|l| l.public),
+        versions: info.versions.iter().map(VersionDto::from).collect(),
+    }
+}
+
+fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {
+    let engine = &state.config.engine;
+    let memory_mb = params.memory_mb.unwrap_or(engine.default_memory_mb);
+    if memory_mb == 0 || memory_mb > engine.max_memory_mb {
+        return Err(ApiError::bad_request(format!(
+            "memory_mb must be between 1 and {}",
+            engine.max_memory_mb
+        )));
+    }
+    let timeout_ms = params.timeout_ms.unwrap_or(engine.default_timeout_ms);
+    if timeout_ms == 0 || timeout_ms > engine.max_timeout_ms {
+        return Err(ApiError::bad_request(format!(
+            "timeout_ms must be between 1 and {}",
+            engine.max_timeout_ms
+        )));
+    }
+    Ok(FunctionLimits {
+        memory_mb,
+        timeout_ms,
+        public: params.public.unwrap_or(true),
+    })
+}
+
+/// `PUT /v1/functions/{name}`: the body is the component. Compiled before it is stored, so a
+/// bad component is refused at once and the first call pays no compile.
+pub async fn deploy(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    params: Result<Query<DeployParams>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<DeployedDto>), ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let Query(params) = params.map_err(rejection)?;
+    let limits = limits(&state, &params)?;
+    let body = body.map_err(rejection)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request("empty body: send the component bytes"));
+    }
+    let bytes = Arc::new(body.to_vec());
+    let (hash, pre) = state.host.prepare(bytes.clone()).await.map_err(|e| match e {
+        PrepareError::Component(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string()),
+        PrepareError::Cache(e) => ApiError::internal(e),
+    })?;
+    let deployed = state
+        .store
+        .deploy(DeployRequest {
+            tenant: tenant.id,
+            name: &name,
+            bytes: &bytes,
+            hash: &hash,
+            limits,
+        })
+        .await?;
+    state.host.install(&hash, pre);
+    tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployedDto {
+            name: name.to_string(),
+            version: deployed.version.0,
+            sha256: hash.to_string(),
+        }),
+    ))
+}
+
+pub async fn list(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<FunctionDto>>, ApiError> {
+    let functions = state.store.list_functions(tenant.id).await?;
+    Ok(Json(functions.iter().map(|f| function_dto(&tenant, f)).collect()))
+}
+
+pub async fn show(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<FunctionDto>, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let info = state.store.function(tenant.id, &name).await?;
+    Ok(Json(function_dto(&tenant, &info)))
+}
+
+pub async fn delete(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    state.store.delete_function(tenant.id, &name).await?;
+    tracing::info!(tenant = %tenant.name, function = %name, "function deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rollback(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
+) -> Result<Json<FunctionDto>, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let Json(body) = body.map_err(rejection)?;
+    state
+        .store
+        .rollback(tenant.id, &name, Version(body.version))
+        .await?;
+    tracing::info!(tenant = %tenant.name, function = %name, version = body.version, "function rolled back");
+    let info = state.store.function(tenant.id, &name).await?;
+    Ok(Json(function_dto(&tenant, &info)))
+}

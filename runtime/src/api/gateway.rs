@@ -1,0 +1,113 @@
+//! `ANY /fn/{tenant}/{function}/{*path}`: invokes a function's active version through
+//! `wasi:http/incoming-handler`. The guest sees the path below its mount, and its response is
+//! streamed back as it writes it.
+
+use super::AppState;
+use super::auth::{Caller, bearer, resolve};
+use super::error::ApiError;
+use crate::invoke::InvokeError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use geyser_functions::{FunctionName, TenantName};
+use http_body_util::BodyExt;
+
+/// `/fn/acme/hello/x?y=1` → (`acme`, `hello`, `/x?y=1`); `/fn/acme/hello` → (…, `/`).
+fn split_target(uri: &Uri) -> Option<(&str, &str, String)> {
+    let rest = uri.path().strip_prefix("/fn/")?;
+    let (tenant, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let (function, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    Some((tenant, function, path))
+}
+
+fn invoke_error(err: InvokeError) -> ApiError {
+    let message = err.to_string();
+    match err {
+        InvokeError::Saturated(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message),
+        InvokeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
+        InvokeError::MemoryLimit(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)
+        }
+        InvokeError::Trap(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "trap", message),
+        InvokeError::Guest(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_error", message)
+        }
+        InvokeError::BadRequest(_) => ApiError::bad_request(message),
+        InvokeError::Load(err) => ApiError::internal(err),
+    }
+}
+
+pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let not_found = || ApiError::not_found("function not found");
+    let (tenant, function, guest_path) = split_target(request.uri()).ok_or_else(not_found)?;
+    let tenant = TenantName::parse(tenant).map_err(|_| not_found())?;
+    let function = FunctionName::parse(function).map_err(|_| not_found())?;
+    let active = state
+        .store
+        .active_function(&tenant, &function)
+        .await?
+        .ok_or_else(not_found)?;
+
+    let (mut parts, body) = request.into_parts();
+    if !active.limits.public {
+        let key = bearer(&parts)
+            .ok_or_else(|| ApiError::unauthorized("this function is private: send the owner's API key"))?;
+        match resolve(&state, &key).await? {
+            Some(Caller::Tenant(owner)) if owner.id == active.tenant.id => {}
+            // Another tenant's key: do not reveal that the function exists.
+            Some(_) => return Err(not_found()),
+            None => return Err(ApiError::unauthorized("invalid API key")),
+        }
+    }
+
+    parts.uri = guest_path
+        .parse::<Uri>()
+        .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
+    if !parts.headers.contains_key(axum::http::header::HOST) {
+        parts
+            .headers
+            .insert(axum::http::header::HOST, HeaderValue::from_static("localhost"));
+    }
+    let request = axum::http::Request::from_parts(parts, body);
+
+    let invoked = state
+        .invoker
+        .invoke_http(active, request)
+        .await
+        .map_err(invoke_error)?;
+    let (mut parts, body) = invoked.response.into_parts();
+    if let Ok(id) = HeaderValue::from_str(&invoked.id.to_string()) {
+        parts.headers.insert("x-geyser-invocation", id);
+    }
+    let body = Body::new(body.map_err(|code| std::io::Error::other(format!("{code:?}"))));
+    Ok(Response::from_parts(parts, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(uri: &str) -> Option<(String, String, String)> {
+        let uri: Uri = uri.parse().unwrap();
+        split_target(&uri).map(|(t, f, p)| (t.to_owned(), f.to_owned(), p))
+    }
+
+    #[test]
+    fn guest_sees_the_path_below_its_mount() {
+        let s = |t: &str, f: &str, p: &str| Some((t.to_owned(), f.to_owned(), p.to_owned()));
+        assert_eq!(split("/fn/acme/hello/x?y=1"), s("acme", "hello", "/x?y=1"));
+        assert_eq!(split("/fn/acme/hello"), s("acme", "hello", "/"));
+        assert_eq!(split("/fn/acme/hello/"), s("acme", "hello", "/"));
+        assert_eq!(split("/fn/acme/hello?q"), s("acme", "hello", "/?q"));
+        assert_eq!(split("/fn/acme/hello/a/b%20c"), s("acme", "hello", "/a/b%20c"));
+        assert_eq!(split("/v1/x"), None);
+    }
+}

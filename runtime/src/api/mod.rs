@@ -1,0 +1,57 @@
+//! The HTTP edge: management API (`/v1`), the function gateway (`/fn`), health and metrics.
+//! Only this module knows HTTP status codes and JSON DTOs.
+
+mod auth;
+mod error;
+mod functions;
+mod gateway;
+mod system;
+mod tenants;
+mod usage;
+
+use crate::config::Config;
+use crate::host::Host;
+use crate::invoke::Invoker;
+use crate::metering::Meter;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+use geyser_functions::{ApiKey, Store};
+use std::sync::Arc;
+
+pub use error::ApiError;
+
+/// Shared state of every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub host: Arc<Host>,
+    pub meter: Meter,
+    pub metrics: Arc<Metrics>,
+    pub invoker: Invoker,
+    pub admin_key: Arc<ApiKey>,
+    pub config: Arc<Config>,
+}
+
+/// The whole HTTP surface, without a socket (tests may drive it directly).
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config.http.max_upload_bytes;
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/metrics", get(system::metrics))
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route("/v1/functions", get(functions::list))
+        .route(
+            "/v1/functions/{name}",
+            get(functions::show)
+                .put(functions::deploy)
+                .delete(functions::delete)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/v1/functions/{name}/rollback", post(functions::rollback))
+        .route("/v1/usage", get(usage::show))
+        .route("/fn/{*rest}", any(gateway::invoke))
+        .fallback(system::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,66 @@
+//! `POST /v1/tenants` and `GET /v1/tenants` (admin only).
+
+use super::AppState;
+use super::auth::AdminCaller;
+use super::error::{ApiError, rejection};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use geyser_functions::TenantName;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct CreatedTenantDto {
+    id: i64,
+    name: String,
+    /// Shown once; only its hash is stored.
+    api_key: String,
+}
+
+#[derive(Serialize)]
+pub struct TenantDto {
+    id: i64,
+    name: String,
+}
+
+pub async fn create(
+    _admin: AdminCaller,
+    State(state): State<AppState>,
+    body: Result<Json<CreateTenant>, JsonRejection>,
+) -> Result<(StatusCode, Json<CreatedTenantDto>), ApiError> {
+    let Json(body) = body.map_err(rejection)?;
+    let name = TenantName::parse(&body.name)?;
+    let created = state.store.create_tenant(&name).await?;
+    tracing::info!(tenant = %created.tenant.name, "tenant created");
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedTenantDto {
+            id: created.tenant.id.0,
+            name: created.tenant.name.to_string(),
+            api_key: created.api_key.expose().to_owned(),
+        }),
+    ))
+}
+
+pub async fn list(
+    _admin: AdminCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<TenantDto>>, ApiError> {
+    let tenants = state.store.list_tenants().await?;
+    Ok(Json(
+        tenants
+            .into_iter()
+            .map(|t| TenantDto {
+                id: t.id.0,
+                name: t.name.to_string(),
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,90 @@
+//! `GET /v1/usage`: per-function usage of the calling tenant (the admin names a tenant).
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::{ApiError, rejection};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use geyser_functions::{TenantName, UsageFigures};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageParams {
+    tenant: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct FiguresDto {
+    invocations: u64,
+    errors: u64,
+    wall_ms: f64,
+    cpu_ms: f64,
+    peak_memory_bytes: u64,
+    gb_seconds: f64,
+    outcomes: BTreeMap<&'static str, u64>,
+}
+
+#[derive(Serialize)]
+pub struct FunctionUsageDto {
+    function: String,
+    #[serde(flatten)]
+    figures: FiguresDto,
+}
+
+#[derive(Serialize)]
+pub struct UsageDto {
+    tenant: String,
+    functions: Vec<FunctionUsageDto>,
+    totals: FiguresDto,
+}
+
+impl From<&UsageFigures> for FiguresDto {
+    fn from(f: &UsageFigures) -> Self {
+        FiguresDto {
+            invocations: f.invocations,
+            errors: f.errors,
+            wall_ms: f.wall_ns as f64 / 1e6,
+            cpu_ms: f.cpu_ns as f64 / 1e6,
+            peak_memory_bytes: f.peak_memory_bytes,
+            gb_seconds: f.gb_seconds,
+            outcomes: f.outcomes.iter().map(|(o, n)| (o.as_str(), *n)).collect(),
+        }
+    }
+}
+
+pub async fn show(
+    caller: Caller,
+    State(state): State<AppState>,
+    params: Result<Query<UsageParams>, QueryRejection>,
+) -> Result<Json<UsageDto>, ApiError> {
+    let Query(params) = params.map_err(rejection)?;
+    let tenant = match (caller, params.tenant) {
+        (Caller::Tenant(tenant), None) => tenant,
+        (Caller::Tenant(tenant), Some(name)) if name == tenant.name.as_str() => tenant,
+        (Caller::Tenant(_), Some(_)) => {
+            return Err(ApiError::forbidden("a tenant sees only its own usage"));
+        }
+        (Caller::Admin, Some(name)) => state.store.tenant_by_name(&TenantName::parse(&name)?).await?,
+        (Caller::Admin, None) => {
+            return Err(ApiError::bad_request("the admin must name a tenant: ?tenant=NAME"));
+        }
+    };
+    // Records of finished invocations may still be queued; write them first.
+    state.meter.flush().await;
+    let report = state.store.usage(tenant.id).await?;
+    Ok(Json(UsageDto {
+        tenant: tenant.name.to_string(),
+        functions: report
+            .functions
+            .iter()
+            .map(|f| FunctionUsageDto {
+                function: f.function.to_string(),
+                figures: FiguresDto::from(&f.figures),
+            })
+            .collect(),
+        totals: FiguresDto::from(&report.totals()),
+    }))
+}

@@ -1,0 +1,250 @@
+//! The HTTP client behind the client subcommands. Errors become one clear line; `--json`
+//! prints the server's JSON as is.
+
+use anyhow::{Context, Result, anyhow, bail};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
+use std::io::IsTerminal;
+use std::path::Path;
+
+pub struct Client {
+    base: String,
+    key: Option<String>,
+    json: bool,
+    http: reqwest::Client,
+}
+
+/// Uploads larger than this show progress on a terminal.
+const PROGRESS_THRESHOLD: usize = 1 << 20;
+const CHUNK: usize = 64 << 10;
+
+impl Client {
+    pub fn new(base: &str, key: Option<String>, json: bool) -> Result<Self> {
+        Ok(Self {
+            base: base.trim_end_matches('/').to_owned(),
+            key,
+            json,
+            http: reqwest::Client::builder().build()?,
+        })
+    }
+
+    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
+        let key = self
+            .key
+            .as_deref()
+            .ok_or_else(|| anyhow!("no API key: set GEYSER_API_KEY or pass --api-key"))?;
+        Ok(self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(key))
+    }
+
+    async fn send(&self, builder: RequestBuilder) -> Result<Response> {
+        let response = builder
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Geyser at {}", self.base))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let message = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
+            .unwrap_or(text);
+        bail!("{} {}: {}", status.as_u16(), status.canonical_reason().unwrap_or(""), message.trim())
+    }
+
+    async fn send_json(&self, builder: RequestBuilder) -> Result<Value> {
+        let response = self.send(builder).await?;
+        if response.status() == StatusCode::NO_CONTENT {
+            return Ok(Value::Null);
+        }
+        Ok(response.json().await.context("invalid JSON from server")?)
+    }
+
+    fn print_json(&self, value: &Value) -> Result<()> {
+        println!("{}", serde_json::to_string_pretty(value)?);
+        Ok(())
+    }
+
+    pub async fn create_tenant(&self, name: &str) -> Result<()> {
+        let body = serde_json::json!({ "name": name });
+        let value = self
+            .send_json(self.request(Method::POST, "/v1/tenants")?.json(&body))
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!("tenant {} created", value["name"].as_str().unwrap_or(name));
+        println!("api key (shown once, keep it): {}", value["api_key"].as_str().unwrap_or(""));
+        Ok(())
+    }
+
+    pub async fn deploy(
+        &self,
+        name: &str,
+        file: &Path,
+        memory_mb: Option<u32>,
+        timeout_ms: Option<u64>,
+        private: bool,
+    ) -> Result<()> {
+        let bytes = tokio::fs::read(file)
+            .await
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let mut query: Vec<(&str, String)> = Vec::new();
+        if let Some(m) = memory_mb {
+            query.push(("memory_mb", m.to_string()));
+        }
+        if let Some(t) = timeout_ms {
+            query.push(("timeout_ms", t.to_string()));
+        }
+        if private {
+            query.push(("public", "false".into()));
+        }
+        let total = bytes.len();
+        let show_progress = total > PROGRESS_THRESHOLD && std::io::stderr().is_terminal();
+        let body = if show_progress {
+            let chunks: Vec<Vec<u8>> = bytes.chunks(CHUNK).map(<[u8]>::to_vec).collect();
+            let mut sent = 0usize;
+            let stream = futures::stream::iter(chunks.into_iter().map(move |chunk| {
+                sent += chunk.len();
+                eprint!("\ruploading {}: {} / {} KiB", file_name(total), sent >> 10, total >> 10);
+                if sent == total {
+                    eprintln!();
+                }
+                Ok::<_, std::io::Error>(chunk)
+            }));
+            reqwest::Body::wrap_stream(stream)
+        } else {
+            reqwest::Body::from(bytes)
+        };
+        let request = self
+            .request(Method::PUT, &format!("/v1/functions/{name}"))?
+            .query(&query)
+            .header(reqwest::header::CONTENT_TYPE, "application/wasm")
+            .header(reqwest::header::CONTENT_LENGTH, total)
+            .body(body);
+        let value = self.send_json(request).await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "deployed {} version {} (sha256 {})",
+            value["name"].as_str().unwrap_or(name),
+            value["version"],
+            value["sha256"].as_str().unwrap_or("?")
+        );
+        Ok(())
+    }
+
+    pub async fn invoke(&self, name: &str, path: &str, method: &str, data: Option<String>) -> Result<()> {
+        let info = self
+            .send_json(self.request(Method::GET, &format!("/v1/functions/{name}"))?)
+            .await?;
+        let mount = info["url"].as_str().ok_or_else(|| anyhow!("server did not say where {name} lives"))?;
+        let path = if path.starts_with('/') || path.starts_with('?') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        let method = Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| anyhow!("invalid HTTP method {method:?}"))?;
+        let mut request = self.request(method, &format!("{mount}{path}"))?;
+        if let Some(data) = data {
+            request = request.body(data);
+        }
+        let response = self.send(request).await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if self.json {
+            let value = serde_json::json!({
+                "status": status.as_u16(),
+                "body": String::from_utf8_lossy(&body),
+            });
+            return self.print_json(&value);
+        }
+        use std::io::Write;
+        std::io::stdout().write_all(&body)?;
+        Ok(())
+    }
+
+    pub async fn functions(&self) -> Result<()> {
+        let value = self.send_json(self.request(Method::GET, "/v1/functions")?).await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!("{:<32} {:>8} {:>8} {:>10}  {:<7} URL", "NAME", "VERSION", "MEM MB", "TIMEOUT", "PUBLIC");
+        for f in value.as_array().into_iter().flatten() {
+            println!(
+                "{:<32} {:>8} {:>8} {:>8}ms  {:<7} {}",
+                f["name"].as_str().unwrap_or(""),
+                f["active_version"],
+                f["memory_mb"],
+                f["timeout_ms"],
+                f["public"],
+                f["url"].as_str().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    pub async fn rollback(&self, name: &str, version: i64) -> Result<()> {
+        let body = serde_json::json!({ "version": version });
+        let value = self
+            .send_json(self.request(Method::POST, &format!("/v1/functions/{name}/rollback"))?.json(&body))
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!("{name} now runs version {}", value["active_version"]);
+        Ok(())
+    }
+
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        self.send(self.request(Method::DELETE, &format!("/v1/functions/{name}"))?)
+            .await?;
+        if self.json {
+            return self.print_json(&serde_json::json!({ "deleted": name }));
+        }
+        println!("deleted {name}");
+        Ok(())
+    }
+
+    pub async fn usage(&self, tenant: Option<&str>) -> Result<()> {
+        let mut request = self.request(Method::GET, "/v1/usage")?;
+        if let Some(tenant) = tenant {
+            request = request.query(&[("tenant", tenant)]);
+        }
+        let value = self.send_json(request).await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "{:<32} {:>11} {:>7} {:>12} {:>12} {:>12} {:>12}",
+            "FUNCTION", "INVOCATIONS", "ERRORS", "WALL MS", "CPU MS", "PEAK MIB", "GB-SECONDS"
+        );
+        let row = |name: &str, v: &Value| {
+            println!(
+                "{:<32} {:>11} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>12.6}",
+                name,
+                v["invocations"],
+                v["errors"],
+                v["wall_ms"].as_f64().unwrap_or(0.0),
+                v["cpu_ms"].as_f64().unwrap_or(0.0),
+                v["peak_memory_bytes"].as_f64().unwrap_or(0.0) / f64::from(1 << 20),
+                v["gb_seconds"].as_f64().unwrap_or(0.0)
+            );
+        };
+        for f in value["functions"].as_array().into_iter().flatten() {
+            row(f["function"].as_str().unwrap_or(""), f);
+        }
+        row("TOTAL", &value["totals"]);
+        Ok(())
+    }
+}
+
+fn file_name(total: usize) -> String {
+    format!("{:.1} MiB", total as f64 / f64::from(1 << 20))
+}

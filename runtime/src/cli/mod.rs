@@ -1,0 +1,104 @@
+//! Command-line interface: argument parsing and the subcommands.
+
+mod client;
+mod serve;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use client::Client;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "geyser", version, about = "Geyser: a multi-tenant serverless runtime for WebAssembly components")]
+pub struct Args {
+    /// Server URL for client commands.
+    #[arg(long, global = true, env = "GEYSER_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// API key for client commands (the admin key for `tenant create`).
+    #[arg(long, global = true, env = "GEYSER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Machine-readable JSON output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a Geyser node.
+    Serve(serve::ServeArgs),
+    /// Manage tenants (admin).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Upload a component as a new version of a function (it becomes active).
+    Deploy {
+        name: String,
+        file: PathBuf,
+        #[arg(long)]
+        memory_mb: Option<u32>,
+        #[arg(long)]
+        timeout_ms: Option<u64>,
+        /// Require the tenant's API key to invoke it.
+        #[arg(long)]
+        private: bool,
+    },
+    /// Call a function over HTTP and print its response body.
+    Invoke {
+        name: String,
+        /// Path below the function's mount, e.g. `/items?limit=3`.
+        #[arg(default_value = "/")]
+        path: String,
+        #[arg(short = 'X', long, default_value = "GET")]
+        method: String,
+        /// Request body.
+        #[arg(short = 'd', long)]
+        data: Option<String>,
+    },
+    /// List your functions.
+    Functions,
+    /// Make an older version active again.
+    Rollback { name: String, version: i64 },
+    /// Delete a function and all its versions.
+    Delete { name: String },
+    /// Show usage per function (admin: `--tenant NAME`).
+    Usage {
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum TenantCommand {
+    /// Create a tenant and print its API key (shown once).
+    Create { name: String },
+}
+
+pub async fn run(args: Args) -> Result<()> {
+    let client = || Client::new(&args.url, args.api_key.clone(), args.json);
+    match args.command {
+        Command::Serve(serve) => serve::run(serve).await,
+        Command::Tenant(TenantCommand::Create { name }) => client()?.create_tenant(&name).await,
+        Command::Deploy {
+            name,
+            file,
+            memory_mb,
+            timeout_ms,
+            private,
+        } => {
+            client()?
+                .deploy(&name, &file, memory_mb, timeout_ms, private)
+                .await
+        }
+        Command::Invoke {
+            name,
+            path,
+            method,
+            data,
+        } => client()?.invoke(&name, &path, &method, data).await,
+        Command::Functions => client()?.functions().await,
+        Command::Rollback { name, version } => client()?.rollback(&name, version).await,
+        Command::Delete { name } => client()?.delete(&name).await,
+        Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
+    }
+}

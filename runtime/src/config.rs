@@ -1,0 +1,206 @@
+//! Host configuration: one TOML file plus command-line/environment overrides. Defaults run with no
+//! file at all; unknown keys are an error naming the file and key.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything `geyser serve` needs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// `sqlite://...` or `postgres://...`; `None` means SQLite at `<data_dir>/geyser.db`.
+    pub database_url: Option<String>,
+    pub engine: EngineConfig,
+    pub http: HttpConfig,
+    pub metering: MeteringConfig,
+}
+
+/// Sizing of the wasmtime engine and the per-function limits it enforces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineConfig {
+    /// Memory limit of a function that does not ask for one.
+    pub default_memory_mb: u32,
+    /// Largest memory limit a function may ask for; also sizes pooling-allocator slots.
+    pub max_memory_mb: u32,
+    pub default_timeout_ms: u64,
+    pub max_timeout_ms: u64,
+    /// A function version unused this long is dropped from memory (scale to zero).
+    pub idle_ttl_ms: u64,
+    /// Instances that may run at once; the pooling allocator reserves this many slots.
+    /// Requests beyond it wait up to `queue_timeout_ms`, then get 503.
+    pub max_instances: u32,
+    pub queue_timeout_ms: u64,
+    /// Epoch tick: the granularity of timeouts and of cooperative yielding.
+    pub epoch_tick_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Largest component upload.
+    pub max_upload_bytes: usize,
+    /// Largest request body passed to a function.
+    pub max_request_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MeteringConfig {
+    /// Records written per transaction at most.
+    pub batch_size: usize,
+    /// How long a record may wait before its batch is written.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./geyser-data"),
+            database_url: None,
+            engine: EngineConfig::default(),
+            http: HttpConfig::default(),
+            metering: MeteringConfig::default(),
+        }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            default_memory_mb: 128,
+            max_memory_mb: 512,
+            default_timeout_ms: 10_000,
+            max_timeout_ms: 300_000,
+            idle_ttl_ms: 300_000,
+            max_instances: 1000,
+            queue_timeout_ms: 5_000,
+            epoch_tick_ms: 10,
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            max_upload_bytes: 50 << 20,
+            max_request_body_bytes: 10 << 20,
+        }
+    }
+}
+
+impl Default for MeteringConfig {
+    fn default() -> Self {
+        MeteringConfig {
+            batch_size: 500,
+            flush_interval_ms: 200,
+        }
+    }
+}
+
+/// A config file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file; unknown keys are rejected with the file and key in the message.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let e = &self.engine;
+        let check = |ok: bool, msg: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(msg.to_owned()))
+            }
+        };
+        check(e.default_memory_mb >= 1, "engine.default_memory_mb must be at least 1")?;
+        check(
+            e.default_memory_mb <= e.max_memory_mb,
+            "engine.default_memory_mb must not exceed engine.max_memory_mb",
+        )?;
+        check(e.max_memory_mb <= 4096, "engine.max_memory_mb must be at most 4096")?;
+        check(
+            e.default_timeout_ms >= 1 && e.default_timeout_ms <= e.max_timeout_ms,
+            "engine.default_timeout_ms must be between 1 and engine.max_timeout_ms",
+        )?;
+        check(e.max_instances >= 1, "engine.max_instances must be at least 1")?;
+        check(e.epoch_tick_ms >= 1, "engine.epoch_tick_ms must be at least 1")?;
+        check(self.metering.batch_size >= 1, "metering.batch_size must be at least 1")?;
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite inside the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("geyser.db").display()),
+        }
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.data_dir.join("cache")
+    }
+}
+
+impl EngineConfig {
+    pub fn idle_ttl(&self) -> Duration {
+        Duration::from_millis(self.idle_ttl_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_keys_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("geyser.toml");
+        std::fs::write(&path, "[engine]\nmax_memroy_mb = 3\n").unwrap();
+        let err = Config::from_file(&path).unwrap_err().to_string();
+        assert!(err.contains("geyser.toml"), "{err}");
+        assert!(err.contains("max_memroy_mb"), "{err}");
+    }
+
+    #[test]
+    fn defaults_are_valid_and_sqlite_lives_in_the_data_dir() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.database_url(), "sqlite://./geyser-data/geyser.db?mode=rwc");
+    }
+
+    #[test]
+    fn partial_files_keep_defaults() {
+        let config: Config = toml::from_str("[engine]\nidle_ttl_ms = 5\n").unwrap();
+        assert_eq!(config.engine.idle_ttl_ms, 5);
+        assert_eq!(config.engine.default_memory_mb, 128);
+    }
+}

@@ -1,0 +1,238 @@
+//! The function-version lifetime: validating and compiling components at deploy, and turning an
+//! artifact hash into a ready `ProxyPre` on demand — warm from memory, else from the node's
+//! disk cache, else compiled from the bytes in the store.
+
+use crate::artifact_cache::ArtifactCache;
+use crate::config::EngineConfig;
+use crate::engine;
+use crate::resident::{Resident, Temperature};
+use crate::sandbox::InvocationState;
+use geyser_functions::{ArtifactHash, ArtifactSource};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+
+/// Why uploaded bytes are not a function Geyser can run. Shown to the uploader as is.
+#[derive(Debug, thiserror::Error)]
+pub enum ComponentError {
+    #[error("not a WebAssembly binary (it does not start with the \\0asm magic)")]
+    NotWasm,
+    #[error(
+        "this is a core WebAssembly module, not a component: build with `--target wasm32-wasip2` \
+         (or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule,
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    #[error("component imports something Geyser does not provide: {0}")]
+    Unlinkable(String),
+    #[error("component does not export `wasi:http/incoming-handler`: {0}")]
+    NotHttp(String),
+}
+
+/// A function version that could not be made ready to run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Store(#[from] geyser_functions::Error),
+    #[error("stored artifact {hash} no longer compiles: {source}")]
+    Component {
+        hash: ArtifactHash,
+        source: ComponentError,
+    },
+    #[error("compile task failed: {0}")]
+    Join(String),
+}
+
+/// Process-wide host: one engine, one linker, the compiled-artifact cache and the warm set.
+pub struct Host {
+    engine: Engine,
+    linker: Arc<Linker<InvocationState>>,
+    cache: ArtifactCache,
+    resident: Resident<ProxyPre<InvocationState>>,
+    slots: Arc<Semaphore>,
+    config: EngineConfig,
+    cold_starts: AtomicU64,
+}
+
+/// The right to run one instance; held for the whole invocation.
+pub type InstanceSlot = OwnedSemaphorePermit;
+
+/// Classifies a compile or link failure of `Component::new` / `instantiate_pre` / `ProxyPre::new`.
+fn check_header(bytes: &[u8]) -> Result<(), ComponentError> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(ComponentError::NotWasm);
+    }
+    // Bytes 4..8: version 1 layer 0 is a core module; components use layer 1.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(ComponentError::CoreModule);
+    }
+    Ok(())
+}
+
+fn compile(
+    engine: &Engine,
+    linker: &Linker<InvocationState>,
+    bytes: &[u8],
+) -> Result<(Component, ProxyPre<InvocationState>), ComponentError> {
+    check_header(bytes)?;
+    let component =
+        Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| ComponentError::Unlinkable(format!("{e:#}")))?;
+    let pre = ProxyPre::new(pre).map_err(|e| ComponentError::NotHttp(format!("{e:#}")))?;
+    Ok((component, pre))
+}
+
+impl Host {
+    pub fn new(config: &EngineConfig, cache_dir: &Path) -> Result<Self, crate::Error> {
+        let engine = engine::build_engine(config).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        let linker = engine::build_linker(&engine).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        engine::spawn_epoch_ticker(&engine, Duration::from_millis(config.epoch_tick_ms))?;
+        let cache = ArtifactCache::open(cache_dir, &engine)?;
+        let slots = usize::try_from(config.max_instances).unwrap_or(usize::MAX);
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            cache,
+            resident: Resident::new(),
+            slots: Arc::new(Semaphore::new(slots)),
+            config: config.clone(),
+            cold_starts: AtomicU64::new(0),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// Validates and compiles uploaded bytes off the async runtime, and writes the compiled
+    /// form to the disk cache. The version is not warm until [`Host::install`].
+    pub async fn prepare(
+        &self,
+        bytes: Arc<Vec<u8>>,
+    ) -> Result<(ArtifactHash, ProxyPre<InvocationState>), PrepareError> {
+        let engine = self.engine.clone();
+        let linker = self.linker.clone();
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || {
+            let hash = ArtifactHash::of(&bytes);
+            let (component, pre) = compile(&engine, &linker, &bytes)?;
+            cache
+                .store(&hash, &component)
+                .map_err(|e| PrepareError::Cache(format!("{e:#}")))?;
+            Ok((hash, pre))
+        })
+        .await
+        .map_err(|e| PrepareError::Cache(e.to_string()))?
+    }
+
+    /// Makes a prepared version warm.
+    pub fn install(&self, hash: &ArtifactHash, pre: ProxyPre<InvocationState>) {
+        self.resident.insert(hash, pre);
+    }
+
+    /// The ready-to-instantiate form of an artifact, loading it if it is not warm.
+    pub async fn proxy_pre<S: ArtifactSource>(
+        &self,
+        hash: &ArtifactHash,
+        source: &S,
+    ) -> Result<(ProxyPre<InvocationState>, Temperature), LoadError> {
+        let result = self
+            .resident
+            .get_or_load(hash, || self.load(hash, source))
+            .await?;
+        if result.1 == Temperature::Cold {
+            self.cold_starts.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(result)
+    }
+
+    async fn load<S: ArtifactSource>(
+        &self,
+        hash: &ArtifactHash,
+        source: &S,
+    ) -> Result<ProxyPre<InvocationState>, LoadError> {
+        let component_error = |source| LoadError::Component {
+            hash: hash.clone(),
+            source,
+        };
+        if let Some(component) = self.cache.load(&self.engine, hash) {
+            let pre = self
+                .linker
+                .instantiate_pre(&component)
+                .map_err(|e| component_error(ComponentError::Unlinkable(format!("{e:#}"))))?;
+            return ProxyPre::new(pre).map_err(|e| component_error(ComponentError::NotHttp(format!("{e:#}"))));
+        }
+        // Not on this node yet (deployed through another node, or the cache was cleared).
+        let bytes = Arc::new(source.artifact_bytes(hash).await?);
+        tracing::info!(artifact = %hash, "compiling artifact missing from the local cache");
+        let (stored_hash, pre) = self.prepare(bytes).await.map_err(|e| match e {
+            PrepareError::Component(c) => component_error(c),
+            PrepareError::Cache(m) => LoadError::Join(m),
+        })?;
+        debug_assert_eq!(&stored_hash, hash);
+        Ok(pre)
+    }
+
+    /// Waits for a free instance slot, at most the configured queue timeout.
+    pub async fn acquire_slot(&self) -> Option<InstanceSlot> {
+        let wait = Duration::from_millis(self.config.queue_timeout_ms);
+        match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Some(permit),
+            _ => None,
+        }
+    }
+
+    /// Instances running now.
+    pub fn instances_in_use(&self) -> usize {
+        usize::try_from(self.config.max_instances).unwrap_or(usize::MAX) - self.slots.available_permits()
+    }
+
+    pub fn resident_count(&self) -> usize {
+        self.resident.count()
+    }
+
+    pub fn cold_starts(&self) -> u64 {
+        self.cold_starts.load(Ordering::Relaxed)
+    }
+
+    /// Drops idle versions; the server calls this periodically.
+    pub fn evict_idle(&self) -> usize {
+        self.resident.evict_idle(self.config.idle_ttl())
+    }
+}
+
+/// Failure to prepare uploaded bytes.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error("cannot write compiled artifact: {0}")]
+    Cache(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_tells_modules_from_components() {
+        assert!(matches!(check_header(b"hello world"), Err(ComponentError::NotWasm)));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0"),
+            Err(ComponentError::CoreModule)
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

@@ -1,0 +1,121 @@
+//! The metering writer: invocations send their records over a bounded channel; one background
+//! task writes them in batches. A flush or a shutdown writes everything received so far, so a
+//! clean stop loses nothing.
+
+use crate::config::MeteringConfig;
+use geyser_functions::{InvocationRecord, Store};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+enum Command {
+    Record(InvocationRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Handle for sending records. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Meter {
+    tx: mpsc::Sender<Command>,
+}
+
+/// Records that wait to be written at most; beyond it, invocations wait (never dropped).
+const QUEUE_CAPACITY: usize = 65_536;
+
+impl Meter {
+    /// Starts the writer. It stops after every `Meter` clone is dropped, having written all.
+    pub fn spawn(store: Store, config: &MeteringConfig) -> (Meter, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let writer = Writer {
+            store,
+            batch_size: config.batch_size,
+            interval: Duration::from_millis(config.flush_interval_ms),
+        };
+        (Meter { tx }, tokio::spawn(writer.run(rx)))
+    }
+
+    pub async fn record(&self, record: InvocationRecord) {
+        if self.tx.send(Command::Record(record)).await.is_err() {
+            tracing::error!("metering writer is gone; an invocation record was not written");
+        }
+    }
+
+    /// Returns once every record sent before this call is in the database.
+    pub async fn flush(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Command::Flush(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+}
+
+struct Writer {
+    store: Store,
+    batch_size: usize,
+    interval: Duration,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Command>) {
+        let mut batch: Vec<InvocationRecord> = Vec::with_capacity(self.batch_size);
+        let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+        loop {
+            let command = if batch.is_empty() {
+                rx.recv().await
+            } else {
+                match tokio::time::timeout(self.interval, rx.recv()).await {
+                    Ok(command) => command,
+                    Err(_elapsed) => {
+                        self.write(&mut batch).await;
+                        continue;
+                    }
+                }
+            };
+            match command {
+                Some(Command::Record(record)) => {
+                    batch.push(record);
+                    if batch.len() >= self.batch_size {
+                        self.write(&mut batch).await;
+                    }
+                }
+                Some(Command::Flush(ack)) => {
+                    waiting.push(ack);
+                    // Take whatever else is already queued, then write and acknowledge.
+                    while let Ok(command) = rx.try_recv() {
+                        match command {
+                            Command::Record(record) => batch.push(record),
+                            Command::Flush(ack) => waiting.push(ack),
+                        }
+                    }
+                    self.write(&mut batch).await;
+                    for ack in waiting.drain(..) {
+                        let _ = ack.send(());
+                    }
+                }
+                None => {
+                    self.write(&mut batch).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Writes and clears the batch, retrying until the database takes it: records are billing
+    /// data and are not dropped because the database was briefly unavailable.
+    async fn write(&self, batch: &mut Vec<InvocationRecord>) {
+        let mut delay = Duration::from_millis(100);
+        for chunk in batch.chunks(self.batch_size) {
+            loop {
+                match self.store.insert_invocations(chunk).await {
+                    Ok(()) => break,
+                    Err(err) => {
+                        tracing::error!(error = %err, records = chunk.len(), "writing invocation records failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+        }
+        batch.clear();
+    }
+}

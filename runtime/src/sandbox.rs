@@ -1,0 +1,190 @@
+//! The invocation lifetime: the data of one fresh `Store` — WASI context with no files, no
+//! sockets and no environment, the wasi:http context that refuses outgoing requests, and the
+//! memory limiter that enforces the function's limit and records its peak.
+
+use std::time::Instant;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+
+/// A guest tried to grow its memory past the function's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("memory limit of {limit_bytes} bytes exceeded (wanted {wanted_bytes})")]
+pub struct MemoryLimitExceeded {
+    pub limit_bytes: u64,
+    pub wanted_bytes: u64,
+}
+
+/// A guest ran past the function's timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("timed out after {timeout_ms} ms")]
+pub struct TimedOut {
+    pub timeout_ms: u64,
+}
+
+/// Enforces a memory limit over all of a store's linear memories and records the peak.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    limit_bytes: u64,
+    current_bytes: u64,
+    peak_bytes: u64,
+}
+
+/// Table growth beyond this many elements is refused (tables hold function references; no
+/// sane guest needs more).
+const MAX_TABLE_ELEMENTS: usize = 1_000_000;
+
+impl MemoryLimiter {
+    pub fn new(limit_bytes: u64) -> Self {
+        Self {
+            limit_bytes,
+            current_bytes: 0,
+            peak_bytes: 0,
+        }
+    }
+
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak_bytes
+    }
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let growth = (desired as u64).saturating_sub(current as u64);
+        let wanted = self.current_bytes.saturating_add(growth);
+        if wanted > self.limit_bytes {
+            // Trap instead of failing `memory.grow` quietly: the invocation is then classified
+            // as `memory-limit` rather than as whatever the guest does on allocation failure.
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit_bytes: self.limit_bytes,
+                wanted_bytes: wanted,
+            }));
+        }
+        self.current_bytes = wanted;
+        self.peak_bytes = self.peak_bytes.max(wanted);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// wasi:http hooks: guests get no outgoing HTTP (a tenant allow-list is future work).
+#[derive(Debug, Default)]
+pub struct DenyOutgoing;
+
+impl WasiHttpHooks for DenyOutgoing {
+    fn send_request(
+        &mut self,
+        _request: http::Request<wasmtime_wasi_http::WasiBody>,
+        _options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = wasmtime_wasi_http::Result<(
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                )>,
+            > + Send,
+    > {
+        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
+    }
+}
+
+/// Everything one invocation's `Store` owns. Never shared across invocations or tenants.
+pub struct InvocationState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    hooks: DenyOutgoing,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl InvocationState {
+    pub fn peak_memory_bytes(&self) -> u64 {
+        self.limiter.peak_bytes()
+    }
+}
+
+impl WasiView for InvocationState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for InvocationState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// Limits of one invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct SandboxLimits {
+    pub memory_bytes: u64,
+    pub timeout_ms: u64,
+}
+
+/// A fresh store for one invocation, with its memory limit and its deadline armed.
+///
+/// The epoch callback runs every tick while the guest executes: before the deadline it yields
+/// to the async runtime (so a busy guest never starves other tasks), after it the guest traps
+/// with [`TimedOut`].
+pub fn new_store(engine: &wasmtime::Engine, limits: SandboxLimits) -> Store<InvocationState> {
+    let state = InvocationState {
+        wasi: WasiCtx::builder().build(),
+        http: WasiHttpCtx::new(),
+        hooks: DenyOutgoing,
+        table: ResourceTable::new(),
+        limiter: MemoryLimiter::new(limits.memory_bytes),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
+    let timeout_ms = limits.timeout_ms;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |_ctx: StoreContextMut<'_, InvocationState>| {
+        if Instant::now() >= deadline {
+            Err(wasmtime::Error::new(TimedOut { timeout_ms }))
+        } else {
+            Ok(UpdateDeadline::Yield(1))
+        }
+    });
+    store
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_records_peak_and_refuses_growth_past_the_limit() {
+        let mut limiter = MemoryLimiter::new(10 << 20);
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(limiter.memory_growing(4 << 20, 8 << 20, None).unwrap());
+        assert_eq!(limiter.peak_bytes(), 8 << 20);
+        let err = limiter.memory_growing(8 << 20, 12 << 20, None).unwrap_err();
+        let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
+        assert_eq!(exceeded.limit_bytes, 10 << 20);
+        assert_eq!(limiter.peak_bytes(), 8 << 20);
+    }
+}

@@ -1,0 +1,151 @@
+//! Wiring of a running node: store, host, metering writer, eviction loop and HTTP server, and
+//! the orderly stop (stop accepting, finish in-flight invocations, flush metering).
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::host::Host;
+use crate::invoke::Invoker;
+use crate::metering::Meter;
+use crate::metrics::Metrics;
+use crate::Error;
+use geyser_functions::{ApiKey, Store};
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+
+/// How the admin key is chosen.
+#[derive(Debug, Clone)]
+pub enum AdminKeySource {
+    /// Given by the operator (e.g. `GEYSER_ADMIN_KEY`).
+    Fixed(ApiKey),
+    /// Read from `<data-dir>/admin.key`, generated there on first start.
+    DataDir,
+}
+
+/// How long shutdown waits for running invocations.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves until `shutdown` resolves, then stops in order and returns once metering is flushed.
+pub async fn serve(
+    config: Config,
+    admin_key: AdminKeySource,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir)?;
+    let admin_key = match admin_key {
+        AdminKeySource::Fixed(key) => key,
+        AdminKeySource::DataDir => admin_key_from_data_dir(&config.data_dir)?,
+    };
+    let store = Store::open(&config.database_url(), 16).await?;
+    let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
+    let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
+    let metrics = Arc::new(Metrics::default());
+    let tasks = TaskTracker::new();
+    let invoker = Invoker {
+        host: host.clone(),
+        store: store.clone(),
+        meter: meter.clone(),
+        metrics: metrics.clone(),
+        tasks: tasks.clone(),
+        max_request_body_bytes: config.http.max_request_body_bytes,
+    };
+    let evictor = tokio::spawn(evict_loop(host.clone()));
+    let state = AppState {
+        store: store.clone(),
+        host,
+        meter,
+        metrics,
+        invoker,
+        admin_key: Arc::new(admin_key),
+        config: Arc::new(config),
+    };
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = store.backend_name(), "geyser listening");
+    let app = api::router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+
+    tracing::info!("shutting down: waiting for running invocations");
+    tasks.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+        tracing::warn!("invocations still running after the grace period");
+    }
+    evictor.abort();
+    // The router (and with it every `Meter` clone but the tasks') is gone; the writer drains
+    // its queue and exits.
+    let _ = writer.await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn evict_loop(host: Arc<Host>) {
+    let period = (host.config().idle_ttl() / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let mut ticker = tokio::time::interval(period);
+    loop {
+        ticker.tick().await;
+        let evicted = host.evict_idle();
+        if evicted > 0 {
+            tracing::debug!(evicted, resident = host.resident_count(), "evicted idle functions");
+        }
+    }
+}
+
+/// Reads `<data-dir>/admin.key`, or generates it (mode 0600) and says where it is.
+fn admin_key_from_data_dir(data_dir: &Path) -> Result<ApiKey, Error> {
+    let path = data_dir.join("admin.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if !text.trim().is_empty() => return Ok(ApiKey::from_presented(text.trim())),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err.into()),
+    }
+    let key = ApiKey::generate();
+    write_private(&path, key.expose())?;
+    tracing::info!(path = %path.display(), "generated admin key");
+    Ok(key)
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.write_all(b"\n")
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    std::fs::write(path, contents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admin_key_is_generated_once_with_private_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = admin_key_from_data_dir(dir.path()).unwrap();
+        let second = admin_key_from_data_dir(dir.path()).unwrap();
+        assert!(first.matches(&second));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("admin.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}
