@@ -17,8 +17,10 @@ impl ArtifactHash {
 
     /// Accepts only 64 lower-case hex digits, so a hash is always safe as a file name.
     pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| Self(s.to_owned()))
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -53,7 +53,9 @@ pub struct FunctionInfo {
 
 impl FunctionInfo {
     pub fn active(&self) -> Option<&VersionInfo> {
-        self.versions.iter().find(|v| v.version == self.active_version)
+        self.versions
+            .iter()
+            .find(|v| v.version == self.active_version)
     }
 }
 
@@ -180,7 +182,10 @@ impl Store {
     /// Every function of a tenant with all its versions, ordered by name.
     pub async fn list_functions(&self, tenant: TenantId) -> Result<Vec<FunctionInfo>> {
         let sql = format!("{FUNCTION_ROWS} ORDER BY f.name, v.version");
-        let rows = sqlx::query(&sql).bind(tenant.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(&sql)
+            .bind(tenant.0)
+            .fetch_all(&self.pool)
+            .await?;
         fold_functions(&rows)
     }
 

@@ -12,7 +12,9 @@ mod tenants;
 mod usage;
 
 pub use artifacts::{ArtifactHash, ArtifactSource};
-pub use catalog::{ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionLimits, VersionInfo};
+pub use catalog::{
+    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionLimits, VersionInfo,
+};
 pub use ids::{FunctionId, InvocationId, TenantId, Version};
 pub use keys::{ApiKey, ApiKeyHash};
 pub use names::{FunctionName, InvalidName, TenantName};
@@ -28,7 +30,10 @@ pub enum Error {
     #[error("unknown tenant {0:?}")]
     UnknownTenant(TenantName),
     #[error("function {name:?} not found")]
-    UnknownFunction { tenant: TenantId, name: FunctionName },
+    UnknownFunction {
+        tenant: TenantId,
+        name: FunctionName,
+    },
     #[error("function {name:?} has no version {version}")]
     UnknownVersion {
         tenant: TenantId,

@@ -37,7 +37,11 @@ impl Store {
         install_default_drivers();
         let backend = Backend::from_url(url).ok_or_else(|| {
             crate::Error::Database(sqlx::Error::Configuration(
-                format!("unsupported database URL scheme (want sqlite: or postgres://): {}", redact(url)).into(),
+                format!(
+                    "unsupported database URL scheme (want sqlite: or postgres://): {}",
+                    redact(url)
+                )
+                .into(),
             ))
         })?;
         let mut options = AnyPoolOptions::new()
@@ -62,8 +66,16 @@ impl Store {
 
     async fn migrate(&self) -> Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("./migrations/sqlite")
+                    .run(&self.pool)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -105,7 +117,10 @@ mod tests {
     #[test]
     fn backend_follows_scheme() {
         assert_eq!(Backend::from_url("sqlite://x.db"), Some(Backend::Sqlite));
-        assert_eq!(Backend::from_url("postgres://h/db"), Some(Backend::Postgres));
+        assert_eq!(
+            Backend::from_url("postgres://h/db"),
+            Some(Backend::Postgres)
+        );
         assert_eq!(Backend::from_url("mysql://h/db"), None);
     }
 

@@ -29,7 +29,9 @@ impl ArtifactCache {
     /// truncated artifact that a later load would trust.
     pub fn store(&self, hash: &ArtifactHash, component: &Component) -> wasmtime::Result<()> {
         let bytes = component.serialize()?;
-        let tmp = self.dir.join(format!("{hash}.{}.tmp", uuid::Uuid::now_v7()));
+        let tmp = self
+            .dir
+            .join(format!("{hash}.{}.tmp", uuid::Uuid::now_v7()));
         std::fs::write(&tmp, &bytes)?;
         std::fs::rename(&tmp, self.path(hash))?;
         Ok(())

@@ -141,19 +141,34 @@ impl Config {
                 Err(ConfigError::Invalid(msg.to_owned()))
             }
         };
-        check(e.default_memory_mb >= 1, "engine.default_memory_mb must be at least 1")?;
+        check(
+            e.default_memory_mb >= 1,
+            "engine.default_memory_mb must be at least 1",
+        )?;
         check(
             e.default_memory_mb <= e.max_memory_mb,
             "engine.default_memory_mb must not exceed engine.max_memory_mb",
         )?;
-        check(e.max_memory_mb <= 4096, "engine.max_memory_mb must be at most 4096")?;
+        check(
+            e.max_memory_mb <= 4096,
+            "engine.max_memory_mb must be at most 4096",
+        )?;
         check(
             e.default_timeout_ms >= 1 && e.default_timeout_ms <= e.max_timeout_ms,
             "engine.default_timeout_ms must be between 1 and engine.max_timeout_ms",
         )?;
-        check(e.max_instances >= 1, "engine.max_instances must be at least 1")?;
-        check(e.epoch_tick_ms >= 1, "engine.epoch_tick_ms must be at least 1")?;
-        check(self.metering.batch_size >= 1, "metering.batch_size must be at least 1")?;
+        check(
+            e.max_instances >= 1,
+            "engine.max_instances must be at least 1",
+        )?;
+        check(
+            e.epoch_tick_ms >= 1,
+            "engine.epoch_tick_ms must be at least 1",
+        )?;
+        check(
+            self.metering.batch_size >= 1,
+            "metering.batch_size must be at least 1",
+        )?;
         Ok(())
     }
 
@@ -161,7 +176,10 @@ impl Config {
     pub fn database_url(&self) -> String {
         match &self.database_url {
             Some(url) => url.clone(),
-            None => format!("sqlite://{}?mode=rwc", self.data_dir.join("geyser.db").display()),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("geyser.db").display()
+            ),
         }
     }
 
@@ -194,7 +212,10 @@ mod tests {
     fn defaults_are_valid_and_sqlite_lives_in_the_data_dir() {
         let config = Config::default();
         config.validate().unwrap();
-        assert_eq!(config.database_url(), "sqlite://./geyser-data/geyser.db?mode=rwc");
+        assert_eq!(
+            config.database_url(),
+            "sqlite://./geyser-data/geyser.db?mode=rwc"
+        );
     }
 
     #[test]

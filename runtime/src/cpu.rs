@@ -47,7 +47,11 @@ mod tests {
     #[tokio::test]
     async fn counts_busy_polls_but_not_sleeping() {
         let cpu = Arc::new(AtomicU64::new(0));
-        CpuTimed::new(tokio::time::sleep(std::time::Duration::from_millis(50)), cpu.clone()).await;
+        CpuTimed::new(
+            tokio::time::sleep(std::time::Duration::from_millis(50)),
+            cpu.clone(),
+        )
+        .await;
         let slept = cpu.load(Ordering::Relaxed);
         assert!(slept < 20_000_000, "sleeping cost {slept} ns of CPU");
 

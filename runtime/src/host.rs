@@ -92,8 +92,10 @@ fn compile(
 
 impl Host {
     pub fn new(config: &EngineConfig, cache_dir: &Path) -> Result<Self, crate::Error> {
-        let engine = engine::build_engine(config).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
-        let linker = engine::build_linker(&engine).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        let engine =
+            engine::build_engine(config).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
+        let linker =
+            engine::build_linker(&engine).map_err(|e| crate::Error::Engine(format!("{e:#}")))?;
         engine::spawn_epoch_ticker(&engine, Duration::from_millis(config.epoch_tick_ms))?;
         let cache = ArtifactCache::open(cache_dir, &engine)?;
         let slots = usize::try_from(config.max_instances).unwrap_or(usize::MAX);
@@ -172,7 +174,8 @@ impl Host {
                 .linker
                 .instantiate_pre(&component)
                 .map_err(|e| component_error(ComponentError::Unlinkable(format!("{e:#}"))))?;
-            return ProxyPre::new(pre).map_err(|e| component_error(ComponentError::NotHttp(format!("{e:#}"))));
+            return ProxyPre::new(pre)
+                .map_err(|e| component_error(ComponentError::NotHttp(format!("{e:#}"))));
         }
         // Not on this node yet (deployed through another node, or the cache was cleared).
         let bytes = Arc::new(source.artifact_bytes(hash).await?);
@@ -196,7 +199,8 @@ impl Host {
 
     /// Instances running now.
     pub fn instances_in_use(&self) -> usize {
-        usize::try_from(self.config.max_instances).unwrap_or(usize::MAX) - self.slots.available_permits()
+        usize::try_from(self.config.max_instances).unwrap_or(usize::MAX)
+            - self.slots.available_permits()
     }
 
     pub fn resident_count(&self) -> usize {
@@ -228,7 +232,10 @@ mod tests {
 
     #[test]
     fn header_check_tells_modules_from_components() {
-        assert!(matches!(check_header(b"hello world"), Err(ComponentError::NotWasm)));
+        assert!(matches!(
+            check_header(b"hello world"),
+            Err(ComponentError::NotWasm)
+        ));
         assert!(matches!(
             check_header(b"\0asm\x01\0\0\0"),
             Err(ComponentError::CoreModule)

@@ -12,7 +12,7 @@ use geyser_functions::{
 };
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -93,8 +93,17 @@ impl Invoker {
         let start = Instant::now();
         let Some(slot) = self.host.acquire_slot().await else {
             let err = InvokeError::Saturated(self.host.config().max_instances);
-            self.finish(&function, id, started_at_ms, start, 0, 0, Outcome::Rejected, &span)
-                .await;
+            self.finish(
+                &function,
+                id,
+                started_at_ms,
+                start,
+                0,
+                0,
+                Outcome::Rejected,
+                &span,
+            )
+            .await;
             return Err(err);
         };
 
@@ -106,8 +115,17 @@ impl Invoker {
         {
             Ok(ready) => ready,
             Err(err) => {
-                self.finish(&function, id, started_at_ms, start, 0, 0, Outcome::Error, &span)
-                    .await;
+                self.finish(
+                    &function,
+                    id,
+                    started_at_ms,
+                    start,
+                    0,
+                    0,
+                    Outcome::Error,
+                    &span,
+                )
+                .await;
                 span.in_scope(|| tracing::error!(error = %err, "loading function failed"));
                 return Err(err.into());
             }
@@ -124,12 +142,19 @@ impl Invoker {
         let answered = Arc::new(AtomicU8::new(ANSWER_NONE));
         let answered_by_guest = answered.clone();
         let prepared = (|| -> wasmtime::Result<_> {
-            let req = store.data_mut().http().new_incoming_request(Scheme::Http, request)?;
+            let req = store
+                .data_mut()
+                .http()
+                .new_incoming_request(Scheme::Http, request)?;
             let out = store
                 .data_mut()
                 .http()
                 .new_response_outparam_from_callback(move |response| {
-                    let kind = if response.is_ok() { ANSWER_OK } else { ANSWER_ERROR };
+                    let kind = if response.is_ok() {
+                        ANSWER_OK
+                    } else {
+                        ANSWER_ERROR
+                    };
                     answered_by_guest.store(kind, Ordering::Release);
                     let _ = sender.send(response);
                 })?;
@@ -138,8 +163,17 @@ impl Invoker {
         let (req, out) = match prepared {
             Ok(handles) => handles,
             Err(err) => {
-                self.finish(&function, id, started_at_ms, start, 0, 0, Outcome::Rejected, &span)
-                    .await;
+                self.finish(
+                    &function,
+                    id,
+                    started_at_ms,
+                    start,
+                    0,
+                    0,
+                    Outcome::Rejected,
+                    &span,
+                )
+                .await;
                 return Err(InvokeError::BadRequest(format!("{err:#}")));
             }
         };
@@ -156,7 +190,8 @@ impl Invoker {
                 };
                 // The epoch deadline stops a guest that computes; this stops one that waits
                 // (on a request body that never comes, or a client that does not read).
-                let hard_limit = Duration::from_millis(limits.timeout_ms) + Duration::from_millis(250);
+                let hard_limit =
+                    Duration::from_millis(limits.timeout_ms) + Duration::from_millis(250);
                 let result = match tokio::time::timeout(hard_limit, run).await {
                     Ok(result) => result,
                     Err(_) => Err(wasmtime::Error::new(TimedOut {
@@ -202,7 +237,9 @@ impl Invoker {
 
         match receiver.await {
             Ok(Ok(response)) => Ok(Invoked { id, response }),
-            Ok(Err(code)) => Err(InvokeError::Guest(format!("guest answered with error {code:?}"))),
+            Ok(Err(code)) => Err(InvokeError::Guest(format!(
+                "guest answered with error {code:?}"
+            ))),
             Err(_) => match task.await {
                 Ok(Finished {
                     error: Some(err), ..
@@ -299,7 +336,10 @@ where
     request.map(|body| {
         Limited::new(body, max_body)
             .map_err(move |err| {
-                if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if err
+                    .downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     ErrorCode::HttpRequestBodySize(Some(max_body as u64))
                 } else {
                     ErrorCode::InternalError(Some(err.to_string()))

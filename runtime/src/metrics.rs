@@ -37,7 +37,10 @@ impl Metrics {
 
     pub fn render(&self, host: &Host) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP geyser_invocations_total Invocations by outcome.");
+        let _ = writeln!(
+            out,
+            "# HELP geyser_invocations_total Invocations by outcome."
+        );
         let _ = writeln!(out, "# TYPE geyser_invocations_total counter");
         for outcome in Outcome::ALL {
             let n = self.invocations[index(outcome)].load(Ordering::Relaxed);
@@ -66,7 +69,10 @@ impl Metrics {
             ),
         ];
         for (name, help, value) in gauges {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
         }
         let _ = writeln!(
             out,

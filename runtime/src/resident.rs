@@ -54,7 +54,11 @@ impl<T: Clone> Resident<T> {
     }
 
     /// The warm value, or the result of `load` (run once even under concurrent callers).
-    pub async fn get_or_load<E, F, Fut>(&self, hash: &ArtifactHash, load: F) -> Result<(T, Temperature), E>
+    pub async fn get_or_load<E, F, Fut>(
+        &self,
+        hash: &ArtifactHash,
+        load: F,
+    ) -> Result<(T, Temperature), E>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -95,7 +99,6 @@ impl<T: Clone> Resident<T> {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.values().filter(|s| s.value.initialized()).count()
     }
-
 }
 
 impl<T: Clone> Default for Resident<T> {
@@ -121,9 +124,14 @@ mod tests {
             loads.fetch_add(1, Ordering::SeqCst);
             Ok::<_, ()>(7)
         };
-        assert_eq!(resident.get_or_load(&hash(1), load).await, Ok((7, Temperature::Cold)));
         assert_eq!(
-            resident.get_or_load(&hash(1), || async { Ok::<_, ()>(8) }).await,
+            resident.get_or_load(&hash(1), load).await,
+            Ok((7, Temperature::Cold))
+        );
+        assert_eq!(
+            resident
+                .get_or_load(&hash(1), || async { Ok::<_, ()>(8) })
+                .await,
             Ok((7, Temperature::Warm))
         );
         assert_eq!(loads.load(Ordering::SeqCst), 1);
@@ -136,9 +144,16 @@ mod tests {
     #[tokio::test]
     async fn failed_loads_are_not_cached() {
         let resident = Resident::<u32>::new();
-        assert_eq!(resident.get_or_load(&hash(2), || async { Err("boom") }).await, Err("boom"));
         assert_eq!(
-            resident.get_or_load(&hash(2), || async { Ok::<_, &str>(3) }).await,
+            resident
+                .get_or_load(&hash(2), || async { Err("boom") })
+                .await,
+            Err("boom")
+        );
+        assert_eq!(
+            resident
+                .get_or_load(&hash(2), || async { Ok::<_, &str>(3) })
+                .await,
             Ok((3, Temperature::Cold))
         );
     }

@@ -1,13 +1,13 @@
 //! Wiring of a running node: store, host, metering writer, eviction loop and HTTP server, and
 //! the orderly stop (stop accepting, finish in-flight invocations, flush metering).
 
+use crate::Error;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::host::Host;
 use crate::invoke::Invoker;
 use crate::metering::Meter;
 use crate::metrics::Metrics;
-use crate::Error;
 use geyser_functions::{ApiKey, Store};
 use std::future::Future;
 use std::path::Path;
@@ -73,7 +73,10 @@ pub async fn serve(
 
     tracing::info!("shutting down: waiting for running invocations");
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+        .await
+        .is_err()
+    {
         tracing::warn!("invocations still running after the grace period");
     }
     evictor.abort();
@@ -86,13 +89,18 @@ pub async fn serve(
 }
 
 async fn evict_loop(host: Arc<Host>) {
-    let period = (host.config().idle_ttl() / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
+    let period =
+        (host.config().idle_ttl() / 4).clamp(Duration::from_millis(50), Duration::from_secs(30));
     let mut ticker = tokio::time::interval(period);
     loop {
         ticker.tick().await;
         let evicted = host.evict_idle();
         if evicted > 0 {
-            tracing::debug!(evicted, resident = host.resident_count(), "evicted idle functions");
+            tracing::debug!(
+                evicted,
+                resident = host.resident_count(),
+                "evicted idle functions"
+            );
         }
     }
 }
@@ -144,7 +152,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("admin.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("admin.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }

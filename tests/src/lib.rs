@@ -1,1 +1,357 @@
-//! placeholder
+//! Harness of the end-to-end suite: a real Geyser node on an ephemeral port (its own thread and
+//! runtime, so it outlives any one test), backed by a real SQLite file or a fresh PostgreSQL
+//! database, and a small client for its API.
+
+use geyser_functions::ApiKey;
+use geyser_runtime::config::Config;
+use geyser_runtime::server::{AdminKeySource, serve};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub use geyser_test_support::guest;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server whose `test` database hosts the per-server databases.
+fn postgres_admin_url() -> String {
+    std::env::var("GEYSER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Creates an empty database for one test server and returns its URL.
+async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let admin_url = postgres_admin_url();
+    let name = format!(
+        "geyser_e2e_{}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must run at {admin_url} (scripts/test.sh starts it): {e}")
+        });
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
+    format!("{base}/{name}")
+}
+
+/// A running node. Dropping it stops the node (flushing metering) and waits for it.
+pub struct TestServer {
+    pub url: String,
+    pub admin_key: String,
+    pub backend: Backend,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    _data_dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a node; `tweak` adjusts the test defaults (small pool, short queue timeout).
+    pub fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,geyser_runtime=warn".into()),
+            )
+            .with_test_writer()
+            .try_init();
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut config = Config {
+            data_dir: data_dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.engine.max_instances = 64;
+        config.http.max_upload_bytes = 8 << 20;
+        tweak(&mut config);
+        let admin_key = format!("admin-{}", rand::random::<u64>());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
+        let key = admin_key.clone();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("server runtime");
+            runtime.block_on(async move {
+                if backend == Backend::Postgres {
+                    config.database_url = Some(fresh_postgres_database().await);
+                }
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                let server = serve(
+                    config,
+                    AdminKeySource::Fixed(ApiKey::from_presented(&key)),
+                    listener,
+                    async {
+                        let _ = shutdown_rx.await;
+                    },
+                );
+                let _ = ready_tx.send(addr);
+                server.await.expect("server failed");
+            });
+        });
+        let addr = ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start");
+        // Connections queue in the listener's backlog until the node has opened its store.
+        TestServer {
+            url: format!("http://{addr}"),
+            admin_key,
+            backend,
+            shutdown: Some(shutdown_tx),
+            thread: Some(thread),
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Stops the node (as SIGTERM would) and hands back its data directory.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        self.stop_and_wait();
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self._data_dir, dir)
+    }
+
+    fn stop_and_wait(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    pub fn api(&self) -> Api {
+        Api {
+            base: self.url.clone(),
+            http: reqwest::Client::new(),
+            admin_key: self.admin_key.clone(),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.stop_and_wait();
+    }
+}
+
+/// A unique tenant name for one test.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:08x}", rand::random::<u32>())
+}
+
+/// A tenant created through the API.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub name: String,
+    pub key: String,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    /// The `error.message` of a JSON error reply.
+    pub fn error_message(&self) -> String {
+        self.json()["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Client for one test server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub admin_key: String,
+}
+
+impl Api {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Reply {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("request reached the server");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    /// `POST` a JSON body.
+    pub async fn post_json(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request reached the server");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        self.send(Method::GET, path, key, None).await
+    }
+
+    pub async fn create_tenant(&self, prefix: &str) -> TestTenant {
+        let name = unique(prefix);
+        let reply = self
+            .create_tenant_named(&name, &self.admin_key.clone())
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        let key = reply.json()["api_key"]
+            .as_str()
+            .expect("api_key")
+            .to_owned();
+        TestTenant { name, key }
+    }
+
+    pub async fn create_tenant_named(&self, name: &str, key: &str) -> Reply {
+        let body = serde_json::json!({ "name": name }).to_string().into_bytes();
+        let mut request = self
+            .http
+            .post(format!("{}/v1/tenants", self.base))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body);
+        request = request.timeout(Duration::from_secs(30));
+        let response = request.send().await.expect("request reached the server");
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("body"),
+        }
+    }
+
+    /// `PUT /v1/functions/{name}{query}` with `bytes`.
+    pub async fn deploy(
+        &self,
+        tenant: &TestTenant,
+        name: &str,
+        query: &str,
+        bytes: Vec<u8>,
+    ) -> Reply {
+        self.send(
+            Method::PUT,
+            &format!("/v1/functions/{name}{query}"),
+            Some(&tenant.key),
+            Some(bytes),
+        )
+        .await
+    }
+
+    /// Deploys and asserts success; returns the version number.
+    pub async fn deploy_ok(
+        &self,
+        tenant: &TestTenant,
+        name: &str,
+        query: &str,
+        bytes: Vec<u8>,
+    ) -> i64 {
+        let reply = self.deploy(tenant, name, query, bytes).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.json()["version"].as_i64().expect("version")
+    }
+
+    /// Calls `/fn/{tenant}/{function}{path}`.
+    pub async fn invoke(&self, tenant: &str, function: &str, path: &str) -> Reply {
+        self.send(
+            Method::GET,
+            &format!("/fn/{tenant}/{function}{path}"),
+            None,
+            None,
+        )
+        .await
+    }
+
+    pub async fn usage(&self, key: &str) -> Value {
+        let reply = self.get("/v1/usage", Some(key)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()
+    }
+
+    /// Usage once the total invocation count reached `expected` (records are written after the
+    /// response is streamed, so the last ones may still be on their way).
+    pub async fn usage_when(&self, key: &str, expected: u64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let usage = self.usage(key).await;
+            let n = usage["totals"]["invocations"].as_u64().unwrap_or(0);
+            if n >= expected || Instant::now() > deadline {
+                return usage;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The value of an unlabelled metric in `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let reply = self.get("/metrics", None).await;
+        reply
+            .body
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("metric {name} missing:\n{}", reply.body))
+    }
+}
+
+/// Row of function `name` in a usage reply.
+pub fn usage_row<'a>(usage: &'a Value, name: &str) -> &'a Value {
+    usage["functions"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["function"] == name))
+        .unwrap_or_else(|| panic!("no usage row for {name}: {usage}"))
+}

@@ -15,7 +15,11 @@ pub enum Caller {
 
 /// The bearer key in `parts`, if any.
 pub fn bearer(parts: &Parts) -> Option<ApiKey> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
     let (scheme, key) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -34,8 +38,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let key = bearer(parts)
-            .ok_or_else(|| ApiError::unauthorized("missing API key: send `Authorization: Bearer KEY`"))?;
+        let key = bearer(parts).ok_or_else(|| {
+            ApiError::unauthorized("missing API key: send `Authorization: Bearer KEY`")
+        })?;
         resolve(state, &key)
             .await?
             .ok_or_else(|| ApiError::unauthorized("invalid API key"))

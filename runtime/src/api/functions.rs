@@ -5,10 +5,12 @@ use super::auth::TenantCaller;
 use super::error::{ApiError, rejection};
 use crate::host::PrepareError;
 use axum::Json;
-use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
 use geyser_functions::{
     DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version, VersionInfo,
 };
@@ -107,6 +109,39 @@ fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, Api
     })
 }
 
+/// How much of an oversized upload is read and discarded before answering 413. Answering
+/// while the client is still sending makes the kernel reset the connection, and the client
+/// then sees a broken pipe instead of our answer.
+const OVERSIZE_DRAIN_BYTES: usize = 64 << 20;
+
+/// Reads an upload of at most `limit` bytes.
+async fn read_upload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("upload exceeds the limit of {limit} bytes"),
+        )
+    };
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading upload failed: {e}")))?;
+        total = total.saturating_add(chunk.len());
+        if total <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if total > limit.saturating_add(OVERSIZE_DRAIN_BYTES) {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
 /// `PUT /v1/functions/{name}`: the body is the component. Compiled before it is stored, so a
 /// bad component is refused at once and the first call pays no compile.
 pub async fn deploy(
@@ -114,20 +149,30 @@ pub async fn deploy(
     State(state): State<AppState>,
     Path(name): Path<String>,
     params: Result<Query<DeployParams>, QueryRejection>,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<(StatusCode, Json<DeployedDto>), ApiError> {
+    // Read the upload before judging the request, so that an error answer does not leave unread
+    // bytes behind and break the client's keep-alive connection.
+    let body = read_upload(body, state.config.http.max_upload_bytes).await?;
     let name = FunctionName::parse(&name)?;
     let Query(params) = params.map_err(rejection)?;
     let limits = limits(&state, &params)?;
-    let body = body.map_err(rejection)?;
     if body.is_empty() {
-        return Err(ApiError::bad_request("empty body: send the component bytes"));
+        return Err(ApiError::bad_request(
+            "empty body: send the component bytes",
+        ));
     }
     let bytes = Arc::new(body.to_vec());
-    let (hash, pre) = state.host.prepare(bytes.clone()).await.map_err(|e| match e {
-        PrepareError::Component(e) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string()),
-        PrepareError::Cache(e) => ApiError::internal(e),
-    })?;
+    let (hash, pre) = state
+        .host
+        .prepare(bytes.clone())
+        .await
+        .map_err(|e| match e {
+            PrepareError::Component(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string())
+            }
+            PrepareError::Cache(e) => ApiError::internal(e),
+        })?;
     let deployed = state
         .store
         .deploy(DeployRequest {
@@ -155,7 +200,9 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<FunctionDto>>, ApiError> {
     let functions = state.store.list_functions(tenant.id).await?;
-    Ok(Json(functions.iter().map(|f| function_dto(&tenant, f)).collect()))
+    Ok(Json(
+        functions.iter().map(|f| function_dto(&tenant, f)).collect(),
+    ))
 }
 
 pub async fn show(

@@ -8,9 +8,10 @@ use super::error::ApiError;
 use crate::invoke::InvokeError;
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use geyser_functions::{FunctionName, TenantName};
+use geyser_functions::{ActiveFunction, FunctionName, TenantName};
 use http_body_util::BodyExt;
 
 /// `/fn/acme/hello/x?y=1` → (`acme`, `hello`, `/x?y=1`); `/fn/acme/hello` → (…, `/`).
@@ -31,7 +32,9 @@ fn split_target(uri: &Uri) -> Option<(&str, &str, String)> {
 fn invoke_error(err: InvokeError) -> ApiError {
     let message = err.to_string();
     match err {
-        InvokeError::Saturated(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message),
+        InvokeError::Saturated(_) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message)
+        }
         InvokeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
         InvokeError::MemoryLimit(_) => {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)
@@ -45,9 +48,28 @@ fn invoke_error(err: InvokeError) -> ApiError {
     }
 }
 
+/// Bytes of a refused request's body read before answering, so the client's keep-alive
+/// connection survives the error (see `functions::read_upload`).
+const REFUSED_BODY_DRAIN_BYTES: usize = 1 << 20;
+
 pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    match route(&state, parts).await {
+        Ok((parts, active)) => dispatch(&state, active, Request::from_parts(parts, body)).await,
+        Err(err) => {
+            let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN_BYTES)
+                .collect()
+                .await;
+            Err(err)
+        }
+    }
+}
+
+/// Resolves the target function and checks access; returns the request parts as the guest
+/// will see them.
+async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunction), ApiError> {
     let not_found = || ApiError::not_found("function not found");
-    let (tenant, function, guest_path) = split_target(request.uri()).ok_or_else(not_found)?;
+    let (tenant, function, guest_path) = split_target(&parts.uri).ok_or_else(not_found)?;
     let tenant = TenantName::parse(tenant).map_err(|_| not_found())?;
     let function = FunctionName::parse(function).map_err(|_| not_found())?;
     let active = state
@@ -56,11 +78,11 @@ pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<R
         .await?
         .ok_or_else(not_found)?;
 
-    let (mut parts, body) = request.into_parts();
     if !active.limits.public {
-        let key = bearer(&parts)
-            .ok_or_else(|| ApiError::unauthorized("this function is private: send the owner's API key"))?;
-        match resolve(&state, &key).await? {
+        let key = bearer(&parts).ok_or_else(|| {
+            ApiError::unauthorized("this function is private: send the owner's API key")
+        })?;
+        match resolve(state, &key).await? {
             Some(Caller::Tenant(owner)) if owner.id == active.tenant.id => {}
             // Another tenant's key: do not reveal that the function exists.
             Some(_) => return Err(not_found()),
@@ -72,12 +94,19 @@ pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<R
         .parse::<Uri>()
         .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
     if !parts.headers.contains_key(axum::http::header::HOST) {
-        parts
-            .headers
-            .insert(axum::http::header::HOST, HeaderValue::from_static("localhost"));
+        parts.headers.insert(
+            axum::http::header::HOST,
+            HeaderValue::from_static("localhost"),
+        );
     }
-    let request = axum::http::Request::from_parts(parts, body);
+    Ok((parts, active))
+}
 
+async fn dispatch(
+    state: &AppState,
+    active: ActiveFunction,
+    request: Request,
+) -> Result<Response, ApiError> {
     let invoked = state
         .invoker
         .invoke_http(active, request)
@@ -107,7 +136,10 @@ mod tests {
         assert_eq!(split("/fn/acme/hello"), s("acme", "hello", "/"));
         assert_eq!(split("/fn/acme/hello/"), s("acme", "hello", "/"));
         assert_eq!(split("/fn/acme/hello?q"), s("acme", "hello", "/?q"));
-        assert_eq!(split("/fn/acme/hello/a/b%20c"), s("acme", "hello", "/a/b%20c"));
+        assert_eq!(
+            split("/fn/acme/hello/a/b%20c"),
+            s("acme", "hello", "/a/b%20c")
+        );
         assert_eq!(split("/v1/x"), None);
     }
 }

@@ -15,7 +15,6 @@ use crate::invoke::Invoker;
 use crate::metering::Meter;
 use crate::metrics::Metrics;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use geyser_functions::{ApiKey, Store};
 use std::sync::Arc;
@@ -36,7 +35,6 @@ pub struct AppState {
 
 /// The whole HTTP surface, without a socket (tests may drive it directly).
 pub fn router(state: AppState) -> Router {
-    let upload_limit = state.config.http.max_upload_bytes;
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/metrics", get(system::metrics))
@@ -46,8 +44,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/functions/{name}",
             get(functions::show)
                 .put(functions::deploy)
-                .delete(functions::delete)
-                .layer(DefaultBodyLimit::max(upload_limit)),
+                .delete(functions::delete),
         )
         .route("/v1/functions/{name}/rollback", post(functions::rollback))
         .route("/v1/usage", get(usage::show))

@@ -67,9 +67,16 @@ pub async fn show(
         (Caller::Tenant(_), Some(_)) => {
             return Err(ApiError::forbidden("a tenant sees only its own usage"));
         }
-        (Caller::Admin, Some(name)) => state.store.tenant_by_name(&TenantName::parse(&name)?).await?,
+        (Caller::Admin, Some(name)) => {
+            state
+                .store
+                .tenant_by_name(&TenantName::parse(&name)?)
+                .await?
+        }
         (Caller::Admin, None) => {
-            return Err(ApiError::bad_request("the admin must name a tenant: ?tenant=NAME"));
+            return Err(ApiError::bad_request(
+                "the admin must name a tenant: ?tenant=NAME",
+            ));
         }
     };
     // Records of finished invocations may still be queued; write them first.

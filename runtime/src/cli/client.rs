@@ -53,7 +53,12 @@ impl Client {
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
             .unwrap_or(text);
-        bail!("{} {}: {}", status.as_u16(), status.canonical_reason().unwrap_or(""), message.trim())
+        bail!(
+            "{} {}: {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            message.trim()
+        )
     }
 
     async fn send_json(&self, builder: RequestBuilder) -> Result<Value> {
@@ -61,7 +66,7 @@ impl Client {
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(Value::Null);
         }
-        Ok(response.json().await.context("invalid JSON from server")?)
+        response.json().await.context("invalid JSON from server")
     }
 
     fn print_json(&self, value: &Value) -> Result<()> {
@@ -78,7 +83,10 @@ impl Client {
             return self.print_json(&value);
         }
         println!("tenant {} created", value["name"].as_str().unwrap_or(name));
-        println!("api key (shown once, keep it): {}", value["api_key"].as_str().unwrap_or(""));
+        println!(
+            "api key (shown once, keep it): {}",
+            value["api_key"].as_str().unwrap_or("")
+        );
         Ok(())
     }
 
@@ -110,7 +118,12 @@ impl Client {
             let mut sent = 0usize;
             let stream = futures::stream::iter(chunks.into_iter().map(move |chunk| {
                 sent += chunk.len();
-                eprint!("\ruploading {}: {} / {} KiB", file_name(total), sent >> 10, total >> 10);
+                eprint!(
+                    "\ruploading {}: {} / {} KiB",
+                    file_name(total),
+                    sent >> 10,
+                    total >> 10
+                );
                 if sent == total {
                     eprintln!();
                 }
@@ -139,11 +152,19 @@ impl Client {
         Ok(())
     }
 
-    pub async fn invoke(&self, name: &str, path: &str, method: &str, data: Option<String>) -> Result<()> {
+    pub async fn invoke(
+        &self,
+        name: &str,
+        path: &str,
+        method: &str,
+        data: Option<String>,
+    ) -> Result<()> {
         let info = self
             .send_json(self.request(Method::GET, &format!("/v1/functions/{name}"))?)
             .await?;
-        let mount = info["url"].as_str().ok_or_else(|| anyhow!("server did not say where {name} lives"))?;
+        let mount = info["url"]
+            .as_str()
+            .ok_or_else(|| anyhow!("server did not say where {name} lives"))?;
         let path = if path.starts_with('/') || path.starts_with('?') {
             path.to_owned()
         } else {
@@ -171,11 +192,16 @@ impl Client {
     }
 
     pub async fn functions(&self) -> Result<()> {
-        let value = self.send_json(self.request(Method::GET, "/v1/functions")?).await?;
+        let value = self
+            .send_json(self.request(Method::GET, "/v1/functions")?)
+            .await?;
         if self.json {
             return self.print_json(&value);
         }
-        println!("{:<32} {:>8} {:>8} {:>10}  {:<7} URL", "NAME", "VERSION", "MEM MB", "TIMEOUT", "PUBLIC");
+        println!(
+            "{:<32} {:>8} {:>8} {:>10}  {:<7} URL",
+            "NAME", "VERSION", "MEM MB", "TIMEOUT", "PUBLIC"
+        );
         for f in value.as_array().into_iter().flatten() {
             println!(
                 "{:<32} {:>8} {:>8} {:>8}ms  {:<7} {}",
@@ -193,7 +219,10 @@ impl Client {
     pub async fn rollback(&self, name: &str, version: i64) -> Result<()> {
         let body = serde_json::json!({ "version": version });
         let value = self
-            .send_json(self.request(Method::POST, &format!("/v1/functions/{name}/rollback"))?.json(&body))
+            .send_json(
+                self.request(Method::POST, &format!("/v1/functions/{name}/rollback"))?
+                    .json(&body),
+            )
             .await?;
         if self.json {
             return self.print_json(&value);

@@ -9,10 +9,19 @@ use client::Client;
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]
-#[command(name = "geyser", version, about = "Geyser: a multi-tenant serverless runtime for WebAssembly components")]
+#[command(
+    name = "geyser",
+    version,
+    about = "Geyser: a multi-tenant serverless runtime for WebAssembly components"
+)]
 pub struct Args {
     /// Server URL for client commands.
-    #[arg(long, global = true, env = "GEYSER_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "GEYSER_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// API key for client commands (the admin key for `tenant create`).
     #[arg(long, global = true, env = "GEYSER_API_KEY", hide_env_values = true)]

@@ -40,7 +40,9 @@ enum LogFormat {
 fn install_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -51,13 +53,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -84,7 +87,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         config.database_url = Some(url);
     }
     let admin = match args.admin_key {
-        Some(key) if !key.trim().is_empty() => AdminKeySource::Fixed(ApiKey::from_presented(key.trim())),
+        Some(key) if !key.trim().is_empty() => {
+            AdminKeySource::Fixed(ApiKey::from_presented(key.trim()))
+        }
         _ => AdminKeySource::DataDir,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)

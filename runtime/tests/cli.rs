@@ -1,0 +1,252 @@
+//! The `geyser` binary as a user runs it: `geyser serve` on a fresh data directory (generated
+//! admin key, SQLite), the client subcommands against it, and SIGTERM flushing metering.
+
+use geyser_functions::{Store, TenantName};
+use geyser_test_support::guest_path;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_geyser");
+
+struct Node {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET /healthz` answers 200 (the listener is bound before the node has finished starting).
+fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Node {
+    /// SIGTERM, then the exit status.
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        self.child.wait().expect("wait for geyser")
+    }
+}
+
+/// `geyser serve` on a fresh port with `data_dir`, plus `extra` arguments and an optional
+/// admin key (none: generated into the data dir).
+fn start(data_dir: &Path, extra: &[&str], admin_key: Option<&str>) -> Node {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("GEYSER_ADMIN_KEY")
+        .env_remove("GEYSER_DATABASE_URL");
+    if let Some(key) = admin_key {
+        command.env("GEYSER_ADMIN_KEY", key);
+    }
+    let child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn geyser serve");
+    let node = Node {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !healthy(port) {
+        assert!(
+            Instant::now() < deadline,
+            "geyser serve did not become healthy"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    node
+}
+
+fn geyser(node: &Node, key: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", key)
+        .output()
+        .expect("run geyser")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "command should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn serve_and_client_commands_work_end_to_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = guest_path("example_hello");
+    let node = start(dir.path(), &[], None);
+
+    // The admin key was generated into the data dir, readable only by its owner.
+    let key_path = dir.path().join("admin.key");
+    let admin = std::fs::read_to_string(&key_path)
+        .unwrap()
+        .trim()
+        .to_owned();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        &admin,
+        &["--json", "tenant", "create", "acme"],
+    )))
+    .unwrap();
+    assert_eq!(created["name"], "acme");
+    let key = created["api_key"].as_str().unwrap().to_owned();
+
+    let out = stdout(&geyser(
+        &node,
+        &key,
+        &["deploy", "hello", hello.to_str().unwrap()],
+    ));
+    assert!(out.contains("deployed hello version 1"), "{out}");
+    let out = stdout(&geyser(&node, &key, &["invoke", "hello", "/cli?x=1"]));
+    assert!(
+        out.contains("hello from geyser") && out.contains("/cli?x=1"),
+        "{out}"
+    );
+
+    let functions: serde_json::Value =
+        serde_json::from_str(&stdout(&geyser(&node, &key, &["--json", "functions"]))).unwrap();
+    assert_eq!(functions[0]["name"], "hello");
+    assert_eq!(functions[0]["url"], "/fn/acme/hello");
+
+    // Errors: one clear line, non-zero exit.
+    let err = stderr_failure(&geyser(
+        &node,
+        &key,
+        &["deploy", "x", "/does/not/exist.wasm"],
+    ));
+    assert!(
+        err.starts_with("error: cannot read /does/not/exist.wasm"),
+        "{err}"
+    );
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"not wasm at all").unwrap();
+    let err = stderr_failure(&geyser(
+        &node,
+        &key,
+        &["deploy", "x", garbage.to_str().unwrap()],
+    ));
+    assert!(
+        err.contains("400") && err.contains("not a WebAssembly binary"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = stderr_failure(&geyser(&node, "wrong", &["functions"]));
+    assert!(
+        err.contains("401") && err.contains("invalid API key"),
+        "{err}"
+    );
+
+    for _ in 0..3 {
+        stdout(&geyser(&node, &key, &["invoke", "hello"]));
+    }
+    let usage: serde_json::Value =
+        serde_json::from_str(&stdout(&geyser(&node, &key, &["--json", "usage"]))).unwrap();
+    assert_eq!(usage["totals"]["invocations"], 4, "{usage}");
+
+    let out = stdout(&geyser(&node, &key, &["usage"]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("hello ") && l.contains(" 4 ")),
+        "{out}"
+    );
+}
+
+#[test]
+fn sigterm_flushes_metering_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let hello = guest_path("example_hello");
+    // A long flush interval: only the shutdown path can have written the records.
+    let config = dir.path().join("geyser.toml");
+    std::fs::write(&config, "[metering]\nflush_interval_ms = 600000\n").unwrap();
+    let mut node = start(
+        dir.path(),
+        &["--config", config.to_str().unwrap()],
+        Some("admin-secret"),
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        "admin-secret",
+        &["--json", "tenant", "create", "term"],
+    )))
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    stdout(&geyser(
+        &node,
+        &key,
+        &["deploy", "hello", hello.to_str().unwrap()],
+    ));
+    for _ in 0..6 {
+        stdout(&geyser(&node, &key, &["invoke", "hello"]));
+    }
+
+    let exit = node.terminate();
+    assert!(exit.success(), "geyser exited with {exit}");
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}", dir.path().join("geyser.db").display());
+        let store = Store::open(&url, 1).await.unwrap();
+        let tenant = store
+            .tenant_by_name(&TenantName::parse("term").unwrap())
+            .await
+            .unwrap();
+        let usage = store.usage(tenant.id).await.unwrap();
+        assert_eq!(usage.totals().invocations, 6);
+        assert_eq!(usage.totals().errors, 0);
+    });
+}

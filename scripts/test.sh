@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
+# guest components built from source, and the CLI tests of the `geyser` binary.
+# This is the test command of README.md, and what .ci/run runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+scripts/postgres-up.sh
+
+cargo test "$@"

@@ -1,0 +1,60 @@
+//! Builds the guest components the tests deploy — `examples/*` and `tests/fixtures/*` — from
+//! source, once per test process, into their own target directory (so the build does not wait on
+//! the lock of the `cargo test` that runs us).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Guest packages the tests use, by package name.
+const GUESTS: &[&str] = &["example-hello", "geyser-fixture-probe"];
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tests/support sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+fn build_all() -> Result<PathBuf, String> {
+    let root = workspace_root();
+    let target_dir = root.join("target").join("test-guests");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(&root)
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", &target_dir)
+        // Flags meant for the host build (coverage, sanitizers) do not apply to guests.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    for guest in GUESTS {
+        command.args(["-p", guest]);
+    }
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run cargo to build guests: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "building guest components failed (is the wasm32-wasip2 target installed? \
+             `rustup target add wasm32-wasip2`):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(target_dir.join("wasm32-wasip2").join("release"))
+}
+
+/// The bytes of a guest component, e.g. `guest("example_hello")`.
+pub fn guest(file_stem: &str) -> Vec<u8> {
+    std::fs::read(guest_path(file_stem)).expect("guest component was built")
+}
+
+/// The path of a built guest component.
+pub fn guest_path(file_stem: &str) -> PathBuf {
+    static DIR: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match DIR.get_or_init(build_all) {
+        Ok(dir) => dir.join(format!("{file_stem}.wasm")),
+        Err(err) => panic!("{err}"),
+    }
+}
