@@ -57,14 +57,41 @@ pub struct TestServer {
     pub url: String,
     pub admin_key: String,
     pub backend: Backend,
+    /// The database this node uses; another node may join it.
+    pub database_url: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
     _data_dir: tempfile::TempDir,
 }
 
 impl TestServer {
-    /// Starts a node; `tweak` adjusts the test defaults (small pool, short queue timeout).
+    /// Starts a node; `tweak` adjusts the test defaults (small pool, 8 MiB uploads).
     pub fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::launch(
+            backend,
+            None,
+            format!("admin-{}", rand::random::<u64>()),
+            tweak,
+        )
+    }
+
+    /// Starts a second node on the same database (and admin key) as `first`, with its own data
+    /// directory and so its own compiled-artifact cache: a scale-out peer.
+    pub fn join(first: &TestServer, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::launch(
+            first.backend,
+            Some(first.database_url.clone()),
+            first.admin_key.clone(),
+            tweak,
+        )
+    }
+
+    fn launch(
+        backend: Backend,
+        database_url: Option<String>,
+        admin_key: String,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "warn,geyser_runtime=warn".into()),
@@ -78,8 +105,8 @@ impl TestServer {
         };
         config.engine.max_instances = 64;
         config.http.max_upload_bytes = 8 << 20;
+        config.database_url = database_url;
         tweak(&mut config);
-        let admin_key = format!("admin-{}", rand::random::<u64>());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();
         let key = admin_key.clone();
@@ -90,9 +117,10 @@ impl TestServer {
                 .build()
                 .expect("server runtime");
             runtime.block_on(async move {
-                if backend == Backend::Postgres {
+                if backend == Backend::Postgres && config.database_url.is_none() {
                     config.database_url = Some(fresh_postgres_database().await);
                 }
+                let database_url = config.database_url();
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind");
@@ -105,11 +133,11 @@ impl TestServer {
                         let _ = shutdown_rx.await;
                     },
                 );
-                let _ = ready_tx.send(addr);
+                let _ = ready_tx.send((addr, database_url));
                 server.await.expect("server failed");
             });
         });
-        let addr = ready_rx
+        let (addr, database_url) = ready_rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server did not start");
         // Connections queue in the listener's backlog until the node has opened its store.
@@ -117,6 +145,7 @@ impl TestServer {
             url: format!("http://{addr}"),
             admin_key,
             backend,
+            database_url,
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
             _data_dir: data_dir,

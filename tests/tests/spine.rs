@@ -25,6 +25,10 @@ fn probe() -> Vec<u8> {
     guest("geyser_fixture_probe")
 }
 
+fn wstd() -> Vec<u8> {
+    guest("geyser_fixture_wstd")
+}
+
 /// Runs an `async fn(Api)` scenario once per backend.
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -59,6 +63,8 @@ on_both_backends!(
     usage_totals_equal_the_calls_made,
     keys_and_names_are_checked,
     responses_stream_and_keep_guest_status,
+    components_from_another_toolchain_run_unchanged,
+    a_guest_waiting_on_a_timer_also_times_out,
 );
 
 async fn deploy_and_invoke_passes_the_request_through(api: Api) {
@@ -475,6 +481,59 @@ async fn responses_stream_and_keep_guest_status(api: Api) {
         usage["totals"]["outcomes"]["ok"], 2,
         "a guest-chosen 418 is an ok invocation"
     );
+}
+
+async fn components_from_another_toolchain_run_unchanged(api: Api) {
+    let t = api.create_tenant("wstd").await;
+    api.deploy_ok(&t, "w", "", wstd()).await;
+    let reply = api.invoke(&t.name, "w", "/deep/path").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.body, "hello from wstd at /deep/path");
+    let reply = api.invoke(&t.name, "w", "/sleep?ms=50").await;
+    assert_eq!(reply.body, "slept 50");
+    let usage = api.usage_when(&t.key, 2).await;
+    let row = usage_row(&usage, "w");
+    // Waiting on a host timer is wall time, not CPU time.
+    assert!(row["wall_ms"].as_f64().unwrap() >= 50.0, "{usage}");
+    assert!(row["cpu_ms"].as_f64().unwrap() < 40.0, "{usage}");
+}
+
+async fn a_guest_waiting_on_a_timer_also_times_out(api: Api) {
+    let t = api.create_tenant("sleepy").await;
+    api.deploy_ok(&t, "w", "?timeout_ms=300", wstd()).await;
+    let start = Instant::now();
+    let reply = api.invoke(&t.name, "w", "/sleep?ms=5000").await;
+    assert_eq!(reply.status, StatusCode::GATEWAY_TIMEOUT, "{}", reply.body);
+    assert!(
+        start.elapsed() < Duration::from_millis(1300),
+        "took {:?}",
+        start.elapsed()
+    );
+    let usage = api.usage_when(&t.key, 1).await;
+    assert_eq!(usage_row(&usage, "w")["outcomes"]["timeout"], 1, "{usage}");
+}
+
+/// Scale out: a second node on the same PostgreSQL database serves a function deployed through
+/// the first one, compiling it from the bytes in the database (its own cache is empty).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_node_serves_what_the_first_deployed() {
+    let first = TestServer::start(Backend::Postgres, |_| {});
+    let second = TestServer::join(&first, |_| {});
+    let (a, b) = (first.api(), second.api());
+    let t = a.create_tenant("scale").await;
+    a.deploy_ok(&t, "hello", "", hello()).await;
+    assert_eq!(b.metric("geyser_resident_functions").await, 0.0);
+    let reply = b.invoke(&t.name, "hello", "/via-b").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("/via-b"));
+    assert_eq!(b.metric("geyser_cold_starts_total").await, 1.0);
+    // Both nodes write to the same usage.
+    assert_eq!(
+        a.invoke(&t.name, "hello", "/via-a").await.status,
+        StatusCode::OK
+    );
+    let usage = b.usage_when(&t.key, 2).await;
+    assert_eq!(usage["totals"]["invocations"], 2, "{usage}");
 }
 
 /// Scale to zero: after the idle TTL the version is dropped from memory, and the next call loads

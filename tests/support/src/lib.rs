@@ -7,7 +7,11 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 /// Guest packages the tests use, by package name.
-const GUESTS: &[&str] = &["example-hello", "geyser-fixture-probe"];
+const GUESTS: &[&str] = &[
+    "example-hello",
+    "geyser-fixture-probe",
+    "geyser-fixture-wstd",
+];
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
