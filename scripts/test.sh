@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
 # guest components built from source, and the CLI tests of the `geyser` binary.
-# This is the test command of README.md, and what .ci/run runs.
+# This is the test command of README.md, and what .ci/run runs. Extra arguments go to
+# `cargo test`. The last line sums every test binary's result.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 scripts/postgres-up.sh
 
-cargo test "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test "$@" 2>&1 | tee "$log" || status=$?
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"
