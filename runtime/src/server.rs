@@ -2,6 +2,7 @@
 //! the orderly stop (stop accepting, finish in-flight invocations, flush metering).
 
 use crate::Error;
+use axum::serve::ListenerExt;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::host::Host;
@@ -67,6 +68,13 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend_name(), "geyser listening");
     let app = api::router(state);
+    // Without TCP_NODELAY a keep-alive client waits out its delayed ACK (~40 ms) whenever a
+    // response leaves in two segments (headers, then the streamed body).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;
