@@ -6,6 +6,8 @@ mod artifacts;
 mod catalog;
 mod ids;
 mod keys;
+mod kv;
+mod logs;
 mod names;
 mod store;
 mod tenants;
@@ -17,6 +19,8 @@ pub use catalog::{
 };
 pub use ids::{FunctionId, InvocationId, TenantId, Version};
 pub use keys::{ApiKey, ApiKeyHash};
+pub use kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use logs::LogLine;
 pub use names::{FunctionName, InvalidName, TenantName};
 pub use store::{Backend, Store};
 pub use tenants::{CreatedTenant, Tenant};

@@ -7,49 +7,16 @@ use geyser_runtime::config::Config;
 use geyser_runtime::server::{AdminKeySource, serve};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub use geyser_test_support::guest;
+use geyser_test_support::fresh_postgres_database;
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
     Postgres,
-}
-
-/// Base URL of the PostgreSQL server whose `test` database hosts the per-server databases.
-fn postgres_admin_url() -> String {
-    std::env::var("GEYSER_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// Creates an empty database for one test server and returns its URL.
-async fn fresh_postgres_database() -> String {
-    use sqlx::Connection;
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let admin_url = postgres_admin_url();
-    let name = format!(
-        "geyser_e2e_{}_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::SeqCst),
-        rand::random::<u32>()
-    );
-    let mut conn = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL must run at {admin_url} (scripts/test.sh starts it): {e}")
-        });
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
-    let base = admin_url
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .unwrap_or(&admin_url);
-    format!("{base}/{name}")
 }
 
 /// A running node. Dropping it stops the node (flushing metering) and waits for it.

@@ -1,10 +1,12 @@
-//! Builds the guest components the tests deploy — `examples/*` and `tests/fixtures/*` — from
-//! source, once per test process, into their own target directory (so the build does not wait on
-//! the lock of the `cargo test` that runs us).
+//! Test helpers: builds the guest components the tests deploy — `examples/*` and
+//! `tests/fixtures/*` — from source, once per test process, into their own target directory (so
+//! the build does not wait on the lock of the `cargo test` that runs us); and creates fresh
+//! PostgreSQL databases.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 /// Guest packages the tests use, by package name.
 const GUESTS: &[&str] = &[
@@ -61,4 +63,33 @@ pub fn guest_path(file_stem: &str) -> PathBuf {
         Ok(dir) => dir.join(format!("{file_stem}.wasm")),
         Err(err) => panic!("{err}"),
     }
+}
+
+/// The PostgreSQL database that hosts the per-test databases (`GEYSER_TEST_POSTGRES_URL`).
+pub fn postgres_admin_url() -> String {
+    std::env::var("GEYSER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Creates an empty database and returns its URL. `scripts/postgres-up.sh` drops those of
+/// earlier runs.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let admin_url = postgres_admin_url();
+    let name = format!(
+        "geyser_e2e_{}_{}_{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::SeqCst),
+        rand::random::<u32>()
+    );
+    let mut conn = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin_url} (scripts/test.sh starts it): {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+    format!("{base}/{name}")
 }

@@ -1,0 +1,187 @@
+//! The per-tenant key-value store behind the guests' `geyser:function/kv` import. Every
+//! operation is scoped by tenant id, so a tenant can never name another tenant's keys, and every
+//! read-modify-write is one SQL statement, so it is atomic across invocations and nodes.
+
+use crate::{Backend, Error, Store, TenantId, now_ms};
+use sqlx::Row;
+
+/// Longest key, in bytes.
+pub const MAX_KEY_BYTES: usize = 256;
+/// Largest value, in bytes.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Why a kv operation failed; the guest sees each case.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error("key must be 1 to {MAX_KEY_BYTES} bytes, got {0}")]
+    InvalidKey(usize),
+    #[error("value must be at most {MAX_VALUE_BYTES} bytes, got {0}")]
+    ValueTooLarge(usize),
+    #[error("value at {0:?} is not a decimal integer")]
+    NotANumber(String),
+    #[error(transparent)]
+    Store(#[from] Error),
+}
+
+impl From<sqlx::Error> for KvError {
+    fn from(err: sqlx::Error) -> Self {
+        KvError::Store(Error::Database(err))
+    }
+}
+
+fn check_key(key: &str) -> Result<(), KvError> {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
+        return Err(KvError::InvalidKey(key.len()));
+    }
+    Ok(())
+}
+
+fn check_value(value: &[u8]) -> Result<(), KvError> {
+    if value.len() > MAX_VALUE_BYTES {
+        return Err(KvError::ValueTooLarge(value.len()));
+    }
+    Ok(())
+}
+
+impl Store {
+    pub async fn kv_get(&self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        check_key(key)?;
+        let row = sqlx::query("SELECT value FROM kv WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("value")).transpose()?)
+    }
+
+    pub async fn kv_set(&self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
+        check_key(key)?;
+        check_value(value)?;
+        sqlx::query(
+            "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(value)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Returns whether the key existed.
+    pub async fn kv_delete(&self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
+        check_key(key)?;
+        let done = sqlx::query("DELETE FROM kv WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.0)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Adds `delta` to the decimal integer at `key` (absent = 0) in one statement.
+    pub async fn kv_increment(&self, tenant: TenantId, key: &str, delta: i64) -> Result<i64, KvError> {
+        check_key(key)?;
+        // The update applies only to a value that is a canonical decimal integer; otherwise no
+        // row comes back and the caller hears "not a number".
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, CAST($3 AS BLOB), $5) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE \
+                 SET value = CAST(CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) + $4 AS TEXT) AS BLOB), \
+                     updated_at_ms = excluded.updated_at_ms \
+                 WHERE CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) AS TEXT) = CAST(kv.value AS TEXT) \
+                 RETURNING CAST(value AS TEXT) AS value"
+            }
+            Backend::Postgres => {
+                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, convert_to($3, 'UTF8'), $5) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE \
+                 SET value = convert_to((convert_from(kv.value, 'UTF8')::bigint + $4)::text, 'UTF8'), \
+                     updated_at_ms = excluded.updated_at_ms \
+                 WHERE convert_from(kv.value, 'UTF8') ~ '^-?[0-9]{1,18}$' \
+                 RETURNING convert_from(value, 'UTF8') AS value"
+            }
+        };
+        let row = sqlx::query(sql)
+            .bind(tenant.0)
+            .bind(key)
+            .bind(delta.to_string())
+            .bind(delta)
+            .bind(now_ms())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Err(KvError::NotANumber(key.to_owned()));
+        };
+        let text: String = row.try_get("value")?;
+        text.parse()
+            .map_err(|_| KvError::Store(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
+    }
+
+    /// Sets `key` to `new` if it currently holds `expected` (`None`: absent). Returns whether it did.
+    pub async fn kv_compare_and_swap(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        check_key(key)?;
+        check_value(new)?;
+        let done = match expected {
+            Some(old) => {
+                sqlx::query(
+                    "UPDATE kv SET value = $3, updated_at_ms = $4 \
+                     WHERE tenant_id = $1 AND key = $2 AND value = $5",
+                )
+                .bind(tenant.0)
+                .bind(key)
+                .bind(new)
+                .bind(now_ms())
+                .bind(old)
+                .execute(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(
+                    "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (tenant_id, key) DO NOTHING",
+                )
+                .bind(tenant.0)
+                .bind(key)
+                .bind(new)
+                .bind(now_ms())
+                .execute(&self.pool)
+                .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Keys starting with `prefix`, ordered, at most `limit`.
+    pub async fn kv_list_keys(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, KvError> {
+        if prefix.len() > MAX_KEY_BYTES {
+            return Err(KvError::InvalidKey(prefix.len()));
+        }
+        let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+        let rows = sqlx::query(
+            "SELECT key FROM kv WHERE tenant_id = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4",
+        )
+        .bind(tenant.0)
+        .bind(prefix_chars)
+        .bind(prefix)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("key").map_err(KvError::from))
+            .collect()
+    }
+}

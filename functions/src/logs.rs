@@ -1,0 +1,79 @@
+//! Log lines captured from invocations (the guest's stdout, stderr and logging calls), kept per
+//! function so its tenant can read them.
+
+use crate::{Error, FunctionName, InvocationId, Result, Store, TenantId};
+use sqlx::Row;
+
+/// One captured line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub tenant: TenantId,
+    pub function: FunctionName,
+    pub invocation: InvocationId,
+    pub at_ms: i64,
+    /// `trace` … `error`, or `stdout` / `stderr` for captured output.
+    pub level: String,
+    pub message: String,
+}
+
+impl Store {
+    pub async fn insert_logs(&self, lines: &[LogLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for line in lines {
+            sqlx::query(
+                "INSERT INTO function_logs (tenant_id, function_name, invocation_id, at_ms, level, message) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(line.tenant.0)
+            .bind(line.function.as_str())
+            .bind(line.invocation.to_string())
+            .bind(line.at_ms)
+            .bind(line.level.as_str())
+            .bind(line.message.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The last `limit` lines of a function, oldest first.
+    pub async fn recent_logs(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+        limit: u32,
+    ) -> Result<Vec<LogLine>> {
+        let rows = sqlx::query(
+            "SELECT invocation_id, at_ms, level, message FROM function_logs \
+             WHERE tenant_id = $1 AND function_name = $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(function.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut lines = rows
+            .iter()
+            .map(|row| {
+                let id: String = row.try_get("invocation_id")?;
+                let invocation = uuid::Uuid::parse_str(&id)
+                    .map(InvocationId)
+                    .map_err(|e| Error::Corrupt(e.to_string()))?;
+                Ok(LogLine {
+                    tenant,
+                    function: function.clone(),
+                    invocation,
+                    at_ms: row.try_get("at_ms")?,
+                    level: row.try_get("level")?,
+                    message: row.try_get("message")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        lines.reverse();
+        Ok(lines)
+    }
+}
