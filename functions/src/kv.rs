@@ -82,7 +82,12 @@ impl Store {
     }
 
     /// Adds `delta` to the decimal integer at `key` (absent = 0) in one statement.
-    pub async fn kv_increment(&self, tenant: TenantId, key: &str, delta: i64) -> Result<i64, KvError> {
+    pub async fn kv_increment(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        delta: i64,
+    ) -> Result<i64, KvError> {
         check_key(key)?;
         // The update applies only to a value that is a canonical decimal integer; otherwise no
         // row comes back and the caller hears "not a number".
@@ -130,22 +135,22 @@ impl Store {
     ) -> Result<bool, KvError> {
         check_key(key)?;
         check_value(new)?;
-        let done = match expected {
-            Some(old) => {
-                sqlx::query(
-                    "UPDATE kv SET value = $3, updated_at_ms = $4 \
+        let done =
+            match expected {
+                Some(old) => {
+                    sqlx::query(
+                        "UPDATE kv SET value = $3, updated_at_ms = $4 \
                      WHERE tenant_id = $1 AND key = $2 AND value = $5",
-                )
-                .bind(tenant.0)
-                .bind(key)
-                .bind(new)
-                .bind(now_ms())
-                .bind(old)
-                .execute(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query(
+                    )
+                    .bind(tenant.0)
+                    .bind(key)
+                    .bind(new)
+                    .bind(now_ms())
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await?
+                }
+                None => sqlx::query(
                     "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
                      ON CONFLICT (tenant_id, key) DO NOTHING",
                 )
@@ -154,9 +159,8 @@ impl Store {
                 .bind(new)
                 .bind(now_ms())
                 .execute(&self.pool)
-                .await?
-            }
-        };
+                .await?,
+            };
         Ok(done.rows_affected() == 1)
     }
 

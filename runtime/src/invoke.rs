@@ -5,10 +5,10 @@ use crate::cpu::CpuTimed;
 use crate::host::{Host, LoadError};
 use crate::metering::Meter;
 use crate::metrics::Metrics;
-use crate::sandbox::{MemoryLimitExceeded, SandboxLimits, TimedOut, new_store};
+use crate::sandbox::{GuestContext, MemoryLimitExceeded, SandboxLimits, TimedOut, new_store};
 use bytes::Bytes;
 use geyser_functions::{
-    ActiveFunction, InvocationId, InvocationRecord, Outcome, Store, TriggerKind, now_ms,
+    ActiveFunction, InvocationId, InvocationRecord, LogLine, Outcome, Store, TriggerKind, now_ms,
 };
 use http_body_util::{BodyExt, Limited};
 use std::sync::Arc;
@@ -135,7 +135,11 @@ impl Invoker {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
         };
-        let mut store = new_store(self.host.engine(), limits);
+        let guest_context = GuestContext {
+            tenant: function.tenant.id,
+            store: self.store.clone(),
+        };
+        let mut store = new_store(self.host.engine(), limits, guest_context);
         let request = into_guest_request(request, self.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -199,7 +203,8 @@ impl Invoker {
                     })),
                 };
                 let peak = store.data().peak_memory_bytes();
-                (result, peak)
+                let logs = store.data().take_logs();
+                (result, peak, logs)
             },
             cpu_ns.clone(),
         );
@@ -210,8 +215,20 @@ impl Invoker {
         let task = self.tasks.spawn(
             async move {
                 let _in_flight = invoker.metrics.start();
-                let (result, peak) = guest.await;
+                let (result, peak, logs) = guest.await;
                 drop(slot);
+                let lines = logs
+                    .into_iter()
+                    .map(|(at_ms, level, message)| LogLine {
+                        tenant: function.tenant.id,
+                        function: function.name.clone(),
+                        invocation: id,
+                        at_ms,
+                        level: level.to_owned(),
+                        message,
+                    })
+                    .collect();
+                invoker.meter.logs(lines).await;
                 let finished = classify(
                     result,
                     answered.load(Ordering::Acquire),

@@ -20,6 +20,7 @@
 
 pub mod api;
 mod artifact_cache;
+mod capabilities;
 pub mod config;
 mod cpu;
 mod engine;

@@ -1,15 +1,16 @@
-//! The metering writer: invocations send their records over a bounded channel; one background
-//! task writes them in batches. A flush or a shutdown writes everything received so far, so a
+//! The metering writer: invocations send their records (and captured log lines) over a bounded
+//! channel; one background task writes them in batches. A flush or a shutdown writes everything received so far, so a
 //! clean stop loses nothing.
 
 use crate::config::MeteringConfig;
-use geyser_functions::{InvocationRecord, Store};
+use geyser_functions::{InvocationRecord, LogLine, Store};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 enum Command {
     Record(InvocationRecord),
+    Logs(Vec<LogLine>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -40,6 +41,16 @@ impl Meter {
         }
     }
 
+    /// Queues an invocation's captured log lines (written with the next batch).
+    pub async fn logs(&self, lines: Vec<LogLine>) {
+        if lines.is_empty() {
+            return;
+        }
+        if self.tx.send(Command::Logs(lines)).await.is_err() {
+            tracing::error!("metering writer is gone; log lines were not written");
+        }
+    }
+
     /// Returns once every record sent before this call is in the database.
     pub async fn flush(&self) {
         let (ack, done) = oneshot::channel();
@@ -57,7 +68,7 @@ struct Writer {
 
 impl Writer {
     async fn run(self, mut rx: mpsc::Receiver<Command>) {
-        let mut batch: Vec<InvocationRecord> = Vec::with_capacity(self.batch_size);
+        let mut batch = Batch::default();
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
         loop {
             let command = if batch.is_empty() {
@@ -73,7 +84,13 @@ impl Writer {
             };
             match command {
                 Some(Command::Record(record)) => {
-                    batch.push(record);
+                    batch.records.push(record);
+                    if batch.len() >= self.batch_size {
+                        self.write(&mut batch).await;
+                    }
+                }
+                Some(Command::Logs(lines)) => {
+                    batch.logs.extend(lines);
                     if batch.len() >= self.batch_size {
                         self.write(&mut batch).await;
                     }
@@ -83,7 +100,8 @@ impl Writer {
                     // Take whatever else is already queued, then write and acknowledge.
                     while let Ok(command) = rx.try_recv() {
                         match command {
-                            Command::Record(record) => batch.push(record),
+                            Command::Record(record) => batch.records.push(record),
+                            Command::Logs(lines) => batch.logs.extend(lines),
                             Command::Flush(ack) => waiting.push(ack),
                         }
                     }
@@ -102,20 +120,40 @@ impl Writer {
 
     /// Writes and clears the batch, retrying until the database takes it: records are billing
     /// data and are not dropped because the database was briefly unavailable.
-    async fn write(&self, batch: &mut Vec<InvocationRecord>) {
+    async fn write(&self, batch: &mut Batch) {
         let mut delay = Duration::from_millis(100);
-        for chunk in batch.chunks(self.batch_size) {
-            loop {
-                match self.store.insert_invocations(chunk).await {
-                    Ok(()) => break,
-                    Err(err) => {
-                        tracing::error!(error = %err, records = chunk.len(), "writing invocation records failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(5));
-                    }
-                }
+        for chunk in batch.records.chunks(self.batch_size) {
+            while let Err(err) = self.store.insert_invocations(chunk).await {
+                tracing::error!(error = %err, records = chunk.len(), "writing invocation records failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        batch.clear();
+        for chunk in batch.logs.chunks(self.batch_size) {
+            while let Err(err) = self.store.insert_logs(chunk).await {
+                tracing::error!(error = %err, lines = chunk.len(), "writing log lines failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+        batch.records.clear();
+        batch.logs.clear();
+    }
+}
+
+/// What the writer holds between writes.
+#[derive(Default)]
+struct Batch {
+    records: Vec<InvocationRecord>,
+    logs: Vec<LogLine>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.records.len() + self.logs.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

@@ -1,10 +1,12 @@
 //! The invocation lifetime: the data of one fresh `Store` — WASI context with no files, no
-//! sockets and no environment, the wasi:http context that refuses outgoing requests, and the
+//! sockets and no environment (stdout/stderr captured), the tenant's capabilities, the wasi:http context that refuses outgoing requests, and the
 //! memory limiter that enforces the function's limit and records its peak.
 
+use crate::capabilities::{Capabilities, CapturedOutput, LOG_CAPTURE_BYTES, LogBuffer};
+use geyser_functions::{Store, TenantId};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, StoreContextMut, UpdateDeadline};
+use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
@@ -110,12 +112,45 @@ pub struct InvocationState {
     hooks: DenyOutgoing,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    capabilities: Capabilities,
+    stdout: CapturedOutput,
+    stderr: CapturedOutput,
 }
 
 impl InvocationState {
     pub fn peak_memory_bytes(&self) -> u64 {
         self.limiter.peak_bytes()
     }
+
+    pub fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.capabilities
+    }
+
+    /// Everything the guest logged or printed, as (time ms, level, line); stdout and stderr
+    /// lines come last, stamped with the time of this call.
+    pub fn take_logs(&self) -> Vec<(i64, &'static str, String)> {
+        let mut lines = self.capabilities.logs.take();
+        let now = geyser_functions::now_ms();
+        for (stream, output) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            let (captured, truncated) = output.lines();
+            lines.extend(captured.into_iter().map(|line| (now, stream, line)));
+            if truncated {
+                lines.push((
+                    now,
+                    "warn",
+                    format!("[geyser] {stream} truncated at {LOG_CAPTURE_BYTES} bytes"),
+                ));
+            }
+        }
+        lines
+    }
+}
+
+/// Who an invocation runs for: the owner whose capabilities (kv namespace…) it gets.
+#[derive(Clone)]
+pub struct GuestContext {
+    pub tenant: TenantId,
+    pub store: Store,
 }
 
 impl WasiView for InvocationState {
@@ -149,15 +184,32 @@ pub struct SandboxLimits {
 /// The epoch callback runs every tick while the guest executes: before the deadline it yields
 /// to the async runtime (so a busy guest never starves other tasks), after it the guest traps
 /// with [`TimedOut`].
-pub fn new_store(engine: &wasmtime::Engine, limits: SandboxLimits) -> Store<InvocationState> {
+pub fn new_store(
+    engine: &wasmtime::Engine,
+    limits: SandboxLimits,
+    guest: GuestContext,
+) -> wasmtime::Store<InvocationState> {
+    let stdout = CapturedOutput::new(LOG_CAPTURE_BYTES);
+    let stderr = CapturedOutput::new(LOG_CAPTURE_BYTES);
+    let wasi = WasiCtx::builder()
+        .stdout(stdout.clone())
+        .stderr(stderr.clone())
+        .build();
     let state = InvocationState {
-        wasi: WasiCtx::builder().build(),
+        wasi,
         http: WasiHttpCtx::new(),
         hooks: DenyOutgoing,
         table: ResourceTable::new(),
         limiter: MemoryLimiter::new(limits.memory_bytes),
+        capabilities: Capabilities {
+            tenant: guest.tenant,
+            store: guest.store,
+            logs: LogBuffer::default(),
+        },
+        stdout,
+        stderr,
     };
-    let mut store = Store::new(engine, state);
+    let mut store = wasmtime::Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
     let timeout_ms = limits.timeout_ms;

@@ -2,13 +2,13 @@
 //! the orderly stop (stop accepting, finish in-flight invocations, flush metering).
 
 use crate::Error;
-use axum::serve::ListenerExt;
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::host::Host;
 use crate::invoke::Invoker;
 use crate::metering::Meter;
 use crate::metrics::Metrics;
+use axum::serve::ListenerExt;
 use geyser_functions::{ApiKey, Store};
 use std::future::Future;
 use std::path::Path;

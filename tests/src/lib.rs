@@ -9,8 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-pub use geyser_test_support::guest;
 use geyser_test_support::fresh_postgres_database;
+pub use geyser_test_support::guest;
 
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -491,6 +491,28 @@ async fn components_from_another_toolchain_run_unchanged(api: Api) {
     assert_eq!(reply.body, "hello from wstd at /deep/path");
     let reply = api.invoke(&t.name, "w", "/sleep?ms=50").await;
     assert_eq!(reply.body, "slept 50");
+    let invocation = reply.headers["x-geyser-invocation"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    // What the guest printed is captured per invocation and readable by its tenant only.
+    let logs = api
+        .get("/v1/functions/w/logs?limit=10", Some(&t.key))
+        .await
+        .json();
+    let lines = logs.as_array().unwrap();
+    assert_eq!(lines.len(), 2, "{logs}");
+    assert_eq!(lines[0]["message"], "serving /deep/path");
+    assert_eq!(lines[1]["message"], "serving /sleep");
+    assert_eq!(lines[1]["level"], "stdout");
+    assert_eq!(lines[1]["invocation"], invocation.as_str());
+    let other = api.create_tenant("wstd-other").await;
+    let theirs = api
+        .get("/v1/functions/w/logs", Some(&other.key))
+        .await
+        .json();
+    assert_eq!(theirs, serde_json::json!([]));
     let usage = api.usage_when(&t.key, 2).await;
     let row = usage_row(&usage, "w");
     // Waiting on a host timer is wall time, not CPU time.

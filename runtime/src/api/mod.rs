@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod functions;
 mod gateway;
+mod logs;
 mod system;
 mod tenants;
 mod usage;
@@ -47,6 +48,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(functions::delete),
         )
         .route("/v1/functions/{name}/rollback", post(functions::rollback))
+        .route("/v1/functions/{name}/logs", get(logs::recent))
         .route("/v1/usage", get(usage::show))
         .route("/fn/{*rest}", any(gateway::invoke))
         .fallback(system::not_found)

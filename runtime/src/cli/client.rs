@@ -241,6 +241,26 @@ impl Client {
         Ok(())
     }
 
+    pub async fn logs(&self, name: &str, limit: u32) -> Result<()> {
+        let request = self
+            .request(Method::GET, &format!("/v1/functions/{name}/logs"))?
+            .query(&[("limit", limit)]);
+        let value = self.send_json(request).await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        for line in value.as_array().into_iter().flatten() {
+            println!(
+                "{} {:<6} {} {}",
+                line["at_ms"],
+                line["level"].as_str().unwrap_or(""),
+                line["invocation"].as_str().unwrap_or(""),
+                line["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
     pub async fn usage(&self, tenant: Option<&str>) -> Result<()> {
         let mut request = self.request(Method::GET, "/v1/usage")?;
         if let Some(tenant) = tenant {

@@ -68,6 +68,12 @@ enum Command {
     Functions,
     /// Make an older version active again.
     Rollback { name: String, version: i64 },
+    /// Show a function's most recent log lines (stdout, stderr, logging calls).
+    Logs {
+        name: String,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
     /// Delete a function and all its versions.
     Delete { name: String },
     /// Show usage per function (admin: `--tenant NAME`).
@@ -108,6 +114,7 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Functions => client()?.functions().await,
         Command::Rollback { name, version } => client()?.rollback(&name, version).await,
         Command::Delete { name } => client()?.delete(&name).await,
+        Command::Logs { name, limit } => client()?.logs(&name, limit).await,
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
     }
 }

@@ -85,11 +85,16 @@ pub async fn fresh_postgres_database() -> String {
     );
     let mut conn = sqlx::PgConnection::connect(&admin_url)
         .await
-        .unwrap_or_else(|e| panic!("PostgreSQL must run at {admin_url} (scripts/test.sh starts it): {e}"));
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must run at {admin_url} (scripts/test.sh starts it): {e}")
+        });
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await
         .expect("create test database");
-    let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin_url);
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .unwrap_or(&admin_url);
     format!("{base}/{name}")
 }
