@@ -1,1 +1,43 @@
-//! placeholder
+//! Write Geyser functions in plain Rust.
+//!
+//! Annotate one function with [`http`]; use [`kv`] for the tenant's durable key-value store,
+//! [`log`] macros for logs the tenant can read, and [`http::Router`] for paths. Build with
+//! `cargo build --release --target wasm32-wasip2` and deploy the `.wasm` with `geyser deploy`.
+//!
+//! ```no_run
+//! use geyser_sdk::http::{Request, Response, Result, Router};
+//!
+//! #[geyser_sdk::http]
+//! fn handle(req: Request) -> Result {
+//!     Router::new()
+//!         .get("/hello/:name", |_req, params| {
+//!             let name = params.get("name").unwrap_or("world");
+//!             let visits = geyser_sdk::kv::increment(&format!("visits/{name}"), 1)?;
+//!             geyser_sdk::info!("greeted {name} ({visits} visits)");
+//!             Ok(Response::text(200, format!("hello {name}, visit {visits}")))
+//!         })
+//!         .handle(&req)
+//! }
+//! ```
+
+pub mod http;
+pub mod kv;
+pub mod log;
+pub mod publish;
+mod serve;
+
+pub use geyser_sdk_macros::http;
+
+/// Bindings of the host's `geyser:function` imports, generated from the shared `wit/` dir.
+mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "geyser:function/imports",
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::serve::serve_http;
+    pub use wasi;
+}

@@ -314,13 +314,17 @@ impl Api {
     }
 
     /// Usage once the total invocation count reached `expected` (records are written after the
-    /// response is streamed, so the last ones may still be on their way).
+    /// response is streamed, so the last ones may still be on their way). Fails if the count
+    /// ends up different.
     pub async fn usage_when(&self, key: &str, expected: u64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let usage = self.usage(key).await;
             let n = usage["totals"]["invocations"].as_u64().unwrap_or(0);
-            if n >= expected || Instant::now() > deadline {
+            if n > expected || (n < expected && Instant::now() > deadline) {
+                panic!("expected {expected} invocations, usage says {n}: {usage}");
+            }
+            if n == expected {
                 return usage;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

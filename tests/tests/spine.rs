@@ -327,7 +327,41 @@ async fn tenants_are_isolated(api: Api) {
         api.get(&path, Some(&b.key)).await.status,
         StatusCode::NOT_FOUND
     );
-    assert_eq!(api.get(&path, Some(&a.key)).await.status, StatusCode::OK);
+    let own = api.get(&path, Some(&a.key)).await;
+    assert_eq!(own.status, StatusCode::OK);
+    // The guest learns that the owner called, never the key; clients cannot forge the header.
+    assert!(own.body.contains("x-geyser-owner: true"), "{}", own.body);
+    assert!(!own.body.contains(&a.key));
+    api.deploy_ok(&a, "echo", "", probe()).await;
+    let forged = api
+        .http
+        .get(format!("{}/fn/{}/echo/echo", api.base, a.name))
+        .header("x-geyser-owner", "true")
+        .header("x-geyser-other", "1")
+        .header("x-kept", "1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), StatusCode::OK);
+    assert_eq!(forged.text().await.unwrap(), "GET /echo\nx-kept: 1\n\n");
+    // A public function called with the owner's key also learns it is the owner.
+    let owned = api
+        .get(&format!("/fn/{}/echo/echo", a.name), Some(&a.key))
+        .await;
+    assert!(
+        owned.body.contains("x-geyser-owner: true"),
+        "{}",
+        owned.body
+    );
+    let not_owner = api
+        .get(&format!("/fn/{}/echo/echo", a.name), Some(&b.key))
+        .await;
+    assert_eq!(not_owner.status, StatusCode::OK);
+    assert!(
+        !not_owner.body.contains("x-geyser-owner"),
+        "{}",
+        not_owner.body
+    );
 
     // B deploying the same name makes B's own function; A's is untouched.
     assert_eq!(api.deploy_ok(&b, "secret", "", hello()).await, 1);
@@ -354,14 +388,14 @@ async fn tenants_are_isolated(api: Api) {
         .get(&format!("/v1/usage?tenant={}", a.name), Some(&b.key))
         .await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    let usage = api.usage_when(&a.key, 4).await;
+    let usage = api.usage_when(&a.key, 7).await;
     let names: Vec<&str> = usage["functions"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| r["function"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["open", "secret"]);
+    assert_eq!(names, ["echo", "open", "secret"]);
     assert_eq!(usage["tenant"], a.name.as_str());
     let b_usage = api.usage(&b.key).await;
     assert_eq!(b_usage["totals"]["invocations"], 0, "{b_usage}");

@@ -48,6 +48,9 @@ fn invoke_error(err: InvokeError) -> ApiError {
     }
 }
 
+/// Set on requests whose caller presented the function owner's key.
+const OWNER_HEADER: &str = "x-geyser-owner";
+
 /// Bytes of a refused request's body read before answering, so the client's keep-alive
 /// connection survives the error (see `functions::read_upload`).
 const REFUSED_BODY_DRAIN_BYTES: usize = 1 << 20;
@@ -78,16 +81,37 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
         .await?
         .ok_or_else(not_found)?;
 
-    if !active.limits.public {
-        let key = bearer(&parts).ok_or_else(|| {
-            ApiError::unauthorized("this function is private: send the owner's API key")
-        })?;
-        match resolve(state, &key).await? {
-            Some(Caller::Tenant(owner)) if owner.id == active.tenant.id => {}
-            // Another tenant's key: do not reveal that the function exists.
-            Some(_) => return Err(not_found()),
-            None => return Err(ApiError::unauthorized("invalid API key")),
-        }
+    // Tell the guest whether the caller is the owner; nobody else may claim it.
+    let forged: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-geyser-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        parts.headers.remove(name);
+    }
+    let caller = match bearer(&parts) {
+        Some(key) => resolve(state, &key).await?,
+        None => None,
+    };
+    let is_owner = matches!(&caller, Some(Caller::Tenant(owner)) if owner.id == active.tenant.id);
+    if !active.limits.public && !is_owner {
+        return Err(match (bearer(&parts), caller) {
+            (None, _) => {
+                ApiError::unauthorized("this function is private: send the owner's API key")
+            }
+            (Some(_), None) => ApiError::unauthorized("invalid API key"),
+            // Another tenant's (or the admin's) key: do not reveal that the function exists.
+            (Some(_), Some(_)) => not_found(),
+        });
+    }
+    if is_owner {
+        // The key has done its job; the guest learns the fact, not the secret.
+        parts.headers.remove(axum::http::header::AUTHORIZATION);
+        parts
+            .headers
+            .insert(OWNER_HEADER, HeaderValue::from_static("true"));
     }
 
     parts.uri = guest_path
