@@ -36,6 +36,21 @@ mod bindings {
     });
 }
 
+/// A fresh random id (128 bits from the host's secure random source, lower-case hex).
+pub fn unique_id() -> String {
+    let high = wasi::random::random::get_random_u64();
+    let low = wasi::random::random::get_random_u64();
+    format!("{high:016x}{low:016x}")
+}
+
+/// Milliseconds since the Unix epoch, from the host's wall clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::serve::serve_http;

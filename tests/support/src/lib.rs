@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// Guest packages the tests use, by package name.
 const GUESTS: &[&str] = &[
     "example-hello",
+    "example-ticket-reservation",
     "geyser-fixture-probe",
     "geyser-fixture-wstd",
 ];
