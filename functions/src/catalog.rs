@@ -17,6 +17,36 @@ pub struct FunctionLimits {
     pub public: bool,
 }
 
+/// Which handler a component exports, found when it is compiled at deploy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FunctionKind {
+    /// `wasi:http/incoming-handler`: invoked at `/fn/{tenant}/{function}`.
+    Http,
+    /// `geyser:function/event-handler`: invoked with events.
+    Event,
+    /// `geyser:function/schedule-handler`: invoked with ticks.
+    Schedule,
+}
+
+impl FunctionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FunctionKind::Http => "http",
+            FunctionKind::Event => "event",
+            FunctionKind::Schedule => "schedule",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "http" => Ok(FunctionKind::Http),
+            "event" => Ok(FunctionKind::Event),
+            "schedule" => Ok(FunctionKind::Schedule),
+            other => Err(corrupt(format!("unknown function kind {other:?}"))),
+        }
+    }
+}
+
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
 pub struct DeployRequest<'a> {
@@ -24,6 +54,7 @@ pub struct DeployRequest<'a> {
     pub name: &'a FunctionName,
     pub bytes: &'a [u8],
     pub hash: &'a ArtifactHash,
+    pub kind: FunctionKind,
     pub limits: FunctionLimits,
 }
 
@@ -37,6 +68,7 @@ pub struct Deployed {
 pub struct VersionInfo {
     pub version: Version,
     pub hash: ArtifactHash,
+    pub kind: FunctionKind,
     pub limits: FunctionLimits,
     pub created_at_ms: i64,
 }
@@ -67,6 +99,7 @@ pub struct ActiveFunction {
     pub name: FunctionName,
     pub version: Version,
     pub hash: ArtifactHash,
+    pub kind: FunctionKind,
     pub limits: FunctionLimits,
 }
 
@@ -90,13 +123,18 @@ fn hash_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactHash> {
     ArtifactHash::parse(&hash).ok_or_else(|| corrupt(format!("bad artifact hash {hash:?}")))
 }
 
+fn kind_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionKind> {
+    let kind: String = row.try_get("kind")?;
+    FunctionKind::parse(&kind)
+}
+
 fn name_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
     let name: String = row.try_get("name")?;
     FunctionName::parse(&name).map_err(corrupt)
 }
 
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
-     v.version, v.sha256, v.memory_mb, v.timeout_ms, v.public, v.created_at_ms AS version_created_at_ms \
+     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.created_at_ms AS version_created_at_ms \
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
      WHERE f.tenant_id = $1";
 
@@ -108,6 +146,7 @@ fn fold_functions(rows: &[sqlx::any::AnyRow]) -> Result<Vec<FunctionInfo>> {
         let version = VersionInfo {
             version: Version(row.try_get("version")?),
             hash: hash_from_row(row)?,
+            kind: kind_from_row(row)?,
             limits: limits_from_row(row)?,
             created_at_ms: row.try_get("version_created_at_ms")?,
         };
@@ -155,8 +194,8 @@ impl Store {
         let version = Version(row.try_get("next")?);
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
-             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (function_id, version) DO NOTHING",
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (function_id, version) DO NOTHING",
         )
         .bind(function.0)
         .bind(version.0)
@@ -165,6 +204,7 @@ impl Store {
         .bind(i64::try_from(req.limits.timeout_ms).unwrap_or(i64::MAX))
         .bind(i64::from(req.limits.public))
         .bind(now)
+        .bind(req.kind.as_str())
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -262,7 +302,7 @@ impl Store {
         function: &FunctionName,
     ) -> Result<Option<ActiveFunction>> {
         let row = sqlx::query(
-            "SELECT t.id AS tenant_id, t.name AS tenant_name, f.id, f.name, v.version, v.sha256, \
+            "SELECT t.id AS tenant_id, t.name AS tenant_name, f.id, f.name, v.version, v.sha256, v.kind, \
              v.memory_mb, v.timeout_ms, v.public \
              FROM tenants t JOIN functions f ON f.tenant_id = t.id \
              JOIN function_versions v ON v.function_id = f.id AND v.version = f.active_version \
@@ -283,6 +323,7 @@ impl Store {
             name: name_from_row(&row)?,
             version: Version(row.try_get("version")?),
             hash: hash_from_row(&row)?,
+            kind: kind_from_row(&row)?,
             limits: limits_from_row(&row)?,
         }))
     }

@@ -15,7 +15,8 @@ mod usage;
 
 pub use artifacts::{ArtifactHash, ArtifactSource};
 pub use catalog::{
-    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionLimits, VersionInfo,
+    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits,
+    VersionInfo,
 };
 pub use ids::{FunctionId, InvocationId, TenantId, Version};
 pub use keys::{ApiKey, ApiKeyHash};

@@ -5,6 +5,7 @@
 use crate::artifact_cache::ArtifactCache;
 use crate::config::EngineConfig;
 use crate::engine;
+use crate::handlers::Prepared;
 use crate::resident::{Resident, Temperature};
 use crate::sandbox::InvocationState;
 use geyser_functions::{ArtifactHash, ArtifactSource};
@@ -15,7 +16,6 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 /// Why uploaded bytes are not a function Geyser can run. Shown to the uploader as is.
 #[derive(Debug, thiserror::Error)]
@@ -31,8 +31,11 @@ pub enum ComponentError {
     Invalid(String),
     #[error("component imports something Geyser does not provide: {0}")]
     Unlinkable(String),
-    #[error("component does not export `wasi:http/incoming-handler`: {0}")]
-    NotHttp(String),
+    #[error(
+        "component exports no handler Geyser can call: it needs `wasi:http/incoming-handler`, \
+         `geyser:function/event-handler` or `geyser:function/schedule-handler`"
+    )]
+    NoHandler,
 }
 
 /// A function version that could not be made ready to run.
@@ -54,7 +57,7 @@ pub struct Host {
     engine: Engine,
     linker: Arc<Linker<InvocationState>>,
     cache: ArtifactCache,
-    resident: Resident<ProxyPre<InvocationState>>,
+    resident: Resident<Prepared>,
     slots: Arc<Semaphore>,
     config: EngineConfig,
     cold_starts: AtomicU64,
@@ -79,15 +82,22 @@ fn compile(
     engine: &Engine,
     linker: &Linker<InvocationState>,
     bytes: &[u8],
-) -> Result<(Component, ProxyPre<InvocationState>), ComponentError> {
+) -> Result<(Component, Prepared), ComponentError> {
     check_header(bytes)?;
     let component =
         Component::new(engine, bytes).map_err(|e| ComponentError::Invalid(format!("{e:#}")))?;
+    let prepared = link(linker, &component)?;
+    Ok((component, prepared))
+}
+
+fn link(
+    linker: &Linker<InvocationState>,
+    component: &Component,
+) -> Result<Prepared, ComponentError> {
     let pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(component)
         .map_err(|e| ComponentError::Unlinkable(format!("{e:#}")))?;
-    let pre = ProxyPre::new(pre).map_err(|e| ComponentError::NotHttp(format!("{e:#}")))?;
-    Ok((component, pre))
+    Prepared::classify(pre).ok_or(ComponentError::NoHandler)
 }
 
 impl Host {
@@ -123,7 +133,7 @@ impl Host {
     pub async fn prepare(
         &self,
         bytes: Arc<Vec<u8>>,
-    ) -> Result<(ArtifactHash, ProxyPre<InvocationState>), PrepareError> {
+    ) -> Result<(ArtifactHash, Prepared), PrepareError> {
         let engine = self.engine.clone();
         let linker = self.linker.clone();
         let cache = self.cache.clone();
@@ -140,16 +150,16 @@ impl Host {
     }
 
     /// Makes a prepared version warm.
-    pub fn install(&self, hash: &ArtifactHash, pre: ProxyPre<InvocationState>) {
+    pub fn install(&self, hash: &ArtifactHash, pre: Prepared) {
         self.resident.insert(hash, pre);
     }
 
     /// The ready-to-instantiate form of an artifact, loading it if it is not warm.
-    pub async fn proxy_pre<S: ArtifactSource>(
+    pub async fn prepared<S: ArtifactSource>(
         &self,
         hash: &ArtifactHash,
         source: &S,
-    ) -> Result<(ProxyPre<InvocationState>, Temperature), LoadError> {
+    ) -> Result<(Prepared, Temperature), LoadError> {
         let result = self
             .resident
             .get_or_load(hash, || self.load(hash, source))
@@ -164,18 +174,13 @@ impl Host {
         &self,
         hash: &ArtifactHash,
         source: &S,
-    ) -> Result<ProxyPre<InvocationState>, LoadError> {
+    ) -> Result<Prepared, LoadError> {
         let component_error = |source| LoadError::Component {
             hash: hash.clone(),
             source,
         };
         if let Some(component) = self.cache.load(&self.engine, hash) {
-            let pre = self
-                .linker
-                .instantiate_pre(&component)
-                .map_err(|e| component_error(ComponentError::Unlinkable(format!("{e:#}"))))?;
-            return ProxyPre::new(pre)
-                .map_err(|e| component_error(ComponentError::NotHttp(format!("{e:#}"))));
+            return link(&self.linker, &component).map_err(component_error);
         }
         // Not on this node yet (deployed through another node, or the cache was cleared).
         let bytes = Arc::new(source.artifact_bytes(hash).await?);

@@ -1,26 +1,36 @@
-//! Dispatch of one HTTP invocation: take an instance slot, get the version warm, run it in a
-//! fresh `Store` under its memory limit and deadline, stream its response back, and meter it.
+//! Dispatch of one invocation, whatever triggered it: take an instance slot, get the version
+//! warm, run it in a fresh `Store` under its memory limit and deadline, classify how it ended,
+//! and meter it. HTTP responses stream back while the guest still runs; events and ticks are
+//! awaited to the end.
 
 use crate::cpu::CpuTimed;
+use crate::handlers::{Event, Prepared, Tick};
 use crate::host::{Host, LoadError};
 use crate::metering::Meter;
 use crate::metrics::Metrics;
-use crate::sandbox::{GuestContext, MemoryLimitExceeded, SandboxLimits, TimedOut, new_store};
+use crate::sandbox::{
+    GuestContext, InvocationState, MemoryLimitExceeded, SandboxLimits, Telemetry, TimedOut,
+    new_store,
+};
 use bytes::Bytes;
 use geyser_functions::{
-    ActiveFunction, InvocationId, InvocationRecord, LogLine, Outcome, Store, TriggerKind, now_ms,
+    ActiveFunction, FunctionKind, InvocationId, InvocationRecord, LogLine, Outcome, Store,
+    TriggerKind, now_ms,
 };
 use http_body_util::{BodyExt, Limited};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-/// Why an invocation produced no response. Each maps to one outcome and one HTTP status.
+/// Why an invocation produced no result. Each maps to one outcome and one HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum InvokeError {
     #[error("all {0} instance slots are busy; try again")]
@@ -37,17 +47,32 @@ pub enum InvokeError {
     Load(#[from] LoadError),
     #[error("invalid request: {0}")]
     BadRequest(String),
+    #[error("{name} is an {actual} function; it cannot be invoked {wanted}")]
+    WrongKind {
+        name: String,
+        actual: &'static str,
+        wanted: &'static str,
+    },
 }
 
-const ANSWER_NONE: u8 = 0;
-const ANSWER_OK: u8 = 1;
-const ANSWER_ERROR: u8 = 2;
+/// How the guest's own code ended, when it did not trap.
+enum GuestEnd {
+    Ok,
+    /// The guest reported a failure (`result::err`, an HTTP error code, no response).
+    Failed(String),
+}
 
 /// What the guest task reports when it ends.
 struct Finished {
     outcome: Outcome,
     error: Option<InvokeError>,
 }
+
+type GuestRun = Pin<Box<dyn Future<Output = wasmtime::Result<GuestEnd>> + Send>>;
+
+const ANSWER_NONE: u8 = 0;
+const ANSWER_OK: u8 = 1;
+const ANSWER_ERROR: u8 = 2;
 
 /// Everything an invocation needs from the process. Cloned into each invocation's task.
 #[derive(Clone)]
@@ -61,14 +86,151 @@ pub struct Invoker {
     pub max_request_body_bytes: usize,
 }
 
-/// The result of a successful dispatch: the response as the guest wrote it, still streaming.
+/// The result of a successful HTTP dispatch: the response as the guest wrote it, still streaming.
 pub struct Invoked {
     pub id: InvocationId,
     pub response: http::Response<HyperOutgoingBody>,
 }
 
+/// One invocation between "admitted" and "running": its id, span and clocks.
+struct Admission {
+    id: InvocationId,
+    trigger: TriggerKind,
+    span: tracing::Span,
+    started_at_ms: i64,
+    start: Instant,
+}
+
 impl Invoker {
-    /// Runs `function` on `request`, whose URI already holds the path as the guest sees it.
+    fn admit(&self, function: &ActiveFunction, trigger: TriggerKind) -> Admission {
+        let id = InvocationId::new();
+        let span = tracing::info_span!(
+            "geyser.invoke",
+            tenant = %function.tenant.name,
+            function = %function.name,
+            version = %function.version,
+            invocation = %id,
+            trigger = trigger.as_str(),
+            outcome = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        Admission {
+            id,
+            trigger,
+            span,
+            started_at_ms: now_ms(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Takes a slot and the warm version; failures are metered here.
+    async fn prepare(
+        &self,
+        function: &ActiveFunction,
+        admission: &Admission,
+    ) -> Result<(crate::host::InstanceSlot, Prepared), InvokeError> {
+        let Some(slot) = self.host.acquire_slot().await else {
+            self.finish(function, admission, 0, 0, Outcome::Rejected)
+                .await;
+            return Err(InvokeError::Saturated(self.host.config().max_instances));
+        };
+        match self
+            .host
+            .prepared(&function.hash, &self.store)
+            .instrument(admission.span.clone())
+            .await
+        {
+            Ok((prepared, _temperature)) => Ok((slot, prepared)),
+            Err(err) => {
+                self.finish(function, admission, 0, 0, Outcome::Error).await;
+                admission
+                    .span
+                    .in_scope(|| tracing::error!(error = %err, "loading function failed"));
+                Err(err.into())
+            }
+        }
+    }
+
+    fn sandbox(
+        &self,
+        function: &ActiveFunction,
+    ) -> (wasmtime::Store<InvocationState>, Telemetry, SandboxLimits) {
+        let limits = SandboxLimits {
+            memory_bytes: u64::from(function.limits.memory_mb) << 20,
+            timeout_ms: function.limits.timeout_ms,
+        };
+        let context = GuestContext {
+            tenant: function.tenant.id,
+            store: self.store.clone(),
+        };
+        let (store, telemetry) = new_store(self.host.engine(), limits, context);
+        (store, telemetry, limits)
+    }
+
+    /// Runs `run` (which owns the store) on a tracked task under the function's hard deadline,
+    /// then classifies, stores logs and meters. The task's result says how it ended.
+    fn spawn_guest(
+        &self,
+        function: ActiveFunction,
+        admission: Admission,
+        slot: crate::host::InstanceSlot,
+        telemetry: Telemetry,
+        limits: SandboxLimits,
+        run: GuestRun,
+    ) -> JoinHandle<Finished> {
+        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let guest = CpuTimed::new(
+            async move {
+                // The epoch deadline stops a guest that computes; this stops one that waits
+                // (on a timer, a request body that never comes, a client that does not read).
+                let hard_limit =
+                    Duration::from_millis(limits.timeout_ms) + Duration::from_millis(250);
+                match tokio::time::timeout(hard_limit, run).await {
+                    Ok(result) => result,
+                    Err(_) => Err(wasmtime::Error::new(TimedOut {
+                        timeout_ms: limits.timeout_ms,
+                    })),
+                }
+            },
+            cpu_ns.clone(),
+        );
+        let invoker = self.clone();
+        let span = admission.span.clone();
+        self.tasks.spawn(
+            async move {
+                let _in_flight = invoker.metrics.start();
+                let result = guest.await;
+                drop(slot);
+                let lines = telemetry
+                    .take_logs()
+                    .into_iter()
+                    .map(|(at_ms, level, message)| LogLine {
+                        tenant: function.tenant.id,
+                        function: function.name.clone(),
+                        invocation: admission.id,
+                        at_ms,
+                        level: level.to_owned(),
+                        message,
+                    })
+                    .collect();
+                invoker.meter.logs(lines).await;
+                let finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
+                invoker
+                    .finish(
+                        &function,
+                        &admission,
+                        cpu_ns.load(Ordering::Relaxed),
+                        telemetry.peak_memory_bytes(),
+                        finished.outcome,
+                    )
+                    .await;
+                finished
+            }
+            .instrument(span),
+        )
+    }
+
+    /// Runs an HTTP function on `request`, whose URI already holds the path as the guest sees it.
     pub async fn invoke_http<B>(
         &self,
         function: ActiveFunction,
@@ -78,68 +240,18 @@ impl Invoker {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let id = InvocationId::new();
-        let span = tracing::info_span!(
-            "geyser.invoke",
-            tenant = %function.tenant.name,
-            function = %function.name,
-            version = %function.version,
-            invocation = %id,
-            trigger = "http",
-            outcome = tracing::field::Empty,
-            duration_ms = tracing::field::Empty,
-        );
-        let started_at_ms = now_ms();
-        let start = Instant::now();
-        let Some(slot) = self.host.acquire_slot().await else {
-            let err = InvokeError::Saturated(self.host.config().max_instances);
-            self.finish(
-                &function,
-                id,
-                started_at_ms,
-                start,
-                0,
-                0,
-                Outcome::Rejected,
-                &span,
-            )
-            .await;
-            return Err(err);
-        };
-
-        let (pre, _temperature) = match self
-            .host
-            .proxy_pre(&function.hash, &self.store)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(ready) => ready,
-            Err(err) => {
-                self.finish(
-                    &function,
-                    id,
-                    started_at_ms,
-                    start,
-                    0,
-                    0,
-                    Outcome::Error,
-                    &span,
-                )
+        if function.kind != FunctionKind::Http {
+            return Err(wrong_kind(&function, "over HTTP"));
+        }
+        let admission = self.admit(&function, TriggerKind::Http);
+        let id = admission.id;
+        let (slot, prepared) = self.prepare(&function, &admission).await?;
+        let Prepared::Http(pre) = prepared else {
+            self.finish(&function, &admission, 0, 0, Outcome::Error)
                 .await;
-                span.in_scope(|| tracing::error!(error = %err, "loading function failed"));
-                return Err(err.into());
-            }
+            return Err(wrong_kind(&function, "over HTTP"));
         };
-
-        let limits = SandboxLimits {
-            memory_bytes: u64::from(function.limits.memory_mb) << 20,
-            timeout_ms: function.limits.timeout_ms,
-        };
-        let guest_context = GuestContext {
-            tenant: function.tenant.id,
-            store: self.store.clone(),
-        };
-        let mut store = new_store(self.host.engine(), limits, guest_context);
+        let (mut store, telemetry, limits) = self.sandbox(&function);
         let request = into_guest_request(request, self.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -167,90 +279,24 @@ impl Invoker {
         let (req, out) = match prepared {
             Ok(handles) => handles,
             Err(err) => {
-                self.finish(
-                    &function,
-                    id,
-                    started_at_ms,
-                    start,
-                    0,
-                    0,
-                    Outcome::Rejected,
-                    &span,
-                )
-                .await;
+                self.finish(&function, &admission, 0, 0, Outcome::Rejected)
+                    .await;
                 return Err(InvokeError::BadRequest(format!("{err:#}")));
             }
         };
-
-        let cpu_ns = Arc::new(AtomicU64::new(0));
-        let guest = CpuTimed::new(
-            async move {
-                let run = async {
-                    let proxy = pre.instantiate_async(&mut store).await?;
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut store, req, out)
-                        .await
-                };
-                // The epoch deadline stops a guest that computes; this stops one that waits
-                // (on a request body that never comes, or a client that does not read).
-                let hard_limit =
-                    Duration::from_millis(limits.timeout_ms) + Duration::from_millis(250);
-                let result = match tokio::time::timeout(hard_limit, run).await {
-                    Ok(result) => result,
-                    Err(_) => Err(wasmtime::Error::new(TimedOut {
-                        timeout_ms: limits.timeout_ms,
-                    })),
-                };
-                let peak = store.data().peak_memory_bytes();
-                let logs = store.data().take_logs();
-                (result, peak, logs)
-            },
-            cpu_ns.clone(),
-        );
-
-        let invoker = self.clone();
-        let task_span = span.clone();
-        let memory_mb = function.limits.memory_mb;
-        let task = self.tasks.spawn(
-            async move {
-                let _in_flight = invoker.metrics.start();
-                let (result, peak, logs) = guest.await;
-                drop(slot);
-                let lines = logs
-                    .into_iter()
-                    .map(|(at_ms, level, message)| LogLine {
-                        tenant: function.tenant.id,
-                        function: function.name.clone(),
-                        invocation: id,
-                        at_ms,
-                        level: level.to_owned(),
-                        message,
-                    })
-                    .collect();
-                invoker.meter.logs(lines).await;
-                let finished = classify(
-                    result,
-                    answered.load(Ordering::Acquire),
-                    limits.timeout_ms,
-                    memory_mb,
-                );
-                invoker
-                    .finish(
-                        &function,
-                        id,
-                        started_at_ms,
-                        start,
-                        cpu_ns.load(Ordering::Relaxed),
-                        peak,
-                        finished.outcome,
-                        &task_span,
-                    )
-                    .await;
-                finished
-            }
-            .instrument(span.clone()),
-        );
+        let run: GuestRun = Box::pin(async move {
+            let proxy = pre.instantiate_async(&mut store).await?;
+            proxy
+                .wasi_http_incoming_handler()
+                .call_handle(&mut store, req, out)
+                .await?;
+            Ok(match answered.load(Ordering::Acquire) {
+                ANSWER_OK => GuestEnd::Ok,
+                ANSWER_ERROR => GuestEnd::Failed("function answered with an error".into()),
+                _ => GuestEnd::Failed("function returned without setting a response".into()),
+            })
+        });
+        let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
 
         match receiver.await {
             Ok(Ok(response)) => Ok(Invoked { id, response }),
@@ -269,31 +315,106 @@ impl Invoker {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Runs an event function on one event and waits for it to finish.
+    pub async fn invoke_event(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        event: Event,
+    ) -> Result<InvocationId, InvokeError> {
+        self.invoke_handler(
+            function,
+            trigger,
+            "with an event",
+            move |prepared, mut store| match prepared {
+                Prepared::Event(pre) => Some(Box::pin(async move {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let result = instance
+                        .geyser_function_event_handler()
+                        .call_handle(&mut store, &event)
+                        .await?;
+                    Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
+                }) as GuestRun),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Runs a scheduled function on one tick and waits for it to finish.
+    pub async fn invoke_tick(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        tick: Tick,
+    ) -> Result<InvocationId, InvokeError> {
+        self.invoke_handler(
+            function,
+            trigger,
+            "with a tick",
+            move |prepared, mut store| match prepared {
+                Prepared::Schedule(pre) => Some(Box::pin(async move {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let result = instance
+                        .geyser_function_schedule_handler()
+                        .call_on_tick(&mut store, &tick)
+                        .await?;
+                    Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
+                }) as GuestRun),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    async fn invoke_handler(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        wanted: &'static str,
+        run: impl FnOnce(Prepared, wasmtime::Store<InvocationState>) -> Option<GuestRun>,
+    ) -> Result<InvocationId, InvokeError> {
+        let admission = self.admit(&function, trigger);
+        let id = admission.id;
+        let (slot, prepared) = self.prepare(&function, &admission).await?;
+        let (store, telemetry, limits) = self.sandbox(&function);
+        let Some(run) = run(prepared, store) else {
+            self.finish(&function, &admission, 0, 0, Outcome::Error)
+                .await;
+            return Err(wrong_kind(&function, wanted));
+        };
+        let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
+        match task.await {
+            Ok(Finished { error: None, .. }) => Ok(id),
+            Ok(Finished {
+                error: Some(err), ..
+            }) => Err(err),
+            Err(join) => Err(InvokeError::Trap(format!("invocation task failed: {join}"))),
+        }
+    }
+
     async fn finish(
         &self,
         function: &ActiveFunction,
-        id: InvocationId,
-        started_at_ms: i64,
-        start: Instant,
+        admission: &Admission,
         cpu_ns: u64,
         peak_memory_bytes: u64,
         outcome: Outcome,
-        span: &tracing::Span,
     ) {
-        let wall = start.elapsed();
+        let wall = admission.start.elapsed();
+        let span = &admission.span;
         span.record("outcome", outcome.as_str());
         span.record("duration_ms", wall.as_secs_f64() * 1e3);
         span.in_scope(|| tracing::debug!("invocation finished"));
         self.metrics.count(outcome);
         self.meter
             .record(InvocationRecord {
-                id,
+                id: admission.id,
                 tenant: function.tenant.id,
                 function: function.name.clone(),
                 version: function.version,
-                trigger: TriggerKind::Http,
-                started_at_ms,
+                trigger: admission.trigger,
+                started_at_ms: admission.started_at_ms,
                 wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
                 cpu_ns,
                 peak_memory_bytes,
@@ -303,22 +424,24 @@ impl Invoker {
     }
 }
 
+fn wrong_kind(function: &ActiveFunction, wanted: &'static str) -> InvokeError {
+    InvokeError::WrongKind {
+        name: function.name.to_string(),
+        actual: function.kind.as_str(),
+        wanted,
+    }
+}
+
 /// Maps how the guest ended to an outcome (and, for failures, the error to answer with).
-fn classify(result: wasmtime::Result<()>, answer: u8, timeout_ms: u64, memory_mb: u32) -> Finished {
+fn classify(result: wasmtime::Result<GuestEnd>, timeout_ms: u64, memory_mb: u32) -> Finished {
     match result {
-        Ok(()) if answer == ANSWER_OK => Finished {
+        Ok(GuestEnd::Ok) => Finished {
             outcome: Outcome::Ok,
             error: None,
         },
-        Ok(()) if answer == ANSWER_ERROR => Finished {
+        Ok(GuestEnd::Failed(message)) => Finished {
             outcome: Outcome::Error,
-            error: Some(InvokeError::Guest("function answered with an error".into())),
-        },
-        Ok(()) => Finished {
-            outcome: Outcome::Error,
-            error: Some(InvokeError::Guest(
-                "function returned without setting a response".into(),
-            )),
+            error: Some(InvokeError::Guest(message)),
         },
         Err(err) if err.is::<TimedOut>() => Finished {
             outcome: Outcome::Timeout,

@@ -24,6 +24,7 @@ mod capabilities;
 pub mod config;
 mod cpu;
 mod engine;
+pub mod handlers;
 pub mod host;
 pub mod invoke;
 mod metering;

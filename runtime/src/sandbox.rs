@@ -4,6 +4,8 @@
 
 use crate::capabilities::{Capabilities, CapturedOutput, LOG_CAPTURE_BYTES, LogBuffer};
 use geyser_functions::{Store, TenantId};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
@@ -25,12 +27,13 @@ pub struct TimedOut {
     pub timeout_ms: u64,
 }
 
-/// Enforces a memory limit over all of a store's linear memories and records the peak.
+/// Enforces a memory limit over all of a store's linear memories and records the peak (in a
+/// shared cell, so it survives the store being dropped on a timeout).
 #[derive(Debug)]
 pub struct MemoryLimiter {
     limit_bytes: u64,
     current_bytes: u64,
-    peak_bytes: u64,
+    peak_bytes: Arc<AtomicU64>,
 }
 
 /// Table growth beyond this many elements is refused (tables hold function references; no
@@ -42,12 +45,13 @@ impl MemoryLimiter {
         Self {
             limit_bytes,
             current_bytes: 0,
-            peak_bytes: 0,
+            peak_bytes: Arc::new(AtomicU64::new(0)),
         }
     }
 
+    #[cfg(test)]
     pub fn peak_bytes(&self) -> u64 {
-        self.peak_bytes
+        self.peak_bytes.load(Ordering::Relaxed)
     }
 }
 
@@ -69,7 +73,7 @@ impl ResourceLimiter for MemoryLimiter {
             }));
         }
         self.current_bytes = wanted;
-        self.peak_bytes = self.peak_bytes.max(wanted);
+        self.peak_bytes.fetch_max(wanted, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -113,23 +117,33 @@ pub struct InvocationState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     capabilities: Capabilities,
+}
+
+impl InvocationState {
+    pub fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.capabilities
+    }
+}
+
+/// What is observed of an invocation from outside its store: peak memory and everything it
+/// logged or printed. Readable after the store is gone (a timed-out guest's store is dropped).
+#[derive(Clone)]
+pub struct Telemetry {
+    peak_bytes: Arc<AtomicU64>,
+    logs: LogBuffer,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
 }
 
-impl InvocationState {
+impl Telemetry {
     pub fn peak_memory_bytes(&self) -> u64 {
-        self.limiter.peak_bytes()
-    }
-
-    pub fn capabilities(&mut self) -> &mut Capabilities {
-        &mut self.capabilities
+        self.peak_bytes.load(Ordering::Relaxed)
     }
 
     /// Everything the guest logged or printed, as (time ms, level, line); stdout and stderr
     /// lines come last, stamped with the time of this call.
     pub fn take_logs(&self) -> Vec<(i64, &'static str, String)> {
-        let mut lines = self.capabilities.logs.take();
+        let mut lines = self.logs.take();
         let now = geyser_functions::now_ms();
         for (stream, output) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let (captured, truncated) = output.lines();
@@ -188,26 +202,32 @@ pub fn new_store(
     engine: &wasmtime::Engine,
     limits: SandboxLimits,
     guest: GuestContext,
-) -> wasmtime::Store<InvocationState> {
+) -> (wasmtime::Store<InvocationState>, Telemetry) {
     let stdout = CapturedOutput::new(LOG_CAPTURE_BYTES);
     let stderr = CapturedOutput::new(LOG_CAPTURE_BYTES);
     let wasi = WasiCtx::builder()
         .stdout(stdout.clone())
         .stderr(stderr.clone())
         .build();
+    let limiter = MemoryLimiter::new(limits.memory_bytes);
+    let logs = LogBuffer::default();
+    let telemetry = Telemetry {
+        peak_bytes: limiter.peak_bytes.clone(),
+        logs: logs.clone(),
+        stdout,
+        stderr,
+    };
     let state = InvocationState {
         wasi,
         http: WasiHttpCtx::new(),
         hooks: DenyOutgoing,
         table: ResourceTable::new(),
-        limiter: MemoryLimiter::new(limits.memory_bytes),
+        limiter,
         capabilities: Capabilities {
             tenant: guest.tenant,
             store: guest.store,
-            logs: LogBuffer::default(),
+            logs,
         },
-        stdout,
-        stderr,
     };
     let mut store = wasmtime::Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
@@ -221,7 +241,7 @@ pub fn new_store(
             Ok(UpdateDeadline::Yield(1))
         }
     });
-    store
+    (store, telemetry)
 }
 
 #[cfg(test)]

@@ -249,7 +249,7 @@ async fn invalid_uploads_are_refused_with_a_reason(api: Api) {
         (
             "empty-component",
             b"\0asm\x0d\0\x01\0".to_vec(),
-            "does not export `wasi:http/incoming-handler`",
+            "exports no handler Geyser can call",
         ),
         ("truncated", probe()[..4096].to_vec(), "invalid component"),
     ];

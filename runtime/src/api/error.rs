@@ -110,3 +110,22 @@ pub fn rejection(rejection: impl IntoResponse + std::fmt::Display) -> ApiError {
     };
     ApiError::new(status, code, message)
 }
+
+impl From<crate::invoke::InvokeError> for ApiError {
+    fn from(err: crate::invoke::InvokeError) -> Self {
+        use crate::invoke::InvokeError as E;
+        let message = err.to_string();
+        match err {
+            E::Saturated(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message),
+            E::Timeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
+            E::MemoryLimit(_) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)
+            }
+            E::Trap(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "trap", message),
+            E::Guest(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "function_error", message),
+            E::BadRequest(_) => Self::bad_request(message),
+            E::WrongKind { .. } => Self::new(StatusCode::BAD_REQUEST, "wrong_kind", message),
+            E::Load(err) => Self::internal(err),
+        }
+    }
+}

@@ -180,6 +180,7 @@ pub async fn deploy(
             name: &name,
             bytes: &bytes,
             hash: &hash,
+            kind: pre.kind(),
             limits,
         })
         .await?;

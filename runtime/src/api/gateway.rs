@@ -5,11 +5,10 @@
 use super::AppState;
 use super::auth::{Caller, bearer, resolve};
 use super::error::ApiError;
-use crate::invoke::InvokeError;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, Uri};
+use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use geyser_functions::{ActiveFunction, FunctionName, TenantName};
 use http_body_util::BodyExt;
@@ -27,25 +26,6 @@ fn split_target(uri: &Uri) -> Option<(&str, &str, String)> {
         None => path.to_owned(),
     };
     Some((tenant, function, path))
-}
-
-fn invoke_error(err: InvokeError) -> ApiError {
-    let message = err.to_string();
-    match err {
-        InvokeError::Saturated(_) => {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message)
-        }
-        InvokeError::Timeout(_) => ApiError::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
-        InvokeError::MemoryLimit(_) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)
-        }
-        InvokeError::Trap(_) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "trap", message),
-        InvokeError::Guest(_) => {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "function_error", message)
-        }
-        InvokeError::BadRequest(_) => ApiError::bad_request(message),
-        InvokeError::Load(err) => ApiError::internal(err),
-    }
 }
 
 /// Set on requests whose caller presented the function owner's key.
@@ -135,7 +115,7 @@ async fn dispatch(
         .invoker
         .invoke_http(active, request)
         .await
-        .map_err(invoke_error)?;
+        .map_err(ApiError::from)?;
     let (mut parts, body) = invoked.response.into_parts();
     if let Ok(id) = HeaderValue::from_str(&invoked.id.to_string()) {
         parts.headers.insert("x-geyser-invocation", id);

@@ -5,6 +5,7 @@ mod auth;
 mod error;
 mod functions;
 mod gateway;
+mod hooks;
 mod logs;
 mod system;
 mod tenants;
@@ -49,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/functions/{name}/rollback", post(functions::rollback))
         .route("/v1/functions/{name}/logs", get(logs::recent))
+        .route("/v1/functions/{name}/events", post(hooks::deliver_event))
+        .route("/v1/functions/{name}/ticks", post(hooks::deliver_tick))
         .route("/v1/usage", get(usage::show))
         .route("/fn/{*rest}", any(gateway::invoke))
         .fallback(system::not_found)
