@@ -168,7 +168,7 @@ impl Store {
     /// Stores the artifact (once per content hash) and adds a new version, which becomes active.
     pub async fn deploy(&self, req: DeployRequest<'_>) -> Result<Deployed> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         put_artifact(&mut tx, req.hash, req.bytes).await?;
         sqlx::query(
             "INSERT INTO functions (tenant_id, name, active_version, created_at_ms) \
@@ -247,7 +247,7 @@ impl Store {
     /// Deletes a function and all its versions. Artifacts stay (they are shared by content) and
     /// so do invocation records (they are what the tenant is billed on).
     pub async fn delete_function(&self, tenant: TenantId, name: &FunctionName) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
             .bind(tenant.0)
             .bind(name.as_str())

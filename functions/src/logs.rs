@@ -21,7 +21,7 @@ impl Store {
         if lines.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for line in lines {
             sqlx::query(
                 "INSERT INTO function_logs (tenant_id, function_name, invocation_id, at_ms, level, message) \

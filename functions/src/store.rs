@@ -92,6 +92,16 @@ impl Store {
         }
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock up front: a deferred
+    /// transaction that reads first cannot upgrade once another connection has committed, and
+    /// would fail with "database is locked" instead of waiting.
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Waits for in-flight queries and closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -160,7 +160,7 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for r in records {
             sqlx::query(
                 "INSERT INTO invocations (id, tenant_id, function_name, version, trigger_kind, \

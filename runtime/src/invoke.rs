@@ -47,7 +47,7 @@ pub enum InvokeError {
     Load(#[from] LoadError),
     #[error("invalid request: {0}")]
     BadRequest(String),
-    #[error("{name} is an {actual} function; it cannot be invoked {wanted}")]
+    #[error("{name} is {actual} function; it cannot be invoked {wanted}")]
     WrongKind {
         name: String,
         actual: &'static str,
@@ -427,7 +427,11 @@ impl Invoker {
 fn wrong_kind(function: &ActiveFunction, wanted: &'static str) -> InvokeError {
     InvokeError::WrongKind {
         name: function.name.to_string(),
-        actual: function.kind.as_str(),
+        actual: match function.kind {
+            FunctionKind::Http => "an HTTP",
+            FunctionKind::Event => "an event",
+            FunctionKind::Schedule => "a scheduled",
+        },
         wanted,
     }
 }

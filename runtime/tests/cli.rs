@@ -250,3 +250,106 @@ fn sigterm_flushes_metering_before_exit() {
         assert_eq!(usage.totals().errors, 0);
     });
 }
+
+/// `geyser new` for each kind: the generated crate builds with plain `cargo build --release`,
+/// deploys, and runs (over HTTP, with an event, with a tick), its logs showing it ran.
+#[test]
+fn generated_functions_build_deploy_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[], Some("admin-new"));
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        "admin-new",
+        &["--json", "tenant", "create", "scaffold"],
+    )))
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    // One target dir for the three crates (and across runs), so their dependencies build once.
+    let target = geyser_test_support::workspace_root()
+        .join("target")
+        .join("scaffold");
+
+    for (kind, name) in [
+        ("--http", "gen-http"),
+        ("--event", "gen-event"),
+        ("--schedule", "gen-schedule"),
+    ] {
+        let crate_dir = dir.path().join(name);
+        let out = stdout(&geyser(
+            &node,
+            &key,
+            &["new", name, kind, "--dir", crate_dir.to_str().unwrap()],
+        ));
+        assert!(
+            out.contains(&format!("deploy: geyser deploy {name}")),
+            "{out}"
+        );
+        for file in [
+            "Cargo.toml",
+            "src/lib.rs",
+            "README.md",
+            ".cargo/config.toml",
+        ] {
+            assert!(crate_dir.join(file).exists(), "{name}: {file} missing");
+        }
+        let build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release"])
+            .current_dir(&crate_dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .output()
+            .unwrap();
+        assert!(
+            build.status.success(),
+            "{name} did not build:\n{}",
+            String::from_utf8_lossy(&build.stderr)
+        );
+        let wasm = target
+            .join("wasm32-wasip2/release")
+            .join(format!("{}.wasm", name.replace('-', "_")));
+        let out = stdout(&geyser(
+            &node,
+            &key,
+            &["deploy", name, wasm.to_str().unwrap()],
+        ));
+        let expected_kind = &kind[2..];
+        assert!(out.contains(&format!("({expected_kind} function")), "{out}");
+    }
+
+    let out = stdout(&geyser(&node, &key, &["invoke", "gen-http", "/count"]));
+    assert_eq!(out, r#"{"count":1}"#);
+    for (hook, name) in [
+        ("events?topic=demo", "gen-event"),
+        ("ticks?schedule=nightly", "gen-schedule"),
+    ] {
+        let reply = http_post(&node, &key, &format!("/v1/functions/{name}/{hook}"));
+        assert!(
+            reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+            "{reply}"
+        );
+        assert!(reply.contains(r#""outcome":"ok""#), "{reply}");
+    }
+    let logs = stdout(&geyser(&node, &key, &["logs", "gen-event"]));
+    assert!(logs.contains("on demo: 0 bytes (#1)"), "{logs}");
+    let logs = stdout(&geyser(&node, &key, &["logs", "gen-schedule"]));
+    assert!(logs.contains("tick of nightly due"), "{logs}");
+
+    let err = stderr_failure(&geyser(&node, &key, &["new", "Bad Name", "--http"]));
+    assert!(err.contains("invalid function name"), "{err}");
+}
+
+/// A bare `POST` with a bearer key, answered whole (HTTP/1.0, no client library needed).
+fn http_post(node: &Node, key: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = node.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Length: 0\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
+}

@@ -20,16 +20,19 @@
 //! }
 //! ```
 
+pub mod event;
 pub mod http;
 pub mod kv;
 pub mod log;
 pub mod publish;
+pub mod schedule;
 mod serve;
 
-pub use geyser_sdk_macros::http;
+pub use geyser_sdk_macros::{event, http, schedule};
 
 /// Bindings of the host's `geyser:function` imports, generated from the shared `wit/` dir.
-mod bindings {
+#[doc(hidden)]
+pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
         world: "geyser:function/imports",
@@ -53,6 +56,8 @@ pub fn now_ms() -> i64 {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bindings as imports;
     pub use crate::serve::serve_http;
     pub use wasi;
+    pub use wit_bindgen;
 }

@@ -30,12 +30,14 @@ pub struct DeployedDto {
     name: String,
     version: i64,
     sha256: String,
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
 pub struct VersionDto {
     version: i64,
     sha256: String,
+    kind: &'static str,
     memory_mb: u32,
     timeout_ms: u64,
     public: bool,
@@ -45,6 +47,8 @@ pub struct VersionDto {
 #[derive(Serialize)]
 pub struct FunctionDto {
     name: String,
+    /// `http`, `event` or `schedule`: what the active version exports.
+    kind: &'static str,
     active_version: i64,
     /// Where the function is invoked.
     url: String,
@@ -65,6 +69,7 @@ impl From<&VersionInfo> for VersionDto {
         VersionDto {
             version: v.version.0,
             sha256: v.hash.to_string(),
+            kind: v.kind.as_str(),
             memory_mb: v.limits.memory_mb,
             timeout_ms: v.limits.timeout_ms,
             public: v.limits.public,
@@ -77,6 +82,7 @@ fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
     let active = info.active().map(|v| v.limits);
     FunctionDto {
         name: info.name.to_string(),
+        kind: info.active().map_or("http", |v| v.kind.as_str()),
         active_version: info.active_version.0,
         url: format!("/fn/{}/{}", tenant.name, info.name),
         memory_mb: active.map_or(0, |l| l.memory_mb),
@@ -173,6 +179,7 @@ pub async fn deploy(
             }
             PrepareError::Cache(e) => ApiError::internal(e),
         })?;
+    let kind = pre.kind();
     let deployed = state
         .store
         .deploy(DeployRequest {
@@ -180,7 +187,7 @@ pub async fn deploy(
             name: &name,
             bytes: &bytes,
             hash: &hash,
-            kind: pre.kind(),
+            kind,
             limits,
         })
         .await?;
@@ -192,6 +199,7 @@ pub async fn deploy(
             name: name.to_string(),
             version: deployed.version.0,
             sha256: hash.to_string(),
+            kind: kind.as_str(),
         }),
     ))
 }

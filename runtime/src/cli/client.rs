@@ -144,9 +144,10 @@ impl Client {
             return self.print_json(&value);
         }
         println!(
-            "deployed {} version {} (sha256 {})",
+            "deployed {} version {} ({} function, sha256 {})",
             value["name"].as_str().unwrap_or(name),
             value["version"],
+            value["kind"].as_str().unwrap_or("?"),
             value["sha256"].as_str().unwrap_or("?")
         );
         Ok(())

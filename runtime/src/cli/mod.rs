@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 
 mod client;
+mod scaffold;
 mod serve;
 
 use anyhow::Result;
@@ -76,6 +77,25 @@ enum Command {
     },
     /// Delete a function and all its versions.
     Delete { name: String },
+    /// Create a function crate that builds and deploys as generated.
+    New {
+        name: String,
+        /// An HTTP function (the default).
+        #[arg(long, group = "kind")]
+        http: bool,
+        /// An event function.
+        #[arg(long, group = "kind")]
+        event: bool,
+        /// A scheduled function.
+        #[arg(long, group = "kind")]
+        schedule: bool,
+        /// Directory to create [default: ./NAME].
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Path to geyser-sdk [default: the sdk/ of the checkout this binary was built from].
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
     /// Show usage per function (admin: `--tenant NAME`).
     Usage {
         #[arg(long)]
@@ -116,5 +136,22 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Delete { name } => client()?.delete(&name).await,
         Command::Logs { name, limit } => client()?.logs(&name, limit).await,
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
+        Command::New {
+            name,
+            http: _,
+            event,
+            schedule,
+            dir,
+            sdk,
+        } => {
+            let kind = if event {
+                scaffold::Kind::Event
+            } else if schedule {
+                scaffold::Kind::Schedule
+            } else {
+                scaffold::Kind::Http
+            };
+            scaffold::run(&name, kind, dir, sdk)
+        }
     }
 }

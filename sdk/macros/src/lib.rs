@@ -1,30 +1,46 @@
-//! Attribute macros of `geyser-sdk`. They generate the component export glue in a hidden item
-//! so that user code never names wit-bindgen or the WASI bindings.
+//! Attribute macros of `geyser-sdk`. They generate the component export glue in a hidden module
+//! so that user code never names wit-bindgen or the WASI bindings. Exports are generated in the
+//! user's crate (not in the SDK), so a component only declares the handler it implements.
 
 use proc_macro::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 use syn::{ItemFn, parse_macro_input};
+
+/// The `geyser:function` WIT package, shared with the host.
+const WIT: &str = include_str!("../../../wit/geyser-function.wit");
+
+fn check_signature(function: &ItemFn, attr: &TokenStream, expected: &str) -> Option<TokenStream> {
+    if !attr.is_empty() {
+        return Some(
+            syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "this attribute takes no arguments",
+            )
+            .to_compile_error()
+            .into(),
+        );
+    }
+    if function.sig.inputs.len() != 1 || function.sig.asyncness.is_some() {
+        return Some(
+            syn::Error::new_spanned(&function.sig, format!("expected `{expected}`"))
+                .to_compile_error()
+                .into(),
+        );
+    }
+    None
+}
 
 /// Turns `fn NAME(req: geyser_sdk::http::Request) -> geyser_sdk::http::Result` into the
 /// function's `wasi:http/incoming-handler` export.
 #[proc_macro_attribute]
 pub fn http(attr: TokenStream, item: TokenStream) -> TokenStream {
-    if !attr.is_empty() {
-        return syn::Error::new(
-            proc_macro2::Span::call_site(),
-            "#[geyser_sdk::http] takes no arguments",
-        )
-        .to_compile_error()
-        .into();
-    }
     let function = parse_macro_input!(item as ItemFn);
-    if function.sig.inputs.len() != 1 || function.sig.asyncness.is_some() {
-        return syn::Error::new_spanned(
-            &function.sig,
-            "#[geyser_sdk::http] expects `fn handle(req: geyser_sdk::http::Request) -> geyser_sdk::http::Result`",
-        )
-        .to_compile_error()
-        .into();
+    if let Some(error) = check_signature(
+        &function,
+        &attr,
+        "fn handle(req: geyser_sdk::http::Request) -> geyser_sdk::http::Result",
+    ) {
+        return error;
     }
     let name = &function.sig.ident;
     quote! {
@@ -45,6 +61,106 @@ pub fn http(attr: TokenStream, item: TokenStream) -> TokenStream {
 
             ::geyser_sdk::__private::wasi::http::proxy::export!(__GeyserHttpHandler);
         };
+    }
+    .into()
+}
+
+/// Bindings of `world` generated in the user's crate, with the imports taken from the SDK.
+fn world_bindings(world: &str) -> proc_macro2::TokenStream {
+    quote! {
+        ::geyser_sdk::__private::wit_bindgen::generate!({
+            inline: #WIT,
+            world: #world,
+            runtime_path: "::geyser_sdk::__private::wit_bindgen::rt",
+            with: {
+                "geyser:function/kv@0.1.0": ::geyser_sdk::__private::imports::geyser::function::kv,
+                "geyser:function/logging@0.1.0": ::geyser_sdk::__private::imports::geyser::function::logging,
+                "geyser:function/publish@0.1.0": ::geyser_sdk::__private::imports::geyser::function::publish,
+            },
+        });
+    }
+}
+
+/// Turns `fn NAME(event: geyser_sdk::event::Event) -> Result<(), String>` into the function's
+/// `geyser:function/event-handler` export.
+#[proc_macro_attribute]
+pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let function = parse_macro_input!(item as ItemFn);
+    if let Some(error) = check_signature(
+        &function,
+        &attr,
+        "fn handle(event: geyser_sdk::event::Event) -> Result<(), String>",
+    ) {
+        return error;
+    }
+    let name = &function.sig.ident;
+    let module = format_ident!("__geyser_event_{}", name);
+    let bindings = world_bindings("geyser:function/event-function");
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        mod #module {
+            #bindings
+
+            struct Handler;
+
+            impl exports::geyser::function::event_handler::Guest for Handler {
+                fn handle(event: geyser::function::types::Event) -> ::core::result::Result<(), ::std::string::String> {
+                    super::#name(::geyser_sdk::event::Event {
+                        id: event.id,
+                        source: event.source,
+                        topic: event.topic,
+                        key: event.key,
+                        payload: event.payload,
+                        headers: event.headers,
+                        attempt: event.attempt,
+                    })
+                }
+            }
+
+            export!(Handler);
+        }
+    }
+    .into()
+}
+
+/// Turns `fn NAME(tick: geyser_sdk::schedule::Tick) -> Result<(), String>` into the function's
+/// `geyser:function/schedule-handler` export.
+#[proc_macro_attribute]
+pub fn schedule(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let function = parse_macro_input!(item as ItemFn);
+    if let Some(error) = check_signature(
+        &function,
+        &attr,
+        "fn on_tick(tick: geyser_sdk::schedule::Tick) -> Result<(), String>",
+    ) {
+        return error;
+    }
+    let name = &function.sig.ident;
+    let module = format_ident!("__geyser_schedule_{}", name);
+    let bindings = world_bindings("geyser:function/schedule-function");
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        mod #module {
+            #bindings
+
+            struct Handler;
+
+            impl exports::geyser::function::schedule_handler::Guest for Handler {
+                fn on_tick(tick: geyser::function::types::Tick) -> ::core::result::Result<(), ::std::string::String> {
+                    super::#name(::geyser_sdk::schedule::Tick {
+                        schedule: tick.schedule,
+                        scheduled_time: tick.scheduled_time,
+                        fire_time: tick.fire_time,
+                    })
+                }
+            }
+
+            export!(Handler);
+        }
     }
     .into()
 }
