@@ -353,3 +353,80 @@ fn http_post(node: &Node, key: &str, path: &str) -> String {
     stream.read_to_string(&mut reply).unwrap();
     reply
 }
+
+/// Two `geyser serve` processes on one PostgreSQL database sell a 500-seat tier to a burst of
+/// 2000 buyers split between them: exactly 500 get a seat.
+#[test]
+fn two_processes_on_one_postgres_never_oversell() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let database = runtime.block_on(geyser_test_support::fresh_postgres_database());
+    let tickets = guest_path("example_ticket_reservation");
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let config = dirs[0].path().join("geyser.toml");
+    std::fs::write(&config, "[engine]\nqueue_timeout_ms = 120000\n").unwrap();
+    let nodes: Vec<Node> = dirs
+        .iter()
+        .map(|d| {
+            start(
+                d.path(),
+                &["--database-url", &database, "--config", config.to_str().unwrap()],
+                Some("admin-two"),
+            )
+        })
+        .collect();
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &nodes[0],
+        "admin-two",
+        &["--json", "tenant", "create", "duo"],
+    )))
+    .unwrap();
+    let key = created["api_key"].as_str().unwrap().to_owned();
+    stdout(&geyser(&nodes[0], &key, &["deploy", "tickets", tickets.to_str().unwrap()]));
+
+    runtime.block_on(async {
+        let http = reqwest::Client::new();
+        let event: serde_json::Value = http
+            .post(format!("{}/fn/duo/tickets/events", nodes[0].url))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({
+                "name": "Live", "date": "2026-12-31T20:00:00Z",
+                "tiers": [{"name": "standard", "seats": 500, "price_cents": 5000}]
+            }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let event = event["id"].as_str().unwrap().to_owned();
+        let tasks: Vec<_> = (0..2000)
+            .map(|i| {
+                let url = format!("{}/fn/duo/tickets/events/{event}/reservations", nodes[i % 2].url);
+                let http = http.clone();
+                tokio::spawn(async move {
+                    http.post(url)
+                        .json(&serde_json::json!({"tier": "standard", "quantity": 1}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                })
+            })
+            .collect();
+        let mut statuses = std::collections::BTreeMap::new();
+        for task in tasks {
+            *statuses.entry(task.await.unwrap()).or_insert(0) += 1;
+        }
+        assert_eq!(statuses, std::collections::BTreeMap::from([(201, 500), (409, 1500)]));
+        let after: serde_json::Value = http
+            .get(format!("{}/fn/duo/tickets/events/{event}", nodes[1].url))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(after["tiers"][0]["available"], 0);
+    });
+}
