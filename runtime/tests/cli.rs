@@ -369,7 +369,12 @@ fn two_processes_on_one_postgres_never_oversell() {
         .map(|d| {
             start(
                 d.path(),
-                &["--database-url", &database, "--config", config.to_str().unwrap()],
+                &[
+                    "--database-url",
+                    &database,
+                    "--config",
+                    config.to_str().unwrap(),
+                ],
                 Some("admin-two"),
             )
         })
@@ -381,7 +386,11 @@ fn two_processes_on_one_postgres_never_oversell() {
     )))
     .unwrap();
     let key = created["api_key"].as_str().unwrap().to_owned();
-    stdout(&geyser(&nodes[0], &key, &["deploy", "tickets", tickets.to_str().unwrap()]));
+    stdout(&geyser(
+        &nodes[0],
+        &key,
+        &["deploy", "tickets", tickets.to_str().unwrap()],
+    ));
 
     runtime.block_on(async {
         let http = reqwest::Client::new();
@@ -401,7 +410,10 @@ fn two_processes_on_one_postgres_never_oversell() {
         let event = event["id"].as_str().unwrap().to_owned();
         let tasks: Vec<_> = (0..2000)
             .map(|i| {
-                let url = format!("{}/fn/duo/tickets/events/{event}/reservations", nodes[i % 2].url);
+                let url = format!(
+                    "{}/fn/duo/tickets/events/{event}/reservations",
+                    nodes[i % 2].url
+                );
                 let http = http.clone();
                 tokio::spawn(async move {
                     http.post(url)
@@ -418,7 +430,10 @@ fn two_processes_on_one_postgres_never_oversell() {
         for task in tasks {
             *statuses.entry(task.await.unwrap()).or_insert(0) += 1;
         }
-        assert_eq!(statuses, std::collections::BTreeMap::from([(201, 500), (409, 1500)]));
+        assert_eq!(
+            statuses,
+            std::collections::BTreeMap::from([(201, 500), (409, 1500)])
+        );
         let after: serde_json::Value = http
             .get(format!("{}/fn/duo/tickets/events/{event}", nodes[1].url))
             .send()
