@@ -70,6 +70,14 @@ impl Store {
         }
     }
 
+    pub async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name FROM tenants WHERE id = $1")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_from_row).transpose()
+    }
+
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name")
             .fetch_all(&self.pool)

@@ -17,6 +17,27 @@ pub struct Config {
     pub engine: EngineConfig,
     pub http: HttpConfig,
     pub metering: MeteringConfig,
+    pub scheduler: SchedulerConfig,
+}
+
+/// The cron trigger.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// Time between scheduler passes.
+    pub pass_interval_ms: u64,
+    /// A tick this late still fires as on time; older ticks were missed and follow the
+    /// schedule's `missed` policy.
+    pub grace_ms: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        SchedulerConfig {
+            pass_interval_ms: 1000,
+            grace_ms: 60_000,
+        }
+    }
 }
 
 /// Sizing of the wasmtime engine and the per-function limits it enforces.
@@ -66,6 +87,7 @@ impl Default for Config {
             engine: EngineConfig::default(),
             http: HttpConfig::default(),
             metering: MeteringConfig::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }

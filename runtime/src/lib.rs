@@ -23,6 +23,7 @@ mod artifact_cache;
 mod capabilities;
 pub mod config;
 mod cpu;
+pub mod cron;
 mod engine;
 pub mod handlers;
 pub mod host;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub struct Metrics {
     invocations: [AtomicU64; Outcome::ALL.len()],
     in_flight: AtomicI64,
+    cron_passes: AtomicU64,
 }
 
 fn index(outcome: Outcome) -> usize {
@@ -28,6 +29,10 @@ impl Drop for InFlight<'_> {
 impl Metrics {
     pub fn count(&self, outcome: Outcome) {
         self.invocations[index(outcome)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cron_pass(&self) {
+        self.cron_passes.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn start(&self) -> InFlight<'_> {
@@ -79,6 +84,12 @@ impl Metrics {
             "# HELP geyser_cold_starts_total Loads of a function version that was not warm.\n\
              # TYPE geyser_cold_starts_total counter\ngeyser_cold_starts_total {}",
             host.cold_starts()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP geyser_cron_passes_total Scheduler passes over all cron schedules.\n\
+             # TYPE geyser_cron_passes_total counter\ngeyser_cron_passes_total {}",
+            self.cron_passes.load(Ordering::Relaxed)
         );
         out
     }

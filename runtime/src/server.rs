@@ -4,12 +4,14 @@
 use crate::Error;
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::cron::{CronRunner, CronSettings};
 use crate::host::Host;
 use crate::invoke::Invoker;
 use crate::metering::Meter;
 use crate::metrics::Metrics;
 use axum::serve::ListenerExt;
 use geyser_functions::{ApiKey, Store};
+use geyser_scheduler::{Clock, SystemClock};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +38,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    serve_with_clock(config, admin_key, listener, shutdown, Arc::new(SystemClock)).await
+}
+
+/// [`serve`] with the clock the cron trigger reads (tests drive time with it).
+pub async fn serve_with_clock(
+    config: Config,
+    admin_key: AdminKeySource,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    clock: Arc<dyn Clock>,
+) -> Result<(), Error> {
     config.validate()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let admin_key = match admin_key {
@@ -56,12 +69,26 @@ pub async fn serve(
         max_request_body_bytes: config.http.max_request_body_bytes,
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
+    let cron = CronRunner {
+        store: store.clone(),
+        invoker: invoker.clone(),
+        clock,
+        settings: CronSettings {
+            pass_interval: Duration::from_millis(config.scheduler.pass_interval_ms),
+            grace: chrono::Duration::milliseconds(
+                i64::try_from(config.scheduler.grace_ms).unwrap_or(i64::MAX),
+            ),
+        },
+        tasks: tasks.clone(),
+    };
+    let scheduler = tokio::spawn(cron.clone().run());
     let state = AppState {
         store: store.clone(),
         host,
         meter,
         metrics,
         invoker,
+        cron,
         admin_key: Arc::new(admin_key),
         config: Arc::new(config),
     };
@@ -80,6 +107,7 @@ pub async fn serve(
         .await?;
 
     tracing::info!("shutting down: waiting for running invocations");
+    scheduler.abort();
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await

@@ -9,4 +9,6 @@ pub struct Tick {
     pub scheduled_time: String,
     /// When it fired, RFC 3339.
     pub fire_time: String,
+    /// The schedule's configured payload (JSON text), if any.
+    pub payload: Option<String>,
 }

@@ -4,9 +4,11 @@
 
 use geyser_functions::ApiKey;
 use geyser_runtime::config::Config;
-use geyser_runtime::server::{AdminKeySource, serve};
+use geyser_runtime::server::{AdminKeySource, serve_with_clock};
+use geyser_scheduler::{Clock, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use geyser_test_support::fresh_postgres_database;
@@ -34,10 +36,20 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a node; `tweak` adjusts the test defaults (small pool, 8 MiB uploads).
     pub fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::start_with_clock(backend, Arc::new(SystemClock), tweak)
+    }
+
+    /// A node whose cron trigger reads `clock` (tests drive time with a `FixedClock`).
+    pub fn start_with_clock(
+        backend: Backend,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         Self::launch(
             backend,
             None,
             format!("admin-{}", rand::random::<u64>()),
+            clock,
             tweak,
         )
     }
@@ -45,10 +57,19 @@ impl TestServer {
     /// Starts a second node on the same database (and admin key) as `first`, with its own data
     /// directory and so its own compiled-artifact cache: a scale-out peer.
     pub fn join(first: &TestServer, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        Self::join_with_clock(first, Arc::new(SystemClock), tweak)
+    }
+
+    pub fn join_with_clock(
+        first: &TestServer,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
         Self::launch(
             first.backend,
             Some(first.database_url.clone()),
             first.admin_key.clone(),
+            clock,
             tweak,
         )
     }
@@ -57,6 +78,7 @@ impl TestServer {
         backend: Backend,
         database_url: Option<String>,
         admin_key: String,
+        clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
         let _ = tracing_subscriber::fmt()
@@ -92,13 +114,14 @@ impl TestServer {
                     .await
                     .expect("bind");
                 let addr = listener.local_addr().expect("addr");
-                let server = serve(
+                let server = serve_with_clock(
                     config,
                     AdminKeySource::Fixed(ApiKey::from_presented(&key)),
                     listener,
                     async {
                         let _ = shutdown_rx.await;
                     },
+                    clock,
                 );
                 let _ = ready_tx.send((addr, database_url));
                 server.await.expect("server failed");

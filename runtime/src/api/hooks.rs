@@ -99,6 +99,7 @@ pub async fn deliver_tick(
         schedule: params.schedule.unwrap_or_else(|| "manual".into()),
         scheduled_time: params.scheduled_time.unwrap_or_else(|| now.clone()),
         fire_time: now,
+        payload: None,
     };
     let id = state
         .invoker

@@ -2,6 +2,7 @@
 //! Only this module knows HTTP status codes and JSON DTOs.
 
 mod auth;
+mod cron;
 mod error;
 mod functions;
 mod gateway;
@@ -31,6 +32,7 @@ pub struct AppState {
     pub meter: Meter,
     pub metrics: Arc<Metrics>,
     pub invoker: Invoker,
+    pub cron: crate::cron::CronRunner,
     pub admin_key: Arc<ApiKey>,
     pub config: Arc<Config>,
 }
@@ -52,6 +54,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/functions/{name}/logs", get(logs::recent))
         .route("/v1/functions/{name}/events", post(hooks::deliver_event))
         .route("/v1/functions/{name}/ticks", post(hooks::deliver_tick))
+        .route(
+            "/v1/functions/{name}/triggers/cron",
+            get(cron::list).put(cron::put),
+        )
+        .route(
+            "/v1/functions/{name}/triggers/cron/{schedule}",
+            axum::routing::delete(cron::delete),
+        )
+        .route(
+            "/v1/functions/{name}/triggers/cron/{schedule}/runs",
+            get(cron::runs),
+        )
+        .route(
+            "/v1/functions/{name}/triggers/cron/{schedule}/run",
+            post(cron::run_now),
+        )
         .route("/v1/usage", get(usage::show))
         .route("/fn/{*rest}", any(gateway::invoke))
         .fallback(system::not_found)

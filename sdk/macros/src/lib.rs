@@ -155,6 +155,7 @@ pub fn schedule(attr: TokenStream, item: TokenStream) -> TokenStream {
                         schedule: tick.schedule,
                         scheduled_time: tick.scheduled_time,
                         fire_time: tick.fire_time,
+                        payload: tick.payload,
                     })
                 }
             }

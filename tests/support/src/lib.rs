@@ -14,6 +14,7 @@ const GUESTS: &[&str] = &[
     "example-ticket-reservation",
     "geyser-fixture-probe",
     "geyser-fixture-wstd",
+    "geyser-fixture-ticker",
 ];
 
 pub fn workspace_root() -> PathBuf {
