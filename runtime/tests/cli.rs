@@ -335,6 +335,56 @@ fn generated_functions_build_deploy_and_run() {
     let logs = stdout(&geyser(&node, &key, &["logs", "gen-schedule"]));
     assert!(logs.contains("tick of nightly due"), "{logs}");
 
+    // Cron through the CLI: bind, run now, history; a bad expression is one clear error line.
+    let out = stdout(&geyser(
+        &node,
+        &key,
+        &[
+            "trigger",
+            "cron",
+            "gen-schedule",
+            "0 6 1 * *",
+            "--name",
+            "monthly",
+            "--tz",
+            "Europe/Berlin",
+        ],
+    ));
+    assert!(
+        out.starts_with("schedule monthly on gen-schedule: 0 6 1 * * (Europe/Berlin), next: "),
+        "{out}"
+    );
+    let out = stdout(&geyser(
+        &node,
+        &key,
+        &[
+            "trigger",
+            "run",
+            "gen-schedule",
+            "monthly",
+            "--scheduled-time",
+            "2026-12-01T05:00:00Z",
+        ],
+    ));
+    assert_eq!(out.trim(), "ran monthly for 2026-12-01T05:00:00.000Z: ok");
+    let history: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        &key,
+        &["trigger", "runs", "gen-schedule", "monthly"],
+    )))
+    .unwrap();
+    assert_eq!(history[0]["manual"], true);
+    let err = stderr_failure(&geyser(
+        &node,
+        &key,
+        &["trigger", "cron", "gen-schedule", "0 6 32 * *"],
+    ));
+    assert!(
+        err.contains("400") && err.contains("invalid day-of-month field \"32\""),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     let err = stderr_failure(&geyser(&node, &key, &["new", "Bad Name", "--http"]));
     assert!(err.contains("invalid function name"), "{err}");
 }

@@ -44,6 +44,18 @@ fn last_day_of_month(date: NaiveDate) -> bool {
         .is_none_or(|next| next.month() != date.month())
 }
 
+/// The `cron` crate's explanation without the echo of the expression it parsed (which is
+/// our rewritten form, confusing to the user): its last line.
+fn reason(err: &cron::error::Error) -> String {
+    let text = err.to_string();
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && *l != "^")
+        .unwrap_or("invalid value")
+        .to_owned()
+}
+
 impl CronExpr {
     pub fn parse(source: &str) -> Result<CronExpr, ExprError> {
         let mut fields: Vec<String> = source.split_whitespace().map(str::to_owned).collect();
@@ -79,13 +91,13 @@ impl CronExpr {
                     probe[0] = "0".into();
                     probe[index] = cron_fields[index].clone();
                     if let Err(e) = cron::Schedule::from_str(&probe.join(" ")) {
-                        return Err(field_error(index, e.to_string()));
+                        return Err(field_error(index, reason(&e)));
                     }
                 }
                 Err(ExprError::Field {
                     field: "expression",
                     value: source.to_owned(),
-                    reason: err.to_string(),
+                    reason: reason(&err),
                 })
             }
         }

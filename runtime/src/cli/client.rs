@@ -242,6 +242,83 @@ impl Client {
         Ok(())
     }
 
+    /// GETs a path and prints the JSON (for listings whose natural form is JSON).
+    pub async fn get_and_print(&self, path: &str) -> Result<()> {
+        let value = self.send_json(self.request(Method::GET, path)?).await?;
+        self.print_json(&value)
+    }
+
+    pub async fn put_cron(&self, function: &str, body: Value) -> Result<()> {
+        let value = self
+            .send_json(
+                self.request(
+                    Method::PUT,
+                    &format!("/v1/functions/{function}/triggers/cron"),
+                )?
+                .json(&body),
+            )
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "schedule {} on {function}: {} ({}), next: {}",
+            value["name"].as_str().unwrap_or(""),
+            value["expression"].as_str().unwrap_or(""),
+            value["timezone"].as_str().unwrap_or(""),
+            value["next"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        Ok(())
+    }
+
+    pub async fn run_cron(
+        &self,
+        function: &str,
+        schedule: &str,
+        scheduled_time: Option<String>,
+    ) -> Result<()> {
+        let body = match scheduled_time {
+            Some(t) => serde_json::json!({ "scheduled_time": t }),
+            None => serde_json::json!({}),
+        };
+        let value = self
+            .send_json(
+                self.request(
+                    Method::POST,
+                    &format!("/v1/functions/{function}/triggers/cron/{schedule}/run"),
+                )?
+                .json(&body),
+            )
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "ran {schedule} for {}: {}",
+            value["scheduled_time"].as_str().unwrap_or(""),
+            value["outcome"].as_str().unwrap_or("")
+        );
+        Ok(())
+    }
+
+    pub async fn remove_cron(&self, function: &str, schedule: &str) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/v1/functions/{function}/triggers/cron/{schedule}"),
+        )?)
+        .await?;
+        if !self.json {
+            println!("removed schedule {schedule} from {function}");
+        }
+        Ok(())
+    }
+
     pub async fn logs(&self, name: &str, limit: u32) -> Result<()> {
         let request = self
             .request(Method::GET, &format!("/v1/functions/{name}/logs"))?

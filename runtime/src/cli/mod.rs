@@ -77,6 +77,9 @@ enum Command {
     },
     /// Delete a function and all its versions.
     Delete { name: String },
+    /// Manage triggers of a function.
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
     /// Create a function crate that builds and deploys as generated.
     New {
         name: String,
@@ -101,6 +104,43 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TriggerCommand {
+    /// Bind (or replace) a cron schedule: `geyser trigger cron report "0 6 1 * *" --tz Europe/Berlin`.
+    Cron {
+        function: String,
+        expression: String,
+        /// Schedule name [default: "default"].
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// IANA time zone [default: UTC].
+        #[arg(long)]
+        tz: Option<String>,
+        /// After downtime: fire the latest missed tick once, or skip them.
+        #[arg(long, value_parser = ["once", "skip"])]
+        missed: Option<String>,
+        /// When the previous run still runs: skip the tick, or allow it.
+        #[arg(long, value_parser = ["skip", "allow"])]
+        overlap: Option<String>,
+        /// JSON handed to every tick.
+        #[arg(long)]
+        payload: Option<String>,
+    },
+    /// List a function's cron schedules with their next fire times.
+    Schedules { function: String },
+    /// Show the run history of a schedule.
+    Runs { function: String, schedule: String },
+    /// Fire a schedule now (optionally as the tick of `--scheduled-time`).
+    Run {
+        function: String,
+        schedule: String,
+        #[arg(long)]
+        scheduled_time: Option<String>,
+    },
+    /// Remove a cron schedule.
+    Remove { function: String, schedule: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +176,56 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Delete { name } => client()?.delete(&name).await,
         Command::Logs { name, limit } => client()?.logs(&name, limit).await,
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
+        Command::Trigger(trigger) => {
+            let client = client()?;
+            match trigger {
+                TriggerCommand::Cron {
+                    function,
+                    expression,
+                    name,
+                    tz,
+                    missed,
+                    overlap,
+                    payload,
+                } => {
+                    let payload = payload
+                        .map(|p| serde_json::from_str::<serde_json::Value>(&p))
+                        .transpose()
+                        .map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
+                    let mut body = serde_json::json!({ "name": name, "expression": expression });
+                    for (key, value) in [("timezone", tz), ("missed", missed), ("overlap", overlap)]
+                    {
+                        if let Some(value) = value {
+                            body[key] = serde_json::Value::String(value);
+                        }
+                    }
+                    if let Some(payload) = payload {
+                        body["payload"] = payload;
+                    }
+                    client.put_cron(&function, body).await
+                }
+                TriggerCommand::Schedules { function } => {
+                    client
+                        .get_and_print(&format!("/v1/functions/{function}/triggers/cron"))
+                        .await
+                }
+                TriggerCommand::Runs { function, schedule } => {
+                    client
+                        .get_and_print(&format!(
+                            "/v1/functions/{function}/triggers/cron/{schedule}/runs"
+                        ))
+                        .await
+                }
+                TriggerCommand::Run {
+                    function,
+                    schedule,
+                    scheduled_time,
+                } => client.run_cron(&function, &schedule, scheduled_time).await,
+                TriggerCommand::Remove { function, schedule } => {
+                    client.remove_cron(&function, &schedule).await
+                }
+            }
+        }
         Command::New {
             name,
             http: _,
