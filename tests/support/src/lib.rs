@@ -15,6 +15,9 @@ const GUESTS: &[&str] = &[
     "geyser-fixture-probe",
     "geyser-fixture-wstd",
     "geyser-fixture-ticker",
+    "example-ad-reports-ingest",
+    "example-ad-reports-report",
+    "example-ad-reports-api",
 ];
 
 pub fn workspace_root() -> PathBuf {

@@ -1,0 +1,211 @@
+//! The ad-reports example end to end: events in (through the manual event hook), the monthly
+//! tick (run now, as the admin would) builds last month's reports in the advertisers' time zone,
+//! and every number equals what the events add up to.
+
+use geyser_e2e::{Backend, TestServer, guest};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Default, Debug, PartialEq)]
+struct Expected {
+    impressions: i64,
+    reach: BTreeSet<String>,
+    clicks: i64,
+    conversions: i64,
+    spend_cents: i64,
+    revenue_cents: i64,
+}
+
+/// A deterministic month of events for three advertisers, plus a few from the month before.
+fn events() -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |n: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % n
+    };
+    for i in 0..150 {
+        let advertiser = format!("adv-{}", next(3));
+        let kind = [
+            "impression",
+            "impression",
+            "impression",
+            "click",
+            "conversion",
+        ][next(5) as usize];
+        let month = if i % 25 == 0 { "2026-09" } else { "2026-10" };
+        let day = 1 + next(28);
+        out.push(json!({
+            "advertiser": advertiser,
+            "campaign": format!("c{}", next(2)),
+            "kind": kind,
+            "user": format!("u{}", next(40)),
+            "ts": format!("{month}-{day:02}T12:00:00Z"),
+            "spend_cents": if kind == "impression" { 1 + next(5) as i64 } else { 0 },
+            "revenue_cents": if kind == "conversion" { 500 + next(1000) as i64 } else { 0 },
+        }));
+    }
+    out
+}
+
+fn expected(events: &[Value], month: &str) -> BTreeMap<String, Expected> {
+    let mut out: BTreeMap<String, Expected> = BTreeMap::new();
+    for e in events
+        .iter()
+        .filter(|e| e["ts"].as_str().unwrap().starts_with(month))
+    {
+        let agg = out
+            .entry(e["advertiser"].as_str().unwrap().to_owned())
+            .or_default();
+        match e["kind"].as_str().unwrap() {
+            "impression" => {
+                agg.impressions += 1;
+                agg.reach.insert(e["user"].as_str().unwrap().to_owned());
+            }
+            "click" => agg.clicks += 1,
+            _ => agg.conversions += 1,
+        }
+        agg.spend_cents += e["spend_cents"].as_i64().unwrap();
+        agg.revenue_cents += e["revenue_cents"].as_i64().unwrap();
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monthly_reports_equal_the_seeded_events() {
+    let server = TestServer::start(Backend::Sqlite, |_| {});
+    let api = server.api();
+    let t = api.create_tenant("ads").await;
+    api.deploy_ok(&t, "ads-ingest", "", guest("example_ad_reports_ingest"))
+        .await;
+    api.deploy_ok(&t, "ads-report", "", guest("example_ad_reports_report"))
+        .await;
+    api.deploy_ok(&t, "ads", "", guest("example_ad_reports_api"))
+        .await;
+
+    let events = events();
+    for event in &events {
+        let reply = api
+            .http
+            .post(format!(
+                "{}/v1/functions/ads-ingest/events?topic={}.ad-events",
+                api.base, t.name
+            ))
+            .bearer_auth(&t.key)
+            .body(event.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            reply.status(),
+            StatusCode::OK,
+            "{}",
+            reply.text().await.unwrap()
+        );
+    }
+
+    let schedule = json!({
+        "name": "monthly",
+        "expression": "0 6 1 * *",
+        "timezone": "Europe/Berlin",
+        "payload": {"timezone": "Europe/Berlin"},
+    });
+    let reply = api
+        .http
+        .put(format!(
+            "{}/v1/functions/ads-report/triggers/cron",
+            api.base
+        ))
+        .bearer_auth(&t.key)
+        .json(&schedule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::CREATED);
+    // 06:00 on November 1st in Berlin: the October report.
+    let ran = api
+        .post_json(
+            "/v1/functions/ads-report/triggers/cron/monthly/run",
+            &t.key,
+            json!({"scheduled_time": "2026-11-01T05:00:00Z"}),
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    assert_eq!(ran.json()["outcome"], "ok", "{}", ran.body);
+
+    let want = expected(&events, "2026-10");
+    assert_eq!(want.len(), 3);
+    for (advertiser, e) in &want {
+        let reply = api
+            .get(
+                &format!("/fn/{}/ads/reports/{advertiser}/2026-10", t.name),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        let r = reply.json();
+        assert_eq!(r["impressions"], e.impressions, "{advertiser}: {r}");
+        assert_eq!(r["reach"], e.reach.len() as i64, "{advertiser}: {r}");
+        assert_eq!(r["clicks"], e.clicks, "{advertiser}: {r}");
+        assert_eq!(r["conversions"], e.conversions, "{advertiser}: {r}");
+        assert_eq!(r["spend_cents"], e.spend_cents, "{advertiser}: {r}");
+        assert_eq!(r["revenue_cents"], e.revenue_cents, "{advertiser}: {r}");
+        let ctr = e.clicks as f64 / e.impressions as f64;
+        assert!((r["ctr"].as_f64().unwrap() - ctr).abs() < 1e-12);
+        let roi = (e.revenue_cents - e.spend_cents) as f64 / e.spend_cents as f64;
+        assert!((r["roi"].as_f64().unwrap() - roi).abs() < 1e-12);
+    }
+
+    // CSV, and the September events stayed out of October.
+    let (advertiser, e) = want.iter().next().unwrap();
+    let csv = api
+        .get(
+            &format!("/fn/{}/ads/reports/{advertiser}/2026-10?format=csv", t.name),
+            None,
+        )
+        .await;
+    assert!(
+        csv.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let row: Vec<&str> = csv.body.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(row[0], advertiser);
+    assert_eq!(row[2], e.impressions.to_string());
+
+    // No September report was built by the October tick; generating one needs the tenant key.
+    let missing = api
+        .get(
+            &format!("/fn/{}/ads/reports/{advertiser}/2026-09", t.name),
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    let anonymous = api
+        .http
+        .post(format!(
+            "{}/fn/{}/ads/reports/{advertiser}/2026-09",
+            api.base, t.name
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    let made = api
+        .post_json(
+            &format!("/fn/{}/ads/reports/{advertiser}/2026-09", t.name),
+            &t.key,
+            json!({}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+    let september = expected(&events, "2026-09");
+    assert_eq!(
+        made.json()["impressions"],
+        september.get(advertiser).map_or(0, |e| e.impressions)
+    );
+}
