@@ -12,7 +12,7 @@ pub struct Request {
     pub method: String,
     pub path: String,
     pub query: String,
-    pub headers: Vec<(String, Vec<u8>)>,
+    pub headers: Headers,
     pub body: Vec<u8>,
 }
 
@@ -36,8 +36,7 @@ impl Request {
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        push_header(&mut self.headers, name, value);
         self
     }
 
@@ -48,10 +47,7 @@ impl Request {
 
     /// First value of a header (names compare case-insensitively), if it is UTF-8.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        find_header(&self.headers, name)
     }
 
     /// A query parameter, percent-decoded.
@@ -74,6 +70,20 @@ impl Request {
         serde_json::from_slice(&self.body)
             .map_err(|e| Error::new(400, format!("invalid JSON body: {e}")))
     }
+}
+
+type Headers = Vec<(String, Vec<u8>)>;
+
+fn push_header(headers: &mut Headers, name: &str, value: &str) {
+    headers.push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+}
+
+/// First value of a header (names compare case-insensitively), if it is UTF-8.
+fn find_header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -137,8 +147,7 @@ impl Response {
     }
 
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        self.headers
-            .push((name.to_ascii_lowercase(), value.as_bytes().to_vec()));
+        push_header(&mut self.headers, name, value);
         self
     }
 
@@ -148,10 +157,7 @@ impl Response {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        find_header(&self.headers, name)
     }
 }
 

@@ -60,6 +60,23 @@ impl TestServer {
         Self::join_with_clock(first, Arc::new(SystemClock), tweak)
     }
 
+    /// A node on an existing database (e.g. a restart after `stop`).
+    pub fn start_on(
+        backend: Backend,
+        database_url: &str,
+        admin_key: &str,
+        clock: Arc<dyn Clock>,
+        tweak: impl FnOnce(&mut Config),
+    ) -> TestServer {
+        Self::launch(
+            backend,
+            Some(database_url.to_owned()),
+            admin_key.to_owned(),
+            clock,
+            tweak,
+        )
+    }
+
     pub fn join_with_clock(
         first: &TestServer,
         clock: Arc<dyn Clock>,

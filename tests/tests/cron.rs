@@ -273,12 +273,13 @@ async fn two_nodes_fire_each_tick_once() {
     assert_eq!(usage["totals"]["outcomes"]["ok"], 5);
 }
 
-/// After the scheduler missed five hourly ticks: `once` fires the latest one, `skip` none.
+/// The only node is down while five hourly ticks pass; after the restart `once` fires the
+/// latest missed tick, `skip` none, and both go on normally.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missed_ticks_follow_the_policy() {
+async fn missed_ticks_after_a_restart_follow_the_policy() {
     let clock = Arc::new(FixedClock::new(utc("2026-05-01T00:30:00Z")));
-    let server = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), fast_passes);
-    let api = server.api();
+    let before = TestServer::start_with_clock(Backend::Sqlite, clock.clone(), fast_passes);
+    let api = before.api();
     let t = setup(&api, "missed").await;
     for (name, missed) in [("catch-up", "once"), ("no-catch-up", "skip")] {
         let (status, _) = put_cron_json(
@@ -289,13 +290,23 @@ async fn missed_ticks_follow_the_policy() {
         .await;
         assert_eq!(status, StatusCode::CREATED);
     }
-    // As if the node were down from 00:30 to 05:30.
+    passes(&[&api]).await;
+    let (database, admin) = (before.database_url.clone(), before.admin_key.clone());
+    let _data = before.stop();
+
     clock.set(utc("2026-05-01T05:30:00Z"));
+    let after = TestServer::start_on(
+        Backend::Sqlite,
+        &database,
+        &admin,
+        clock.clone(),
+        fast_passes,
+    );
+    let api = after.api();
     passes(&[&api]).await;
     let fired = settled_runs(&api, &t, "catch-up", 1).await;
     assert_eq!(fired[0]["scheduled_time"], "2026-05-01T05:00:00.000Z");
     assert!(runs(&api, &t, "no-catch-up").await.is_empty());
-    // Both go on normally afterwards.
     clock.set(utc("2026-05-01T06:00:02Z"));
     settled_runs(&api, &t, "catch-up", 2).await;
     let fired = settled_runs(&api, &t, "no-catch-up", 1).await;

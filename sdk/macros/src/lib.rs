@@ -81,6 +81,33 @@ fn world_bindings(world: &str) -> proc_macro2::TokenStream {
     }
 }
 
+/// The user's function plus a hidden module that generates `world`'s bindings and exports
+/// `handler_impl` (an `impl ... Guest for Handler` block) from the user's crate.
+fn export_handler(
+    function: &ItemFn,
+    kind: &str,
+    world: &str,
+    handler_impl: proc_macro2::TokenStream,
+) -> TokenStream {
+    let module = format_ident!("__geyser_{}_{}", kind, function.sig.ident);
+    let bindings = world_bindings(world);
+    quote! {
+        #function
+
+        #[doc(hidden)]
+        mod #module {
+            #bindings
+
+            struct Handler;
+
+            #handler_impl
+
+            export!(Handler);
+        }
+    }
+    .into()
+}
+
 /// Turns `fn NAME(event: geyser_sdk::event::Event) -> Result<(), String>` into the function's
 /// `geyser:function/event-handler` export.
 #[proc_macro_attribute]
@@ -94,35 +121,27 @@ pub fn event(attr: TokenStream, item: TokenStream) -> TokenStream {
         return error;
     }
     let name = &function.sig.ident;
-    let module = format_ident!("__geyser_event_{}", name);
-    let bindings = world_bindings("geyser:function/event-function");
-    quote! {
-        #function
-
-        #[doc(hidden)]
-        mod #module {
-            #bindings
-
-            struct Handler;
-
-            impl exports::geyser::function::event_handler::Guest for Handler {
-                fn handle(event: geyser::function::types::Event) -> ::core::result::Result<(), ::std::string::String> {
-                    super::#name(::geyser_sdk::event::Event {
-                        id: event.id,
-                        source: event.source,
-                        topic: event.topic,
-                        key: event.key,
-                        payload: event.payload,
-                        headers: event.headers,
-                        attempt: event.attempt,
-                    })
-                }
+    let handler = quote! {
+        impl exports::geyser::function::event_handler::Guest for Handler {
+            fn handle(event: geyser::function::types::Event) -> ::core::result::Result<(), ::std::string::String> {
+                super::#name(::geyser_sdk::event::Event {
+                    id: event.id,
+                    source: event.source,
+                    topic: event.topic,
+                    key: event.key,
+                    payload: event.payload,
+                    headers: event.headers,
+                    attempt: event.attempt,
+                })
             }
-
-            export!(Handler);
         }
-    }
-    .into()
+    };
+    export_handler(
+        &function,
+        "event",
+        "geyser:function/event-function",
+        handler,
+    )
 }
 
 /// Turns `fn NAME(tick: geyser_sdk::schedule::Tick) -> Result<(), String>` into the function's
@@ -138,30 +157,22 @@ pub fn schedule(attr: TokenStream, item: TokenStream) -> TokenStream {
         return error;
     }
     let name = &function.sig.ident;
-    let module = format_ident!("__geyser_schedule_{}", name);
-    let bindings = world_bindings("geyser:function/schedule-function");
-    quote! {
-        #function
-
-        #[doc(hidden)]
-        mod #module {
-            #bindings
-
-            struct Handler;
-
-            impl exports::geyser::function::schedule_handler::Guest for Handler {
-                fn on_tick(tick: geyser::function::types::Tick) -> ::core::result::Result<(), ::std::string::String> {
-                    super::#name(::geyser_sdk::schedule::Tick {
-                        schedule: tick.schedule,
-                        scheduled_time: tick.scheduled_time,
-                        fire_time: tick.fire_time,
-                        payload: tick.payload,
-                    })
-                }
+    let handler = quote! {
+        impl exports::geyser::function::schedule_handler::Guest for Handler {
+            fn on_tick(tick: geyser::function::types::Tick) -> ::core::result::Result<(), ::std::string::String> {
+                super::#name(::geyser_sdk::schedule::Tick {
+                    schedule: tick.schedule,
+                    scheduled_time: tick.scheduled_time,
+                    fire_time: tick.fire_time,
+                    payload: tick.payload,
+                })
             }
-
-            export!(Handler);
         }
-    }
-    .into()
+    };
+    export_handler(
+        &function,
+        "schedule",
+        "geyser:function/schedule-function",
+        handler,
+    )
 }
