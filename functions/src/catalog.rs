@@ -244,8 +244,8 @@ impl Store {
             })
     }
 
-    /// Deletes a function and all its versions. Artifacts stay (they are shared by content) and
-    /// so do invocation records (they are what the tenant is billed on).
+    /// Deletes a function, all its versions and its cron triggers. Artifacts stay (they are
+    /// shared by content) and so do invocation records (they are what the tenant is billed on).
     pub async fn delete_function(&self, tenant: TenantId, name: &FunctionName) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
@@ -266,6 +266,21 @@ impl Store {
             .await?;
         sqlx::query("DELETE FROM functions WHERE id = $1")
             .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        // Its triggers go with it (their run history too); a later function of the same name
+        // starts without schedules.
+        sqlx::query(
+            "DELETE FROM cron_runs WHERE schedule_id IN \
+             (SELECT id FROM cron_schedules WHERE tenant_id = $1 AND function_name = $2)",
+        )
+        .bind(tenant.0)
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM cron_schedules WHERE tenant_id = $1 AND function_name = $2")
+            .bind(tenant.0)
+            .bind(name.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -173,6 +173,26 @@ async fn validation(backend: Backend) {
             .status,
         StatusCode::NOT_FOUND
     );
+
+    // Deleting the function removes its schedules; a new function of that name has none.
+    let (status, _) = put_cron_json(
+        &api,
+        &t,
+        json!({"name": "again", "expression": "0 6 1 * *"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let reply = api
+        .send(Method::DELETE, "/v1/functions/ticker", Some(&t.key), None)
+        .await;
+    assert_eq!(reply.status, StatusCode::NO_CONTENT);
+    api.deploy_ok(&t, "ticker", "", guest("geyser_fixture_ticker"))
+        .await;
+    let list = api
+        .get("/v1/functions/ticker/triggers/cron", Some(&t.key))
+        .await
+        .json();
+    assert_eq!(list, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
