@@ -4,6 +4,7 @@
 //! awaited to the end.
 
 use crate::cpu::CpuTimed;
+use crate::guest_body::GuestBody;
 use crate::handlers::{Event, Prepared, Tick};
 use crate::host::{Host, LoadError};
 use crate::metering::Meter;
@@ -28,7 +29,6 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 /// Why an invocation produced no result. Each maps to one outcome and one HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +63,9 @@ enum GuestEnd {
 }
 
 /// What the guest task reports when it ends.
-struct Finished {
-    outcome: Outcome,
-    error: Option<InvokeError>,
+pub(crate) struct Finished {
+    pub(crate) outcome: Outcome,
+    pub(crate) error: Option<InvokeError>,
 }
 
 type GuestRun = Pin<Box<dyn Future<Output = wasmtime::Result<GuestEnd>> + Send>>;
@@ -89,7 +89,7 @@ pub struct Invoker {
 /// The result of a successful HTTP dispatch: the response as the guest wrote it, still streaming.
 pub struct Invoked {
     pub id: InvocationId,
-    pub response: http::Response<HyperOutgoingBody>,
+    pub response: http::Response<GuestBody>,
 }
 
 /// One invocation between "admitted" and "running": its id, span and clocks.
@@ -299,7 +299,10 @@ impl Invoker {
         let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
 
         match receiver.await {
-            Ok(Ok(response)) => Ok(Invoked { id, response }),
+            Ok(Ok(response)) => Ok(Invoked {
+                id,
+                response: response.map(|body| GuestBody::new(body, task)),
+            }),
             Ok(Err(code)) => Err(InvokeError::Guest(format!(
                 "guest answered with error {code:?}"
             ))),

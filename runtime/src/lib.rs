@@ -25,6 +25,7 @@ pub mod config;
 mod cpu;
 pub mod cron;
 mod engine;
+mod guest_body;
 pub mod handlers;
 pub mod host;
 pub mod invoke;

@@ -64,6 +64,7 @@ on_both_backends!(
     keys_and_names_are_checked,
     responses_stream_and_keep_guest_status,
     components_from_another_toolchain_run_unchanged,
+    hostile_guests_are_contained,
     a_guest_waiting_on_a_timer_also_times_out,
 );
 
@@ -567,6 +568,59 @@ async fn a_guest_waiting_on_a_timer_also_times_out(api: Api) {
     );
     let usage = api.usage_when(&t.key, 1).await;
     assert_eq!(usage_row(&usage, "w")["outcomes"]["timeout"], 1, "{usage}");
+}
+
+async fn hostile_guests_are_contained(api: Api) {
+    let t = api.create_tenant("hostile").await;
+    api.deploy_ok(&t, "probe", "?timeout_ms=500&memory_mb=64", probe())
+        .await;
+
+    // Deep recursion: a trap (Rust's shadow stack runs out of linear memory, or wasmtime's
+    // stack limit hits), not a crashed host.
+    let reply = api.invoke(&t.name, "probe", "/recurse").await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(reply.json()["error"]["code"], "trap", "{}", reply.body);
+
+    // Nothing outside the sandbox is reachable.
+    let reply = api.invoke(&t.name, "probe", "/sandbox").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let report: Vec<&str> = reply.body.lines().collect();
+    assert_eq!(report[0], "env: 0");
+    assert_eq!(report[1], "file: denied");
+    assert_eq!(report[2], "socket: denied");
+    assert!(report[3].starts_with("outbound: denied"), "{}", reply.body);
+
+    // A large body streams through whole.
+    let reply = api.invoke(&t.name, "probe", "/huge?mb=32").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body.len(), 32 << 20);
+
+    // A body that never ends is cut at the timeout; the client sees the stream fail.
+    let start = Instant::now();
+    let response = api
+        .http
+        .get(format!("{}/fn/{}/probe/endless", api.base, t.name))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.bytes().await.is_err(),
+        "an endless body must not end cleanly"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
+
+    // Every one was metered and classified, and the host still serves.
+    assert_eq!(api.invoke(&t.name, "probe", "/").await.body, "probe");
+    let usage = api.usage_when(&t.key, 5).await;
+    let row = usage_row(&usage, "probe");
+    assert_eq!(row["outcomes"]["trap"], 1, "{usage}");
+    assert_eq!(row["outcomes"]["timeout"], 1, "{usage}");
+    assert_eq!(row["outcomes"]["ok"], 3, "{usage}");
 }
 
 /// Scale out: a second node on the same PostgreSQL database serves a function deployed through

@@ -120,7 +120,7 @@ async fn dispatch(
     if let Ok(id) = HeaderValue::from_str(&invoked.id.to_string()) {
         parts.headers.insert("x-geyser-invocation", id);
     }
-    let body = Body::new(body.map_err(|code| std::io::Error::other(format!("{code:?}"))));
+    let body = Body::new(body);
     Ok(Response::from_parts(parts, body).into_response())
 }
 
