@@ -290,20 +290,8 @@ impl Api {
     }
 
     pub async fn create_tenant_named(&self, name: &str, key: &str) -> Reply {
-        let body = serde_json::json!({ "name": name }).to_string().into_bytes();
-        let mut request = self
-            .http
-            .post(format!("{}/v1/tenants", self.base))
-            .bearer_auth(key)
-            .header("content-type", "application/json")
-            .body(body);
-        request = request.timeout(Duration::from_secs(30));
-        let response = request.send().await.expect("request reached the server");
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("body"),
-        }
+        self.post_json("/v1/tenants", key, serde_json::json!({ "name": name }))
+            .await
     }
 
     /// `PUT /v1/functions/{name}{query}` with `bytes`.
