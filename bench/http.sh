@@ -3,7 +3,7 @@
 # (routing, auth lookup, fresh Store per request, metering on), and cold-start latency (first
 # call after the function was evicted; compiled artifact on disk, page cache warm).
 #
-# Usage: bench/http.sh [DURATION_S] [CONNECTIONS]
+# Usage: [GEYSER_BIN=path/to/geyser] bench/http.sh [DURATION_S] [CONNECTIONS]
 # Prints one block of figures; copy it into bench/RESULTS.md with the date and machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,9 +16,12 @@ ADMIN=bench-admin
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-cargo build --release -q -p geyser-runtime
+# GEYSER_BIN: benchmark another build (e.g. an older commit) with the same script.
+if [ -z "${GEYSER_BIN:-}" ]; then
+    cargo build --release -q -p geyser-runtime
+fi
 cargo build --release -q -p example-hello --target wasm32-wasip2
-GEYSER=target/release/geyser
+GEYSER=${GEYSER_BIN:-target/release/geyser}
 WASM=target/wasm32-wasip2/release/example_hello.wasm
 
 DATA=$(mktemp -d)

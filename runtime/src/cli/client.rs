@@ -356,8 +356,8 @@ impl Client {
             println!(
                 "{:<32} {:>11} {:>7} {:>12.1} {:>12.1} {:>12.1} {:>12.6}",
                 name,
-                v["invocations"],
-                v["errors"],
+                v["invocations"].to_string(),
+                v["errors"].to_string(),
                 v["wall_ms"].as_f64().unwrap_or(0.0),
                 v["cpu_ms"].as_f64().unwrap_or(0.0),
                 v["peak_memory_bytes"].as_f64().unwrap_or(0.0) / f64::from(1 << 20),
