@@ -71,13 +71,14 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
     for name in forged {
         parts.headers.remove(name);
     }
-    let caller = match bearer(&parts) {
-        Some(key) => resolve(state, &key).await?,
+    let presented = bearer(&parts);
+    let caller = match &presented {
+        Some(key) => resolve(state, key).await?,
         None => None,
     };
     let is_owner = matches!(&caller, Some(Caller::Tenant(owner)) if owner.id == active.tenant.id);
     if !active.limits.public && !is_owner {
-        return Err(match (bearer(&parts), caller) {
+        return Err(match (presented, caller) {
             (None, _) => {
                 ApiError::unauthorized("this function is private: send the owner's API key")
             }
