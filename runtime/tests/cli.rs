@@ -104,6 +104,18 @@ fn geyser(node: &Node, key: &str, args: &[&str]) -> Output {
         .expect("run geyser")
 }
 
+/// `geyser --json tenant create NAME` with the admin key; returns the tenant's API key.
+fn create_tenant(node: &Node, admin: &str, name: &str) -> String {
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        node,
+        admin,
+        &["--json", "tenant", "create", name],
+    )))
+    .expect("tenant create prints JSON");
+    assert_eq!(created["name"], name);
+    created["api_key"].as_str().expect("api_key").to_owned()
+}
+
 fn stdout(output: &Output) -> String {
     assert!(
         output.status.success(),
@@ -137,14 +149,7 @@ fn serve_and_client_commands_work_end_to_end() {
         assert_eq!(mode & 0o777, 0o600);
     }
 
-    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
-        &node,
-        &admin,
-        &["--json", "tenant", "create", "acme"],
-    )))
-    .unwrap();
-    assert_eq!(created["name"], "acme");
-    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key = create_tenant(&node, &admin, "acme");
 
     let out = stdout(&geyser(
         &node,
@@ -218,13 +223,7 @@ fn sigterm_flushes_metering_before_exit() {
         &["--config", config.to_str().unwrap()],
         Some("admin-secret"),
     );
-    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
-        &node,
-        "admin-secret",
-        &["--json", "tenant", "create", "term"],
-    )))
-    .unwrap();
-    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key = create_tenant(&node, "admin-secret", "term");
     stdout(&geyser(
         &node,
         &key,
@@ -257,13 +256,7 @@ fn sigterm_flushes_metering_before_exit() {
 fn generated_functions_build_deploy_and_run() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &[], Some("admin-new"));
-    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
-        &node,
-        "admin-new",
-        &["--json", "tenant", "create", "scaffold"],
-    )))
-    .unwrap();
-    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key = create_tenant(&node, "admin-new", "scaffold");
     // One target dir for the three crates (and across runs), so their dependencies build once.
     let target = geyser_test_support::workspace_root()
         .join("target")
@@ -429,13 +422,7 @@ fn two_processes_on_one_postgres_never_oversell() {
             )
         })
         .collect();
-    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
-        &nodes[0],
-        "admin-two",
-        &["--json", "tenant", "create", "duo"],
-    )))
-    .unwrap();
-    let key = created["api_key"].as_str().unwrap().to_owned();
+    let key = create_tenant(&nodes[0], "admin-two", "duo");
     stdout(&geyser(
         &nodes[0],
         &key,
