@@ -99,12 +99,8 @@ async fn scheduled_function(
     tenant: &Tenant,
     name: &str,
 ) -> Result<FunctionName, ApiError> {
-    let name = FunctionName::parse(name)?;
-    let function = state
-        .store
-        .active_function(&tenant.name, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("function {name:?} not found")))?;
+    let function = super::functions::active(state, tenant, name).await?;
+    let name = function.name.clone();
     if function.kind != FunctionKind::Schedule {
         return Err(ApiError::bad_request(format!(
             "{name} is an {} function; cron triggers need a scheduled function (#[geyser_sdk::schedule])",

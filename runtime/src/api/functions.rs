@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use geyser_functions::{
-    DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version, VersionInfo,
+    ActiveFunction, DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version,
+    VersionInfo,
 };
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -90,6 +91,20 @@ fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
         public: active.is_some_and(|l| l.public),
         versions: info.versions.iter().map(VersionDto::from).collect(),
     }
+}
+
+/// The caller's function `name`, as it would run now; 404 if the tenant has none of that name.
+pub(super) async fn active(
+    state: &AppState,
+    tenant: &Tenant,
+    name: &str,
+) -> Result<ActiveFunction, ApiError> {
+    let name = FunctionName::parse(name)?;
+    state
+        .store
+        .active_function(&tenant.name, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {name:?} not found")))
 }
 
 fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {

@@ -11,7 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use bytes::Bytes;
-use geyser_functions::{ActiveFunction, FunctionName, Tenant, TriggerKind};
+use geyser_functions::TriggerKind;
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -34,15 +34,6 @@ pub struct Delivered {
     outcome: &'static str,
 }
 
-async fn active(state: &AppState, tenant: &Tenant, name: &str) -> Result<ActiveFunction, ApiError> {
-    let name = FunctionName::parse(name)?;
-    state
-        .store
-        .active_function(&tenant.name, &name)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("function {name:?} not found")))
-}
-
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -56,7 +47,7 @@ pub async fn deliver_event(
     body: Bytes,
 ) -> Result<Json<Delivered>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let function = active(&state, &tenant, &name).await?;
+    let function = super::functions::active(&state, &tenant, &name).await?;
     let topic = params.topic.unwrap_or_else(|| "manual".into());
     let event = Event {
         id: format!("manual/{}", uuid::Uuid::now_v7()),
@@ -93,7 +84,7 @@ pub async fn deliver_tick(
     params: Result<Query<TickParams>, QueryRejection>,
 ) -> Result<Json<Delivered>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let function = active(&state, &tenant, &name).await?;
+    let function = super::functions::active(&state, &tenant, &name).await?;
     let now = now_rfc3339();
     let tick = Tick {
         schedule: params.schedule.unwrap_or_else(|| "manual".into()),
