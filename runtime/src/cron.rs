@@ -3,7 +3,7 @@
 //! comes from an injected clock.
 
 use crate::handlers::Tick;
-use crate::invoke::{InvokeError, Invoker};
+use crate::invoke::Invoker;
 use chrono::{DateTime, TimeZone, Utc};
 use geyser_functions::{CronBinding, InvocationId, Store, TriggerKind};
 use geyser_scheduler::{Clock, MissedPolicy, Schedule, due_ticks};
@@ -35,17 +35,6 @@ pub fn to_utc(ms: i64) -> DateTime<Utc> {
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The outcome name stored for a run that failed.
-pub fn outcome_of(err: &InvokeError) -> &'static str {
-    match err {
-        InvokeError::Timeout(_) => "timeout",
-        InvokeError::MemoryLimit(_) => "memory-limit",
-        InvokeError::Trap(_) => "trap",
-        InvokeError::Saturated(_) => "rejected",
-        _ => "error",
-    }
 }
 
 impl CronRunner {
@@ -172,7 +161,7 @@ impl CronRunner {
         };
         match self.invoker.invoke_tick(function, trigger, tick).await {
             Ok(id) => (Some(id), "ok"),
-            Err(err) => (None, outcome_of(&err)),
+            Err(err) => (None, err.outcome().as_str()),
         }
     }
 }

@@ -55,6 +55,19 @@ pub enum InvokeError {
     },
 }
 
+impl InvokeError {
+    /// The metered outcome this error stands for (the same one `classify` records).
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            InvokeError::Timeout(_) => Outcome::Timeout,
+            InvokeError::MemoryLimit(_) => Outcome::MemoryLimit,
+            InvokeError::Trap(_) => Outcome::Trap,
+            InvokeError::Saturated(_) => Outcome::Rejected,
+            _ => Outcome::Error,
+        }
+    }
+}
+
 /// How the guest's own code ended, when it did not trap.
 enum GuestEnd {
     Ok,
