@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
-# guest components built from source, and the CLI tests of the `geyser` binary.
+# guest components built from source, the Kafka trigger against a real broker (started here,
+# installed on first use by scripts/kafka-up.sh), and the CLI tests of the `geyser` binary.
 # This is the test command of README.md, and what .ci/run runs. Extra arguments go to
 # `cargo test`. The last line sums every test binary's result.
 set -euo pipefail
@@ -8,9 +9,19 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 scripts/postgres-up.sh
+kafka_state=${KAFKA_STATE_DIR:-target/kafka}
+started_kafka=0
+if ! { [ -f "$kafka_state/pid" ] && kill -0 "$(cat "$kafka_state/pid")" 2>/dev/null; }; then
+    started_kafka=1
+fi
+scripts/kafka-up.sh
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+cleanup() {
+    rm -f "$log"
+    if [ "$started_kafka" = 1 ]; then scripts/kafka-down.sh || true; fi
+}
+trap cleanup EXIT
 status=0
 cargo test "$@" 2>&1 | tee "$log" || status=$?
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"

@@ -47,6 +47,70 @@ impl FunctionKind {
     }
 }
 
+/// The set of handlers a component exports; a component may export several (an HTTP handler
+/// next to an event handler, say). Stored as a comma-separated list such as `http,event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Handlers {
+    pub http: bool,
+    pub event: bool,
+    pub schedule: bool,
+}
+
+impl Handlers {
+    pub fn only(kind: FunctionKind) -> Handlers {
+        let mut handlers = Handlers::default();
+        handlers.insert(kind);
+        handlers
+    }
+
+    pub fn insert(&mut self, kind: FunctionKind) {
+        match kind {
+            FunctionKind::Http => self.http = true,
+            FunctionKind::Event => self.event = true,
+            FunctionKind::Schedule => self.schedule = true,
+        }
+    }
+
+    pub fn contains(self, kind: FunctionKind) -> bool {
+        match kind {
+            FunctionKind::Http => self.http,
+            FunctionKind::Event => self.event,
+            FunctionKind::Schedule => self.schedule,
+        }
+    }
+
+    pub fn is_empty(self) -> bool {
+        !(self.http || self.event || self.schedule)
+    }
+
+    /// The kinds in a fixed order: http, event, schedule.
+    pub fn kinds(self) -> impl Iterator<Item = FunctionKind> {
+        [
+            FunctionKind::Http,
+            FunctionKind::Event,
+            FunctionKind::Schedule,
+        ]
+        .into_iter()
+        .filter(move |kind| self.contains(*kind))
+    }
+
+    /// `http`, `event`, `http,event`, ...
+    pub fn to_text(self) -> String {
+        self.kinds()
+            .map(FunctionKind::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    fn parse(s: &str) -> Result<Self> {
+        let mut handlers = Handlers::default();
+        for part in s.split(',') {
+            handlers.insert(FunctionKind::parse(part)?);
+        }
+        Ok(handlers)
+    }
+}
+
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
 pub struct DeployRequest<'a> {
@@ -54,7 +118,7 @@ pub struct DeployRequest<'a> {
     pub name: &'a FunctionName,
     pub bytes: &'a [u8],
     pub hash: &'a ArtifactHash,
-    pub kind: FunctionKind,
+    pub kind: Handlers,
     pub limits: FunctionLimits,
 }
 
@@ -68,7 +132,7 @@ pub struct Deployed {
 pub struct VersionInfo {
     pub version: Version,
     pub hash: ArtifactHash,
-    pub kind: FunctionKind,
+    pub kind: Handlers,
     pub limits: FunctionLimits,
     pub created_at_ms: i64,
 }
@@ -99,7 +163,7 @@ pub struct ActiveFunction {
     pub name: FunctionName,
     pub version: Version,
     pub hash: ArtifactHash,
-    pub kind: FunctionKind,
+    pub kind: Handlers,
     pub limits: FunctionLimits,
 }
 
@@ -123,9 +187,9 @@ fn hash_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactHash> {
     ArtifactHash::parse(&hash).ok_or_else(|| corrupt(format!("bad artifact hash {hash:?}")))
 }
 
-fn kind_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionKind> {
+fn kind_from_row(row: &sqlx::any::AnyRow) -> Result<Handlers> {
     let kind: String = row.try_get("kind")?;
-    FunctionKind::parse(&kind)
+    Handlers::parse(&kind)
 }
 
 fn name_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
@@ -204,7 +268,7 @@ impl Store {
         .bind(i64::try_from(req.limits.timeout_ms).unwrap_or(i64::MAX))
         .bind(i64::from(req.limits.public))
         .bind(now)
-        .bind(req.kind.as_str())
+        .bind(req.kind.to_text())
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -279,6 +343,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM cron_schedules WHERE tenant_id = $1 AND function_name = $2")
+            .bind(tenant.0)
+            .bind(name.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM kafka_bindings WHERE tenant_id = $1 AND function_name = $2")
             .bind(tenant.0)
             .bind(name.as_str())
             .execute(&mut *tx)

@@ -3,7 +3,7 @@
 //! read-modify-write is one SQL statement, so it is atomic across invocations and nodes.
 
 use crate::{Backend, Error, Store, TenantId, now_ms};
-use sqlx::Row;
+use sqlx::{Any, Executor, Row};
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 256;
@@ -43,42 +43,179 @@ fn check_value(value: &[u8]) -> Result<(), KvError> {
     Ok(())
 }
 
-impl Store {
-    pub async fn kv_get(&self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        check_key(key)?;
-        let row = sqlx::query("SELECT value FROM kv WHERE tenant_id = $1 AND key = $2")
+async fn get<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    key: &str,
+) -> Result<Option<Vec<u8>>, KvError> {
+    check_key(key)?;
+    let row = sqlx::query("SELECT value FROM kv WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant.0)
+        .bind(key)
+        .fetch_optional(exec)
+        .await?;
+    Ok(row.map(|r| r.try_get("value")).transpose()?)
+}
+
+async fn set<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    key: &str,
+    value: &[u8],
+) -> Result<(), KvError> {
+    check_key(key)?;
+    check_value(value)?;
+    sqlx::query(
+        "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(tenant.0)
+    .bind(key)
+    .bind(value)
+    .bind(now_ms())
+    .execute(exec)
+    .await?;
+    Ok(())
+}
+
+/// Returns whether the key existed.
+async fn delete<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    key: &str,
+) -> Result<bool, KvError> {
+    check_key(key)?;
+    let done = sqlx::query("DELETE FROM kv WHERE tenant_id = $1 AND key = $2")
+        .bind(tenant.0)
+        .bind(key)
+        .execute(exec)
+        .await?;
+    Ok(done.rows_affected() > 0)
+}
+
+/// Adds `delta` to the decimal integer at `key` (absent = 0) in one statement.
+async fn increment<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    backend: Backend,
+    tenant: TenantId,
+    key: &str,
+    delta: i64,
+) -> Result<i64, KvError> {
+    check_key(key)?;
+    // The update applies only to a value that is a canonical decimal integer; otherwise no
+    // row comes back and the caller hears "not a number".
+    let sql = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, CAST($3 AS BLOB), $5) \
+             ON CONFLICT (tenant_id, key) DO UPDATE \
+             SET value = CAST(CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) + $4 AS TEXT) AS BLOB), \
+                 updated_at_ms = excluded.updated_at_ms \
+             WHERE CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) AS TEXT) = CAST(kv.value AS TEXT) \
+             RETURNING CAST(value AS TEXT) AS value"
+        }
+        Backend::Postgres => {
+            "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, convert_to($3, 'UTF8'), $5) \
+             ON CONFLICT (tenant_id, key) DO UPDATE \
+             SET value = convert_to((convert_from(kv.value, 'UTF8')::bigint + $4)::text, 'UTF8'), \
+                 updated_at_ms = excluded.updated_at_ms \
+             WHERE convert_from(kv.value, 'UTF8') ~ '^-?[0-9]{1,18}$' \
+             RETURNING convert_from(value, 'UTF8') AS value"
+        }
+    };
+    let row = sqlx::query(sql)
+        .bind(tenant.0)
+        .bind(key)
+        .bind(delta.to_string())
+        .bind(delta)
+        .bind(now_ms())
+        .fetch_optional(exec)
+        .await?;
+    let Some(row) = row else {
+        return Err(KvError::NotANumber(key.to_owned()));
+    };
+    let text: String = row.try_get("value")?;
+    text.parse()
+        .map_err(|_| KvError::Store(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
+}
+
+/// Sets `key` to `new` if it currently holds `expected` (`None`: absent). Returns whether it did.
+async fn compare_and_swap<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    key: &str,
+    expected: Option<&[u8]>,
+    new: &[u8],
+) -> Result<bool, KvError> {
+    check_key(key)?;
+    check_value(new)?;
+    let done = match expected {
+        Some(old) => {
+            sqlx::query(
+                "UPDATE kv SET value = $3, updated_at_ms = $4 \
+                 WHERE tenant_id = $1 AND key = $2 AND value = $5",
+            )
             .bind(tenant.0)
             .bind(key)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get("value")).transpose()?)
+            .bind(new)
+            .bind(now_ms())
+            .bind(old)
+            .execute(exec)
+            .await?
+        }
+        None => {
+            sqlx::query(
+                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, key) DO NOTHING",
+            )
+            .bind(tenant.0)
+            .bind(key)
+            .bind(new)
+            .bind(now_ms())
+            .execute(exec)
+            .await?
+        }
+    };
+    Ok(done.rows_affected() == 1)
+}
+
+/// Keys starting with `prefix`, ordered, at most `limit`.
+async fn list_keys<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<String>, KvError> {
+    if prefix.len() > MAX_KEY_BYTES {
+        return Err(KvError::InvalidKey(prefix.len()));
+    }
+    let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+    let rows = sqlx::query(
+        "SELECT key FROM kv WHERE tenant_id = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4",
+    )
+    .bind(tenant.0)
+    .bind(prefix_chars)
+    .bind(prefix)
+    .bind(i64::from(limit))
+    .fetch_all(exec)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("key").map_err(KvError::from))
+        .collect()
+}
+
+/// The per-tenant kv operations, on the pool (each statement its own transaction).
+impl Store {
+    pub async fn kv_get(&self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        get(&self.pool, tenant, key).await
     }
 
     pub async fn kv_set(&self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
-        check_key(key)?;
-        check_value(value)?;
-        sqlx::query(
-            "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(tenant.0)
-        .bind(key)
-        .bind(value)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        set(&self.pool, tenant, key, value).await
     }
 
     /// Returns whether the key existed.
     pub async fn kv_delete(&self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
-        check_key(key)?;
-        let done = sqlx::query("DELETE FROM kv WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant.0)
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        delete(&self.pool, tenant, key).await
     }
 
     /// Adds `delta` to the decimal integer at `key` (absent = 0) in one statement.
@@ -88,41 +225,7 @@ impl Store {
         key: &str,
         delta: i64,
     ) -> Result<i64, KvError> {
-        check_key(key)?;
-        // The update applies only to a value that is a canonical decimal integer; otherwise no
-        // row comes back and the caller hears "not a number".
-        let sql = match self.backend() {
-            Backend::Sqlite => {
-                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, CAST($3 AS BLOB), $5) \
-                 ON CONFLICT (tenant_id, key) DO UPDATE \
-                 SET value = CAST(CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) + $4 AS TEXT) AS BLOB), \
-                     updated_at_ms = excluded.updated_at_ms \
-                 WHERE CAST(CAST(CAST(kv.value AS TEXT) AS INTEGER) AS TEXT) = CAST(kv.value AS TEXT) \
-                 RETURNING CAST(value AS TEXT) AS value"
-            }
-            Backend::Postgres => {
-                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, convert_to($3, 'UTF8'), $5) \
-                 ON CONFLICT (tenant_id, key) DO UPDATE \
-                 SET value = convert_to((convert_from(kv.value, 'UTF8')::bigint + $4)::text, 'UTF8'), \
-                     updated_at_ms = excluded.updated_at_ms \
-                 WHERE convert_from(kv.value, 'UTF8') ~ '^-?[0-9]{1,18}$' \
-                 RETURNING convert_from(value, 'UTF8') AS value"
-            }
-        };
-        let row = sqlx::query(sql)
-            .bind(tenant.0)
-            .bind(key)
-            .bind(delta.to_string())
-            .bind(delta)
-            .bind(now_ms())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else {
-            return Err(KvError::NotANumber(key.to_owned()));
-        };
-        let text: String = row.try_get("value")?;
-        text.parse()
-            .map_err(|_| KvError::Store(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
+        increment(&self.pool, self.backend(), tenant, key, delta).await
     }
 
     /// Sets `key` to `new` if it currently holds `expected` (`None`: absent). Returns whether it did.
@@ -133,35 +236,7 @@ impl Store {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError> {
-        check_key(key)?;
-        check_value(new)?;
-        let done =
-            match expected {
-                Some(old) => {
-                    sqlx::query(
-                        "UPDATE kv SET value = $3, updated_at_ms = $4 \
-                     WHERE tenant_id = $1 AND key = $2 AND value = $5",
-                    )
-                    .bind(tenant.0)
-                    .bind(key)
-                    .bind(new)
-                    .bind(now_ms())
-                    .bind(old)
-                    .execute(&self.pool)
-                    .await?
-                }
-                None => sqlx::query(
-                    "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (tenant_id, key) DO NOTHING",
-                )
-                .bind(tenant.0)
-                .bind(key)
-                .bind(new)
-                .bind(now_ms())
-                .execute(&self.pool)
-                .await?,
-            };
-        Ok(done.rows_affected() == 1)
+        compare_and_swap(&self.pool, tenant, key, expected, new).await
     }
 
     /// Keys starting with `prefix`, ordered, at most `limit`.
@@ -171,21 +246,85 @@ impl Store {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
-        if prefix.len() > MAX_KEY_BYTES {
-            return Err(KvError::InvalidKey(prefix.len()));
+        list_keys(&self.pool, tenant, prefix, limit).await
+    }
+
+    /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]).
+    pub fn kv_transaction(&self) -> KvTransaction {
+        KvTransaction {
+            store: self.clone(),
+            tx: None,
         }
-        let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
-        let rows = sqlx::query(
-            "SELECT key FROM kv WHERE tenant_id = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4",
-        )
-        .bind(tenant.0)
-        .bind(prefix_chars)
-        .bind(prefix)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| r.try_get("key").map_err(KvError::from))
-            .collect()
+    }
+}
+
+/// Kv operations of one event delivery, in one database transaction that begins at the first
+/// operation. The delivery's "processed" mark is written in the same transaction
+/// ([`Store::commit_event`]), so an event's kv effects and the record that it ran commit
+/// together: a redelivered event finds the mark and is skipped, and a failed attempt leaves no
+/// kv effects behind. Dropping it rolls back.
+pub struct KvTransaction {
+    pub(crate) store: Store,
+    pub(crate) tx: Option<sqlx::Transaction<'static, Any>>,
+}
+
+impl std::fmt::Debug for KvTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KvTransaction")
+            .field("open", &self.tx.is_some())
+            .finish()
+    }
+}
+
+impl KvTransaction {
+    pub(crate) async fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, Error> {
+        if self.tx.is_none() {
+            self.tx = Some(self.store.begin_write().await?);
+        }
+        match self.tx.as_mut() {
+            Some(tx) => Ok(&mut **tx),
+            None => Err(Error::Corrupt("transaction vanished".into())),
+        }
+    }
+
+    pub async fn get(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        get(self.connection().await?, tenant, key).await
+    }
+
+    pub async fn set(&mut self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
+        set(self.connection().await?, tenant, key, value).await
+    }
+
+    pub async fn delete(&mut self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
+        delete(self.connection().await?, tenant, key).await
+    }
+
+    pub async fn increment(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        delta: i64,
+    ) -> Result<i64, KvError> {
+        let backend = self.store.backend();
+        increment(self.connection().await?, backend, tenant, key, delta).await
+    }
+
+    pub async fn compare_and_swap(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<bool, KvError> {
+        compare_and_swap(self.connection().await?, tenant, key, expected, new).await
+    }
+
+    pub async fn list_keys(
+        &mut self,
+        tenant: TenantId,
+        prefix: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, KvError> {
+        list_keys(self.connection().await?, tenant, prefix, limit).await
     }
 }

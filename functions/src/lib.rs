@@ -5,6 +5,7 @@
 mod artifacts;
 mod catalog;
 mod ids;
+mod kafka;
 mod keys;
 mod kv;
 mod logs;
@@ -16,12 +17,13 @@ mod usage;
 
 pub use artifacts::{ArtifactHash, ArtifactSource};
 pub use catalog::{
-    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits,
+    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits, Handlers,
     VersionInfo,
 };
 pub use ids::{FunctionId, InvocationId, TenantId, Version};
+pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash};
-pub use kv::{KvError, MAX_KEY_BYTES, MAX_VALUE_BYTES};
+pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 pub use logs::LogLine;
 pub use names::{FunctionName, InvalidName, TenantName};
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};

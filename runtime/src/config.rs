@@ -18,6 +18,43 @@ pub struct Config {
     pub http: HttpConfig,
     pub metering: MeteringConfig,
     pub scheduler: SchedulerConfig,
+    pub kafka: KafkaConfig,
+}
+
+/// The Kafka trigger and `publish`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `HOST:PORT[,HOST:PORT..]`. `None`: no Kafka; topic bindings are
+    /// refused and `publish` fails with a clear error.
+    pub brokers: Option<String>,
+    /// How often a node looks for bindings added, changed or removed (on any node).
+    pub reconcile_interval_ms: u64,
+    /// Records fetched ahead per partition; beyond this the partition is paused until its
+    /// worker catches up (backpressure instead of unbounded buffering).
+    pub partition_buffer: usize,
+    /// Records of one partition run at once by an unordered binding.
+    pub unordered_concurrency: usize,
+    /// Longest wait between two attempts of a failing record (backoff doubles up to this).
+    pub max_backoff_ms: u64,
+    /// How long processed-event marks are kept (they catch redeliveries).
+    pub processed_retention_ms: u64,
+    /// How long `publish` waits for the broker's acknowledgement.
+    pub publish_timeout_ms: u64,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: None,
+            reconcile_interval_ms: 1000,
+            partition_buffer: 64,
+            unordered_concurrency: 16,
+            max_backoff_ms: 30_000,
+            processed_retention_ms: 7 * 24 * 3600 * 1000,
+            publish_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// The cron trigger.
@@ -88,6 +125,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             metering: MeteringConfig::default(),
             scheduler: SchedulerConfig::default(),
+            kafka: KafkaConfig::default(),
         }
     }
 }
@@ -186,6 +224,15 @@ impl Config {
         check(
             e.epoch_tick_ms >= 1,
             "engine.epoch_tick_ms must be at least 1",
+        )?;
+        let k = &self.kafka;
+        check(
+            k.partition_buffer >= 1 && k.unordered_concurrency >= 1,
+            "kafka.partition_buffer and kafka.unordered_concurrency must be at least 1",
+        )?;
+        check(
+            k.reconcile_interval_ms >= 10,
+            "kafka.reconcile_interval_ms must be at least 10",
         )?;
         check(
             self.metering.batch_size >= 1,

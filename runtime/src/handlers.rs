@@ -3,7 +3,7 @@
 //! `geyser:function/schedule-handler`.
 
 use crate::sandbox::InvocationState;
-use geyser_functions::FunctionKind;
+use geyser_functions::{FunctionKind, Handlers};
 use wasmtime::component::InstancePre;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
@@ -40,33 +40,37 @@ pub mod schedule {
 pub use event::geyser::function::types::Event;
 pub use schedule::geyser::function::types::Tick;
 
-/// A function version ready to instantiate, typed by what it exports.
+/// A function version ready to instantiate, typed by what it exports. A component may export
+/// several handlers (HTTP next to an event handler); each trigger uses the one it needs.
 #[derive(Clone)]
-pub enum Prepared {
-    Http(ProxyPre<InvocationState>),
-    Event(event::EventFunctionPre<InvocationState>),
-    Schedule(schedule::ScheduleFunctionPre<InvocationState>),
+pub struct Prepared {
+    pub http: Option<ProxyPre<InvocationState>>,
+    pub event: Option<event::EventFunctionPre<InvocationState>>,
+    pub schedule: Option<schedule::ScheduleFunctionPre<InvocationState>>,
 }
 
 impl Prepared {
     /// Types an instance-pre by its exports; `None` when it exports no handler Geyser knows.
     pub fn classify(pre: InstancePre<InvocationState>) -> Option<Prepared> {
-        if let Ok(http) = ProxyPre::new(pre.clone()) {
-            return Some(Prepared::Http(http));
-        }
-        if let Ok(event) = event::EventFunctionPre::new(pre.clone()) {
-            return Some(Prepared::Event(event));
-        }
-        schedule::ScheduleFunctionPre::new(pre)
-            .ok()
-            .map(Prepared::Schedule)
+        let prepared = Prepared {
+            http: ProxyPre::new(pre.clone()).ok(),
+            event: event::EventFunctionPre::new(pre.clone()).ok(),
+            schedule: schedule::ScheduleFunctionPre::new(pre).ok(),
+        };
+        (!prepared.handlers().is_empty()).then_some(prepared)
     }
 
-    pub fn kind(&self) -> FunctionKind {
-        match self {
-            Prepared::Http(_) => FunctionKind::Http,
-            Prepared::Event(_) => FunctionKind::Event,
-            Prepared::Schedule(_) => FunctionKind::Schedule,
+    pub fn handlers(&self) -> Handlers {
+        let mut handlers = Handlers::default();
+        if self.http.is_some() {
+            handlers.insert(FunctionKind::Http);
         }
+        if self.event.is_some() {
+            handlers.insert(FunctionKind::Event);
+        }
+        if self.schedule.is_some() {
+            handlers.insert(FunctionKind::Schedule);
+        }
+        handlers
     }
 }

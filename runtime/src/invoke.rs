@@ -13,6 +13,7 @@ use crate::sandbox::{
     GuestContext, InvocationState, MemoryLimitExceeded, SandboxLimits, Telemetry, TimedOut,
     new_store,
 };
+use crate::trace::TraceContext;
 use bytes::Bytes;
 use geyser_functions::{
     ActiveFunction, FunctionKind, InvocationId, InvocationRecord, LogLine, Outcome, Store,
@@ -50,7 +51,7 @@ pub enum InvokeError {
     #[error("{name} is {actual} function; it cannot be invoked {wanted}")]
     WrongKind {
         name: String,
-        actual: &'static str,
+        actual: String,
         wanted: &'static str,
     },
 }
@@ -97,6 +98,18 @@ pub struct Invoker {
     /// Tracks guest tasks that outlive their handler (streaming bodies) so shutdown can wait.
     pub tasks: TaskTracker,
     pub max_request_body_bytes: usize,
+    /// The node's Kafka producer; `None` without Kafka (then `publish` fails clearly).
+    pub publisher: Option<crate::kafka::Publisher>,
+}
+
+/// What a trigger adds to an invocation besides the function and its input.
+#[derive(Default)]
+pub struct InvocationExtras {
+    /// Run the guest's kv calls in this transaction (a Kafka delivery commits it with its
+    /// processed mark).
+    pub kv_transaction: Option<Arc<tokio::sync::Mutex<geyser_functions::KvTransaction>>>,
+    /// The trace this invocation continues; `None` starts one.
+    pub trace: Option<TraceContext>,
 }
 
 /// The result of a successful HTTP dispatch: the response as the guest wrote it, still streaming.
@@ -167,7 +180,9 @@ impl Invoker {
     fn sandbox(
         &self,
         function: &ActiveFunction,
+        extras: InvocationExtras,
     ) -> (wasmtime::Store<InvocationState>, Telemetry, SandboxLimits) {
+        let trace = extras.trace.unwrap_or_else(TraceContext::start);
         let limits = SandboxLimits {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
@@ -175,6 +190,15 @@ impl Invoker {
         let context = GuestContext {
             tenant: function.tenant.id,
             store: self.store.clone(),
+            kv_transaction: extras.kv_transaction,
+            publish: self
+                .publisher
+                .clone()
+                .map(|publisher| crate::capabilities::PublishContext {
+                    publisher,
+                    tenant: function.tenant.name.clone(),
+                    traceparent: trace.header(),
+                }),
         };
         let (store, telemetry) = new_store(self.host.engine(), limits, context);
         (store, telemetry, limits)
@@ -253,18 +277,28 @@ impl Invoker {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if function.kind != FunctionKind::Http {
+        if !function.kind.contains(FunctionKind::Http) {
             return Err(wrong_kind(&function, "over HTTP"));
         }
         let admission = self.admit(&function, TriggerKind::Http);
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
-        let Prepared::Http(pre) = prepared else {
+        let Some(pre) = prepared.http else {
             self.finish(&function, &admission, 0, 0, Outcome::Error)
                 .await;
             return Err(wrong_kind(&function, "over HTTP"));
         };
-        let (mut store, telemetry, limits) = self.sandbox(&function);
+        let trace = TraceContext::child_of(
+            request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let extras = InvocationExtras {
+            kv_transaction: None,
+            trace: Some(trace),
+        };
+        let (mut store, telemetry, limits) = self.sandbox(&function, extras);
         let request = into_guest_request(request, self.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -338,12 +372,25 @@ impl Invoker {
         trigger: TriggerKind,
         event: Event,
     ) -> Result<InvocationId, InvokeError> {
+        self.invoke_event_with(function, trigger, event, InvocationExtras::default())
+            .await
+    }
+
+    /// [`Invoker::invoke_event`] inside a trigger's transaction and trace.
+    pub async fn invoke_event_with(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        event: Event,
+        extras: InvocationExtras,
+    ) -> Result<InvocationId, InvokeError> {
         self.invoke_handler(
             function,
             trigger,
             "with an event",
-            move |prepared, mut store| match prepared {
-                Prepared::Event(pre) => Some(Box::pin(async move {
+            extras,
+            move |prepared, mut store| match prepared.event {
+                Some(pre) => Some(Box::pin(async move {
                     let instance = pre.instantiate_async(&mut store).await?;
                     let result = instance
                         .geyser_function_event_handler()
@@ -351,7 +398,7 @@ impl Invoker {
                         .await?;
                     Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
                 }) as GuestRun),
-                _ => None,
+                None => None,
             },
         )
         .await
@@ -368,8 +415,9 @@ impl Invoker {
             function,
             trigger,
             "with a tick",
-            move |prepared, mut store| match prepared {
-                Prepared::Schedule(pre) => Some(Box::pin(async move {
+            InvocationExtras::default(),
+            move |prepared, mut store| match prepared.schedule {
+                Some(pre) => Some(Box::pin(async move {
                     let instance = pre.instantiate_async(&mut store).await?;
                     let result = instance
                         .geyser_function_schedule_handler()
@@ -377,7 +425,7 @@ impl Invoker {
                         .await?;
                     Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
                 }) as GuestRun),
-                _ => None,
+                None => None,
             },
         )
         .await
@@ -388,12 +436,13 @@ impl Invoker {
         function: ActiveFunction,
         trigger: TriggerKind,
         wanted: &'static str,
+        extras: InvocationExtras,
         run: impl FnOnce(Prepared, wasmtime::Store<InvocationState>) -> Option<GuestRun>,
     ) -> Result<InvocationId, InvokeError> {
         let admission = self.admit(&function, trigger);
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
-        let (store, telemetry, limits) = self.sandbox(&function);
+        let (store, telemetry, limits) = self.sandbox(&function, extras);
         let Some(run) = run(prepared, store) else {
             self.finish(&function, &admission, 0, 0, Outcome::Error)
                 .await;
@@ -443,13 +492,28 @@ impl Invoker {
 fn wrong_kind(function: &ActiveFunction, wanted: &'static str) -> InvokeError {
     InvokeError::WrongKind {
         name: function.name.to_string(),
-        actual: match function.kind {
-            FunctionKind::Http => "an HTTP",
-            FunctionKind::Event => "an event",
-            FunctionKind::Schedule => "a scheduled",
-        },
+        actual: describe(function.kind),
         wanted,
     }
+}
+
+/// "an HTTP", "an event", "a scheduled", or "an HTTP and event" for several handlers.
+pub fn describe(handlers: geyser_functions::Handlers) -> String {
+    let names: Vec<&str> = handlers
+        .kinds()
+        .map(|kind| match kind {
+            FunctionKind::Http => "HTTP",
+            FunctionKind::Event => "event",
+            FunctionKind::Schedule => "scheduled",
+        })
+        .collect();
+    let joined = names.join(" and ");
+    let article = if joined.starts_with(['a', 'e', 'i', 'o', 'u', 'H']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {joined}")
 }
 
 /// Maps how the guest ended to an outcome (and, for failures, the error to answer with).

@@ -29,11 +29,13 @@ mod guest_body;
 pub mod handlers;
 pub mod host;
 pub mod invoke;
+pub mod kafka;
 mod metering;
 mod metrics;
 mod resident;
 mod sandbox;
 pub mod server;
+pub mod trace;
 
 /// Errors that stop a node from starting or serving.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +48,8 @@ pub enum Error {
     Engine(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
+    #[error("cannot set up the Kafka client: {0}")]
+    Kafka(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

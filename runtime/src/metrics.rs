@@ -11,6 +11,8 @@ pub struct Metrics {
     invocations: [AtomicU64; Outcome::ALL.len()],
     in_flight: AtomicI64,
     cron_passes: AtomicU64,
+    /// Per-binding Kafka figures (empty without Kafka).
+    pub kafka: crate::kafka::KafkaStats,
 }
 
 fn index(outcome: Outcome) -> usize {
@@ -91,6 +93,7 @@ impl Metrics {
              # TYPE geyser_cron_passes_total counter\ngeyser_cron_passes_total {}",
             self.cron_passes.load(Ordering::Relaxed)
         );
+        self.kafka.render(&mut out);
         out
     }
 }

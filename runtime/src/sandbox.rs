@@ -165,6 +165,8 @@ impl Telemetry {
 pub struct GuestContext {
     pub tenant: TenantId,
     pub store: Store,
+    pub kv_transaction: Option<std::sync::Arc<tokio::sync::Mutex<geyser_functions::KvTransaction>>>,
+    pub publish: Option<crate::capabilities::PublishContext>,
 }
 
 impl WasiView for InvocationState {
@@ -226,7 +228,9 @@ pub fn new_store(
         capabilities: Capabilities {
             tenant: guest.tenant,
             store: guest.store,
+            kv_transaction: guest.kv_transaction,
             logs,
+            publish: guest.publish,
         },
     };
     let mut store = wasmtime::Store::new(engine, state);

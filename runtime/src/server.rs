@@ -60,6 +60,16 @@ pub async fn serve_with_clock(
     let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
     let metrics = Arc::new(Metrics::default());
     let tasks = TaskTracker::new();
+    let publisher = match &config.kafka.brokers {
+        Some(brokers) => Some(
+            crate::kafka::Publisher::new(
+                brokers,
+                Duration::from_millis(config.kafka.publish_timeout_ms),
+            )
+            .map_err(|e| Error::Kafka(e.to_string()))?,
+        ),
+        None => None,
+    };
     let invoker = Invoker {
         host: host.clone(),
         store: store.clone(),
@@ -67,6 +77,7 @@ pub async fn serve_with_clock(
         metrics: metrics.clone(),
         tasks: tasks.clone(),
         max_request_body_bytes: config.http.max_request_body_bytes,
+        publisher: publisher.clone(),
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
     let cron = CronRunner {
@@ -82,6 +93,25 @@ pub async fn serve_with_clock(
         tasks: tasks.clone(),
     };
     let scheduler = tokio::spawn(cron.clone().run());
+    let kafka = publisher.map(|publisher| crate::kafka::KafkaTrigger {
+        store: store.clone(),
+        invoker: invoker.clone(),
+        publisher,
+        settings: crate::kafka::ConsumerSettings {
+            brokers: config.kafka.brokers.clone().unwrap_or_default(),
+            partition_buffer: config.kafka.partition_buffer,
+            unordered_concurrency: config.kafka.unordered_concurrency,
+            max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
+        },
+        metrics: metrics.clone(),
+        reconcile_interval: Duration::from_millis(config.kafka.reconcile_interval_ms),
+        processed_retention: Duration::from_millis(config.kafka.processed_retention_ms),
+        changed: Arc::new(tokio::sync::Notify::new()),
+    });
+    let kafka_stop = tokio_util::sync::CancellationToken::new();
+    let kafka_supervisor = kafka
+        .clone()
+        .map(|trigger| tokio::spawn(trigger.run(kafka_stop.clone())));
     let state = AppState {
         store: store.clone(),
         host,
@@ -89,6 +119,7 @@ pub async fn serve_with_clock(
         metrics,
         invoker,
         cron,
+        kafka,
         admin_key: Arc::new(admin_key),
         config: Arc::new(config),
     };
@@ -108,6 +139,11 @@ pub async fn serve_with_clock(
 
     tracing::info!("shutting down: waiting for running invocations");
     scheduler.abort();
+    // Consumers finish the records in hand and commit what they processed.
+    kafka_stop.cancel();
+    if let Some(supervisor) = kafka_supervisor {
+        let _ = supervisor.await;
+    }
     tasks.close();
     if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
         .await

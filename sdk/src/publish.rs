@@ -1,4 +1,5 @@
-//! Publishing events to a topic (delivered once the host has an event bus configured).
+//! Publishing events to a topic in the tenant's namespace (`report-ready` is written to
+//! `<tenant>.report-ready`; the node needs Kafka configured, otherwise publish returns an error).
 
 use crate::bindings::geyser::function::publish as host;
 

@@ -359,22 +359,50 @@ impl Api {
         }
     }
 
-    /// The value of an unlabelled metric in `/metrics`.
+    /// The value of a metric in `/metrics`: `name` is the series as printed, labels included
+    /// (`geyser_kafka_records_total{tenant="a",function="b",topic="a.t"}`).
     pub async fn metric(&self, name: &str) -> f64 {
         let reply = self.get("/metrics", None).await;
-        reply
-            .body
-            .lines()
-            .find_map(|line| {
-                line.strip_prefix(name)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
+        find_metric(&reply.body, name)
             .unwrap_or_else(|| panic!("metric {name} missing:\n{}", reply.body))
     }
+
+    /// [`Api::metric`], or `None` while the series does not exist.
+    pub async fn metric_if_present(&self, name: &str) -> Option<f64> {
+        find_metric(&self.get("/metrics", None).await.body, name)
+    }
 }
+
+fn find_metric(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Polls `check` every 50 ms until it returns `Some`, panicking with `what` after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Api {}
 
 /// Row of function `name` in a usage reply.
 pub fn usage_row<'a>(usage: &'a Value, name: &str) -> &'a Value {

@@ -101,10 +101,10 @@ async fn scheduled_function(
 ) -> Result<FunctionName, ApiError> {
     let function = super::functions::active(state, tenant, name).await?;
     let name = function.name.clone();
-    if function.kind != FunctionKind::Schedule {
+    if !function.kind.contains(FunctionKind::Schedule) {
         return Err(ApiError::bad_request(format!(
-            "{name} is an {} function; cron triggers need a scheduled function (#[geyser_sdk::schedule])",
-            function.kind.as_str()
+            "{name} is {} function; cron triggers need a scheduled function (#[geyser_sdk::schedule])",
+            crate::invoke::describe(function.kind)
         )));
     }
     Ok(name)

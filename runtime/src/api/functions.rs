@@ -31,14 +31,14 @@ pub struct DeployedDto {
     name: String,
     version: i64,
     sha256: String,
-    kind: &'static str,
+    kind: String,
 }
 
 #[derive(Serialize)]
 pub struct VersionDto {
     version: i64,
     sha256: String,
-    kind: &'static str,
+    kind: String,
     memory_mb: u32,
     timeout_ms: u64,
     public: bool,
@@ -48,8 +48,8 @@ pub struct VersionDto {
 #[derive(Serialize)]
 pub struct FunctionDto {
     name: String,
-    /// `http`, `event` or `schedule`: what the active version exports.
-    kind: &'static str,
+    /// `http`, `event`, `schedule` or several (`http,event`): what the active version exports.
+    kind: String,
     active_version: i64,
     /// Where the function is invoked.
     url: String,
@@ -70,7 +70,7 @@ impl From<&VersionInfo> for VersionDto {
         VersionDto {
             version: v.version.0,
             sha256: v.hash.to_string(),
-            kind: v.kind.as_str(),
+            kind: v.kind.to_text(),
             memory_mb: v.limits.memory_mb,
             timeout_ms: v.limits.timeout_ms,
             public: v.limits.public,
@@ -83,7 +83,7 @@ fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
     let active = info.active().map(|v| v.limits);
     FunctionDto {
         name: info.name.to_string(),
-        kind: info.active().map_or("http", |v| v.kind.as_str()),
+        kind: info.active().map_or_else(String::new, |v| v.kind.to_text()),
         active_version: info.active_version.0,
         url: format!("/fn/{}/{}", tenant.name, info.name),
         memory_mb: active.map_or(0, |l| l.memory_mb),
@@ -194,7 +194,7 @@ pub async fn deploy(
             }
             PrepareError::Cache(e) => ApiError::internal(e),
         })?;
-    let kind = pre.kind();
+    let kind = pre.handlers();
     let deployed = state
         .store
         .deploy(DeployRequest {
@@ -214,7 +214,7 @@ pub async fn deploy(
             name: name.to_string(),
             version: deployed.version.0,
             sha256: hash.to_string(),
-            kind: kind.as_str(),
+            kind: kind.to_text(),
         }),
     ))
 }

@@ -7,6 +7,7 @@ mod error;
 mod functions;
 mod gateway;
 mod hooks;
+mod kafka;
 mod logs;
 mod system;
 mod tenants;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub invoker: Invoker,
     pub cron: crate::cron::CronRunner,
+    /// `None` when the node runs without Kafka.
+    pub kafka: Option<crate::kafka::KafkaTrigger>,
     pub admin_key: Arc<ApiKey>,
     pub config: Arc<Config>,
 }
@@ -69,6 +72,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/functions/{name}/triggers/cron/{schedule}/run",
             post(cron::run_now),
+        )
+        .route(
+            "/v1/functions/{name}/triggers/kafka",
+            get(kafka::list).put(kafka::put),
+        )
+        .route(
+            "/v1/functions/{name}/triggers/kafka/{topic}",
+            axum::routing::delete(kafka::delete),
         )
         .route("/v1/usage", get(usage::show))
         .route("/fn/{*rest}", any(gateway::invoke))

@@ -18,33 +18,32 @@ fn guest_error(err: StoreKvError) -> KvError {
     }
 }
 
+/// Runs a kv operation in the delivery's transaction when there is one, else on the pool.
+macro_rules! kv_call {
+    ($caps:expr, $txn_method:ident, $store_method:ident ( $($arg:expr),* )) => {
+        match &$caps.kv_transaction {
+            Some(txn) => txn.lock().await.$txn_method($caps.tenant, $($arg),*).await,
+            None => $caps.store.$store_method($caps.tenant, $($arg),*).await,
+        }
+        .map_err(guest_error)
+    };
+}
+
 impl Host for Capabilities {
     async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvError> {
-        self.store
-            .kv_get(self.tenant, &key)
-            .await
-            .map_err(guest_error)
+        kv_call!(self, get, kv_get(&key))
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), KvError> {
-        self.store
-            .kv_set(self.tenant, &key, &value)
-            .await
-            .map_err(guest_error)
+        kv_call!(self, set, kv_set(&key, &value))
     }
 
     async fn delete(&mut self, key: String) -> Result<bool, KvError> {
-        self.store
-            .kv_delete(self.tenant, &key)
-            .await
-            .map_err(guest_error)
+        kv_call!(self, delete, kv_delete(&key))
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> Result<i64, KvError> {
-        self.store
-            .kv_increment(self.tenant, &key, delta)
-            .await
-            .map_err(guest_error)
+        kv_call!(self, increment, kv_increment(&key, delta))
     }
 
     async fn compare_and_swap(
@@ -53,16 +52,14 @@ impl Host for Capabilities {
         expected: Option<Vec<u8>>,
         new: Vec<u8>,
     ) -> Result<bool, KvError> {
-        self.store
-            .kv_compare_and_swap(self.tenant, &key, expected.as_deref(), &new)
-            .await
-            .map_err(guest_error)
+        kv_call!(
+            self,
+            compare_and_swap,
+            kv_compare_and_swap(&key, expected.as_deref(), &new)
+        )
     }
 
     async fn list_keys(&mut self, prefix: String, limit: u32) -> Result<Vec<String>, KvError> {
-        self.store
-            .kv_list_keys(self.tenant, &prefix, limit.min(10_000))
-            .await
-            .map_err(guest_error)
+        kv_call!(self, list_keys, kv_list_keys(&prefix, limit.min(10_000)))
     }
 }

@@ -9,8 +9,10 @@ mod publish;
 
 pub use logging::{LOG_CAPTURE_BYTES, LogBuffer};
 pub use output::CapturedOutput;
+pub use publish::PublishContext;
 
-use geyser_functions::{Store, TenantId};
+use geyser_functions::{KvTransaction, Store, TenantId};
+use std::sync::Arc;
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -24,7 +26,11 @@ pub use geyser::function as wit;
 pub struct Capabilities {
     pub tenant: TenantId,
     pub store: Store,
+    /// Set for a Kafka delivery: kv calls run in its transaction (see [`KvTransaction`]).
+    pub kv_transaction: Option<Arc<tokio::sync::Mutex<KvTransaction>>>,
     pub logs: LogBuffer,
+    /// `None` when the node has no Kafka.
+    pub publish: Option<PublishContext>,
 }
 
 /// Adds every geyser capability to the linker.

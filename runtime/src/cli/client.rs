@@ -277,6 +277,41 @@ impl Client {
         Ok(())
     }
 
+    pub async fn put_kafka(&self, function: &str, body: Value) -> Result<()> {
+        let value = self
+            .send_json(
+                self.request(
+                    Method::PUT,
+                    &format!("/v1/functions/{function}/triggers/kafka"),
+                )?
+                .json(&body),
+            )
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "{function} bound to {} (start {}, {} attempts, dead letters to {})",
+            value["topic"].as_str().unwrap_or(""),
+            value["start"].as_str().unwrap_or(""),
+            value["max_attempts"],
+            value["dead_letter_topic"].as_str().unwrap_or("")
+        );
+        Ok(())
+    }
+
+    pub async fn remove_kafka(&self, function: &str, topic: &str) -> Result<()> {
+        self.send(self.request(
+            Method::DELETE,
+            &format!("/v1/functions/{function}/triggers/kafka/{topic}"),
+        )?)
+        .await?;
+        if !self.json {
+            println!("unbound {function} from {topic}");
+        }
+        Ok(())
+    }
+
     pub async fn run_cron(
         &self,
         function: &str,

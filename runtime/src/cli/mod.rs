@@ -128,6 +128,31 @@ enum TriggerCommand {
         #[arg(long)]
         payload: Option<String>,
     },
+    /// Bind (or replace) a Kafka topic: `geyser trigger kafka counter acme.clicks --start earliest`.
+    Kafka {
+        function: String,
+        /// A topic in your namespace (`<tenant>.<name>`).
+        topic: String,
+        /// Where a new binding starts reading.
+        #[arg(long, value_parser = ["earliest", "latest"])]
+        start: Option<String>,
+        /// Attempts per record before it goes to the dead-letter topic [default: 5].
+        #[arg(long)]
+        max_attempts: Option<u32>,
+        /// Wait before the first retry, doubling per attempt [default: 200].
+        #[arg(long)]
+        backoff_ms: Option<u64>,
+        /// [default: <topic>.dlq]
+        #[arg(long)]
+        dead_letter_topic: Option<String>,
+        /// Run a partition's records concurrently (order within a partition is not kept).
+        #[arg(long)]
+        unordered: bool,
+    },
+    /// List a function's Kafka topic bindings.
+    Topics { function: String },
+    /// Remove a Kafka topic binding.
+    Unbind { function: String, topic: String },
     /// List a function's cron schedules with their next fire times.
     Schedules { function: String },
     /// Show the run history of a schedule.
@@ -203,6 +228,38 @@ pub async fn run(args: Args) -> Result<()> {
                         body["payload"] = payload;
                     }
                     client.put_cron(&function, body).await
+                }
+                TriggerCommand::Kafka {
+                    function,
+                    topic,
+                    start,
+                    max_attempts,
+                    backoff_ms,
+                    dead_letter_topic,
+                    unordered,
+                } => {
+                    let mut body = serde_json::json!({ "topic": topic, "ordered": !unordered });
+                    if let Some(start) = start {
+                        body["start"] = start.into();
+                    }
+                    if let Some(n) = max_attempts {
+                        body["max_attempts"] = n.into();
+                    }
+                    if let Some(ms) = backoff_ms {
+                        body["backoff_ms"] = ms.into();
+                    }
+                    if let Some(dlq) = dead_letter_topic {
+                        body["dead_letter_topic"] = dlq.into();
+                    }
+                    client.put_kafka(&function, body).await
+                }
+                TriggerCommand::Topics { function } => {
+                    client
+                        .get_and_print(&format!("/v1/functions/{function}/triggers/kafka"))
+                        .await
+                }
+                TriggerCommand::Unbind { function, topic } => {
+                    client.remove_kafka(&function, &topic).await
                 }
                 TriggerCommand::Schedules { function } => {
                     client

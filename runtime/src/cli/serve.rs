@@ -27,6 +27,9 @@ pub struct ServeArgs {
     /// Admin key; without it one is generated into `<data-dir>/admin.key`.
     #[arg(long, env = "GEYSER_ADMIN_KEY", hide_env_values = true)]
     admin_key: Option<String>,
+    /// Kafka bootstrap servers `HOST:PORT[,..]`; without them there are no topic triggers.
+    #[arg(long, env = "GEYSER_KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
     #[arg(long, env = "GEYSER_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
 }
@@ -85,6 +88,9 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     }
     if let Some(url) = args.database_url {
         config.database_url = Some(url);
+    }
+    if let Some(brokers) = args.kafka_brokers.filter(|b| !b.trim().is_empty()) {
+        config.kafka.brokers = Some(brokers);
     }
     let admin = match args.admin_key {
         Some(key) if !key.trim().is_empty() => {

@@ -3,6 +3,8 @@
 //! the build does not wait on the lock of the `cargo test` that runs us); and creates fresh
 //! PostgreSQL databases.
 
+pub mod kafka;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -18,6 +20,7 @@ const GUESTS: &[&str] = &[
     "example-ad-reports-ingest",
     "example-ad-reports-report",
     "example-ad-reports-api",
+    "example-event-counter",
 ];
 
 pub fn workspace_root() -> PathBuf {

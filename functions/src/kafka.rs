@@ -1,0 +1,210 @@
+//! Kafka topic bindings of event functions, and the processed-event marks that make a
+//! redelivered event a no-op. Nothing here speaks Kafka; the runtime's trigger does.
+
+use crate::{Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms};
+use sqlx::Row;
+
+/// Database id of a topic binding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BindingId(pub i64);
+
+impl std::fmt::Display for BindingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Where a new consumer group starts reading a topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFrom {
+    Earliest,
+    Latest,
+}
+
+impl StartFrom {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartFrom::Earliest => "earliest",
+            StartFrom::Latest => "latest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StartFrom> {
+        match s {
+            "earliest" => Some(StartFrom::Earliest),
+            "latest" => Some(StartFrom::Latest),
+            _ => None,
+        }
+    }
+}
+
+/// A function bound to a topic, as stored. Names were validated by the API before storing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaBinding {
+    pub id: BindingId,
+    pub tenant: TenantId,
+    pub function: FunctionName,
+    pub topic: String,
+    pub start: StartFrom,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub dead_letter_topic: String,
+    pub ordered: bool,
+}
+
+/// What a tenant asks for.
+#[derive(Debug, Clone)]
+pub struct NewKafkaBinding<'a> {
+    pub tenant: TenantId,
+    pub function: &'a FunctionName,
+    pub topic: &'a str,
+    pub start: StartFrom,
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub dead_letter_topic: &'a str,
+    pub ordered: bool,
+}
+
+const COLUMNS: &str = "id, tenant_id, function_name, topic, start_from, max_attempts, backoff_ms, dead_letter_topic, ordered";
+
+fn binding_from_row(row: &sqlx::any::AnyRow) -> Result<KafkaBinding> {
+    let function: String = row.try_get("function_name")?;
+    let start: String = row.try_get("start_from")?;
+    let max_attempts: i64 = row.try_get("max_attempts")?;
+    let backoff_ms: i64 = row.try_get("backoff_ms")?;
+    let ordered: i64 = row.try_get("ordered")?;
+    let corrupt = |what: String| Error::Corrupt(what);
+    Ok(KafkaBinding {
+        id: BindingId(row.try_get("id")?),
+        tenant: TenantId(row.try_get("tenant_id")?),
+        function: FunctionName::parse(&function).map_err(|e| corrupt(e.to_string()))?,
+        topic: row.try_get("topic")?,
+        start: StartFrom::parse(&start).ok_or_else(|| corrupt(format!("start {start:?}")))?,
+        max_attempts: u32::try_from(max_attempts).map_err(|e| corrupt(e.to_string()))?,
+        backoff_ms: u64::try_from(backoff_ms).map_err(|e| corrupt(e.to_string()))?,
+        dead_letter_topic: row.try_get("dead_letter_topic")?,
+        ordered: ordered != 0,
+    })
+}
+
+impl Store {
+    /// Creates or replaces the function's binding to `topic`. A replaced binding keeps its id
+    /// (and so its consumer group and processed marks).
+    pub async fn put_kafka_binding(&self, new: NewKafkaBinding<'_>) -> Result<KafkaBinding> {
+        sqlx::query(
+            "INSERT INTO kafka_bindings (tenant_id, function_name, topic, start_from, max_attempts, \
+             backoff_ms, dead_letter_topic, ordered, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (tenant_id, function_name, topic) DO UPDATE SET start_from = excluded.start_from, \
+             max_attempts = excluded.max_attempts, backoff_ms = excluded.backoff_ms, \
+             dead_letter_topic = excluded.dead_letter_topic, ordered = excluded.ordered",
+        )
+        .bind(new.tenant.0)
+        .bind(new.function.as_str())
+        .bind(new.topic)
+        .bind(new.start.as_str())
+        .bind(i64::from(new.max_attempts))
+        .bind(i64::try_from(new.backoff_ms).unwrap_or(i64::MAX))
+        .bind(new.dead_letter_topic)
+        .bind(i64::from(new.ordered))
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        self.kafka_bindings(new.tenant, new.function)
+            .await?
+            .into_iter()
+            .find(|b| b.topic == new.topic)
+            .ok_or_else(|| Error::Corrupt("binding vanished after upsert".into()))
+    }
+
+    /// The function's bindings, by topic.
+    pub async fn kafka_bindings(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+    ) -> Result<Vec<KafkaBinding>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM kafka_bindings WHERE tenant_id = $1 AND function_name = $2 ORDER BY topic"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant.0)
+            .bind(function.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// Every binding of every tenant: what the trigger supervisor runs consumers for.
+    pub async fn all_kafka_bindings(&self) -> Result<Vec<KafkaBinding>> {
+        let sql = format!("SELECT {COLUMNS} FROM kafka_bindings ORDER BY id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        rows.iter().map(binding_from_row).collect()
+    }
+
+    /// Returns whether it existed.
+    pub async fn delete_kafka_binding(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+        topic: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM kafka_bindings WHERE tenant_id = $1 AND function_name = $2 AND topic = $3",
+        )
+        .bind(tenant.0)
+        .bind(function.as_str())
+        .bind(topic)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether the binding already processed the event.
+    pub async fn event_processed(&self, binding: BindingId, event_id: &str) -> Result<bool> {
+        let row = sqlx::query(
+            "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
+        )
+        .bind(binding.0)
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    /// Marks the event processed and commits the delivery's kv writes with the mark. `false`:
+    /// the event was already marked (processed elsewhere meanwhile); its kv writes are rolled back.
+    pub async fn commit_event(
+        &self,
+        mut kv: KvTransaction,
+        binding: BindingId,
+        event_id: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO kafka_processed (binding_id, event_id, processed_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (binding_id, event_id) DO NOTHING",
+        )
+        .bind(binding.0)
+        .bind(event_id)
+        .bind(now_ms())
+        .execute(kv.connection().await?)
+        .await?;
+        let Some(tx) = kv.tx.take() else {
+            return Err(Error::Corrupt("transaction vanished".into()));
+        };
+        if done.rows_affected() == 1 {
+            tx.commit().await?;
+            Ok(true)
+        } else {
+            tx.rollback().await?;
+            Ok(false)
+        }
+    }
+
+    /// Forgets processed marks older than `before_ms` (their records are long committed).
+    pub async fn prune_processed_events(&self, before_ms: i64) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM kafka_processed WHERE processed_at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,129 @@
+//! Helpers shared by the tests that run the real `geyser` binary.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_geyser");
+
+pub struct Node {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET /healthz` answers 200 (the listener is bound before the node has finished starting).
+pub fn healthy(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl Node {
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        self.child.wait().expect("wait for geyser")
+    }
+}
+
+/// `geyser serve` on a fresh port with `data_dir`, plus `extra` arguments and an optional
+/// admin key (none: generated into the data dir).
+pub fn start(data_dir: &Path, extra: &[&str], admin_key: Option<&str>) -> Node {
+    let port = free_port();
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env_remove("GEYSER_ADMIN_KEY")
+        .env_remove("GEYSER_DATABASE_URL");
+    if let Some(key) = admin_key {
+        command.env("GEYSER_ADMIN_KEY", key);
+    }
+    let child = command
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn geyser serve");
+    let node = Node {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !healthy(port) {
+        assert!(
+            Instant::now() < deadline,
+            "geyser serve did not become healthy"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    node
+}
+
+pub fn geyser(node: &Node, key: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", key)
+        .output()
+        .expect("run geyser")
+}
+
+/// `geyser --json tenant create NAME` with the admin key; returns the tenant's API key.
+pub fn create_tenant(node: &Node, admin: &str, name: &str) -> String {
+    let created: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        node,
+        admin,
+        &["--json", "tenant", "create", name],
+    )))
+    .expect("tenant create prints JSON");
+    assert_eq!(created["name"], name);
+    created["api_key"].as_str().expect("api_key").to_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "command failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr_failure(output: &Output) -> String {
+    assert!(!output.status.success(), "command should have failed");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

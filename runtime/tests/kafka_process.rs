@@ -1,0 +1,188 @@
+//! The Kafka trigger across real `geyser serve` processes and a real broker
+//! (`scripts/kafka-up.sh`): a node killed with SIGKILL mid-stream and restarted on its data
+//! neither loses nor repeats a record, and two nodes in one consumer group split the
+//! partitions while the count stays exact.
+
+mod common;
+
+use common::*;
+use geyser_test_support::guest_path;
+use geyser_test_support::kafka::{Record, create_topic, kafka_brokers, produce, producer};
+use std::time::{Duration, Instant};
+
+const KEYS: usize = 40;
+const RECORDS: usize = 10_000;
+
+fn records() -> Vec<Record> {
+    (0..RECORDS)
+        .map(|i| Record {
+            key: Some(format!("k{}", i % KEYS)),
+            payload: (i / KEYS).to_string(),
+            ..Record::default()
+        })
+        .collect()
+}
+
+async fn metric(node: &Node, series: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{}/metrics", node.url))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+fn series(name: &str, tenant: &str, topic: &str) -> String {
+    format!("{name}{{tenant=\"{tenant}\",function=\"counter\",topic=\"{topic}\"}}")
+}
+
+/// Sum of the counter's per-key counts, and whether any key saw its records out of order.
+async fn counted(node: &Node, tenant: &str) -> (u64, u64) {
+    let client = reqwest::Client::new();
+    let (mut total, mut disorder) = (0, 0);
+    for key in 0..KEYS {
+        for (path, sum) in [("counts", &mut total), ("disorder", &mut disorder)] {
+            let text = client
+                .get(format!("{}/fn/{tenant}/counter/{path}/k{key}", node.url))
+                .send()
+                .await
+                .expect("counter answers")
+                .text()
+                .await
+                .expect("body");
+            *sum += text
+                .parse::<u64>()
+                .unwrap_or_else(|_| panic!("{path}: {text}"));
+        }
+    }
+    (total, disorder)
+}
+
+async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The count reached 10,000 and the consumers have nothing left: then it must be exactly
+/// 10,000 (a repeated record would have pushed it past).
+async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str) {
+    wait_until("all records counted", Duration::from_secs(240), || async {
+        counted(nodes[0], tenant).await.0 >= RECORDS as u64
+    })
+    .await;
+    let lag = series("geyser_kafka_consumer_lag", tenant, topic);
+    for node in nodes {
+        wait_until("lag drained", Duration::from_secs(30), || async {
+            metric(node, &lag).await == Some(0.0)
+        })
+        .await;
+    }
+    assert_eq!(counted(nodes[0], tenant).await, (RECORDS as u64, 0));
+}
+
+fn deploy_and_bind(node: &Node, key: &str, topic: &str) {
+    let counter = guest_path("example_event_counter");
+    stdout(&geyser(
+        node,
+        key,
+        &["deploy", "counter", counter.to_str().unwrap()],
+    ));
+    let bound = stdout(&geyser(
+        node,
+        key,
+        &["trigger", "kafka", "counter", topic, "--start", "earliest"],
+    ));
+    assert!(bound.contains(&format!("{topic}.dlq")), "{bound}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_stream_and_restarted_counts_every_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let brokers = kafka_brokers();
+    let admin = format!("admin-{:016x}", rand::random::<u64>());
+    let args = ["--kafka-brokers", brokers.as_str()];
+    let mut node = start(dir.path(), &args, Some(&admin));
+    let tenant = format!("crash-{:08x}", rand::random::<u32>());
+    let key = create_tenant(&node, &admin, &tenant);
+    let topic = format!("{tenant}.clicks");
+    create_topic(&topic, 3).await;
+    produce(&producer(), &topic, &records()).await;
+    deploy_and_bind(&node, &key, &topic);
+
+    let processed = series("geyser_kafka_records_total", &tenant, &topic);
+    wait_until("a quarter processed", Duration::from_secs(120), || async {
+        metric(&node, &processed).await.unwrap_or(0.0) >= 2_500.0
+    })
+    .await;
+    node.child.kill().expect("SIGKILL");
+    node.child.wait().expect("reap");
+
+    let node = start(dir.path(), &args, Some(&admin));
+    assert_exact_count(&[&node], &tenant, &topic).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
+    let database = geyser_test_support::fresh_postgres_database().await;
+    let brokers = kafka_brokers();
+    let admin = format!("admin-{:016x}", rand::random::<u64>());
+    let args = [
+        "--kafka-brokers",
+        brokers.as_str(),
+        "--database-url",
+        database.as_str(),
+    ];
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = start(dir_a.path(), &args, Some(&admin));
+    let b = start(dir_b.path(), &args, Some(&admin));
+    let tenant = format!("split-{:08x}", rand::random::<u32>());
+    let key = create_tenant(&a, &admin, &tenant);
+    let topic = format!("{tenant}.clicks");
+    create_topic(&topic, 3).await;
+    deploy_and_bind(&a, &key, &topic);
+
+    // Both nodes run the binding's consumer and the group has split the three partitions.
+    let assigned = series("geyser_kafka_assigned_partitions", &tenant, &topic);
+    wait_until(
+        "the group split the partitions",
+        Duration::from_secs(60),
+        || async {
+            let (x, y) = (
+                metric(&a, &assigned).await.unwrap_or(0.0),
+                metric(&b, &assigned).await.unwrap_or(0.0),
+            );
+            x >= 1.0 && y >= 1.0 && x + y == 3.0
+        },
+    )
+    .await;
+    produce(&producer(), &topic, &records()).await;
+    assert_exact_count(&[&a, &b], &tenant, &topic).await;
+    let processed = series("geyser_kafka_records_total", &tenant, &topic);
+    let (x, y) = (
+        metric(&a, &processed).await.unwrap(),
+        metric(&b, &processed).await.unwrap(),
+    );
+    assert!(
+        x > 0.0 && y > 0.0,
+        "both nodes processed records: {x} and {y}"
+    );
+    assert_eq!(
+        x + y,
+        RECORDS as f64,
+        "each record processed by exactly one node"
+    );
+}

@@ -1,0 +1,143 @@
+//! A real Kafka-protocol broker for tests (`scripts/kafka-up.sh` starts one): topic creation,
+//! producing, and reading a topic back, with the rdkafka client.
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::message::{Header, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message};
+use std::time::{Duration, Instant};
+
+/// The broker the tests use: `GEYSER_TEST_KAFKA`, default `127.0.0.1:9092`.
+pub fn kafka_brokers() -> String {
+    std::env::var("GEYSER_TEST_KAFKA").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// Creates `topic` with `partitions` (it must not exist yet, or already have them).
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .create()
+        .expect("admin client");
+    let results = admin
+        .create_topics(
+            [&NewTopic::new(
+                topic,
+                partitions,
+                TopicReplication::Fixed(1),
+            )],
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(10))),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("create topic {topic} (is the broker up? scripts/kafka-up.sh): {e}")
+        });
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => panic!("create topic {name}: {code}"),
+        }
+    }
+}
+
+/// An idempotent producer for the test's records.
+pub fn producer() -> FutureProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+/// One record to produce: key, payload, headers; an explicit partition when `Some`.
+#[derive(Debug, Clone, Default)]
+pub struct Record {
+    pub key: Option<String>,
+    pub payload: String,
+    pub partition: Option<i32>,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Produces every record (in order per partition) and waits for all acknowledgements.
+pub async fn produce(producer: &FutureProducer, topic: &str, records: &[Record]) {
+    let sends = records.iter().map(|record| {
+        let mut headers = OwnedHeaders::new();
+        for (name, value) in &record.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: Some(value.as_bytes()),
+            });
+        }
+        let mut future = FutureRecord::<str, str>::to(topic)
+            .payload(&record.payload)
+            .headers(headers);
+        if let Some(key) = &record.key {
+            future = future.key(key);
+        }
+        if let Some(partition) = record.partition {
+            future = future.partition(partition);
+        }
+        producer.send(future, Duration::from_secs(30))
+    });
+    for result in futures_join(sends).await {
+        if let Err((err, _)) = result {
+            panic!("produce to {topic}: {err}");
+        }
+    }
+}
+
+async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    // Enqueue everything first (the producer batches), then await in order.
+    let pending: Vec<_> = futures.collect();
+    let mut out = Vec::with_capacity(pending.len());
+    for future in pending {
+        out.push(future.await);
+    }
+    out
+}
+
+/// Reads `topic` from the beginning until `count` records arrived (or panics after `within`).
+pub async fn read_topic(topic: &str, count: usize, within: Duration) -> Vec<OwnedMessage> {
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set(
+            "group.id",
+            format!("test-reader-{:016x}", rand::random::<u64>()),
+        )
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + within;
+    let mut records = Vec::new();
+    while records.len() < count {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "read {} of {count} records from {topic} in {within:?}",
+            records.len()
+        );
+        match tokio::time::timeout(left, consumer.recv()).await {
+            Ok(Ok(message)) => records.push(message.detach()),
+            Ok(Err(err)) => panic!("read {topic}: {err}"),
+            Err(_) => {}
+        }
+    }
+    records
+}
+
+/// The value of header `name` of a record, as text.
+pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
+    use rdkafka::message::Headers;
+    record.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == name)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
+}
