@@ -257,9 +257,24 @@ impl Api {
 
     /// `POST` a JSON body.
     pub async fn post_json(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
+        self.json_request(Method::POST, path, key, body).await
+    }
+
+    /// `PUT` a JSON body.
+    pub async fn put_json(&self, path: &str, key: &str, body: serde_json::Value) -> Reply {
+        self.json_request(Method::PUT, path, key, body).await
+    }
+
+    async fn json_request(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> Reply {
         let response = self
             .http
-            .post(format!("{}{path}", self.base))
+            .request(method, format!("{}{path}", self.base))
             .bearer_auth(key)
             .json(&body)
             .send()

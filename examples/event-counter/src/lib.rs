@@ -59,9 +59,9 @@ fn number(prefix: &str, params: &Params) -> Result {
 #[geyser_sdk::http]
 fn api(req: Request) -> Result {
     Router::new()
-        .get("/counts/{key}", |_, params| number("count", params))
-        .get("/disorder/{key}", |_, params| number("disorder", params))
-        .post("/publish/{topic}", |req, params| {
+        .get("/counts/:key", |_, params| number("count", params))
+        .get("/disorder/:key", |_, params| number("disorder", params))
+        .post("/publish/:topic", |req, params| {
             let topic = params.get("topic").unwrap_or_default();
             let key = req.header("x-key").map(str::as_bytes);
             publish(topic, key, &req.body).map_err(|e| Error::new(502, e))?;
