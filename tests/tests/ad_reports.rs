@@ -1,11 +1,16 @@
-//! The ad-reports example end to end: events in (through the manual event hook), the monthly
-//! tick (run now, as the admin would) builds last month's reports in the advertisers' time zone,
-//! and every number equals what the events add up to.
+//! The ad-reports example end to end: events in through the tenant's Kafka topic
+//! `<tenant>.ad-events` (a real broker), the monthly tick (run now, as the admin would) builds
+//! last month's reports in the advertisers' time zone and announces each on
+//! `<tenant>.report-ready`, and every number equals what the events add up to.
 
-use geyser_e2e::{Backend, TestServer, guest};
+use geyser_e2e::{Backend, TestServer, eventually, guest};
+use geyser_test_support::kafka::{
+    Record, create_topic, kafka_brokers, produce, producer, read_topic,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 #[derive(Default, Debug, PartialEq)]
 struct Expected {
@@ -76,7 +81,9 @@ fn expected(events: &[Value], month: &str) -> BTreeMap<String, Expected> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monthly_reports_equal_the_seeded_events() {
-    let server = TestServer::start(Backend::Sqlite, |_| {});
+    let server = TestServer::start(Backend::Sqlite, |config| {
+        config.kafka.brokers = Some(kafka_brokers());
+    });
     let api = server.api();
     let t = api.create_tenant("ads").await;
     api.deploy_ok(&t, "ads-ingest", "", guest("example_ad_reports_ingest"))
@@ -86,26 +93,41 @@ async fn monthly_reports_equal_the_seeded_events() {
     api.deploy_ok(&t, "ads", "", guest("example_ad_reports_api"))
         .await;
 
+    // The events arrive on the tenant's Kafka topic, keyed by advertiser.
+    let topic = format!("{}.ad-events", t.name);
+    create_topic(&topic, 3).await;
+    create_topic(&format!("{}.report-ready", t.name), 1).await;
+    let bound = api
+        .put_json(
+            "/v1/functions/ads-ingest/triggers/kafka",
+            &t.key,
+            json!({ "topic": topic, "start": "earliest" }),
+        )
+        .await;
+    assert_eq!(bound.status, StatusCode::CREATED, "{}", bound.body);
     let events = events();
-    for event in &events {
-        let reply = api
-            .http
-            .post(format!(
-                "{}/v1/functions/ads-ingest/events?topic={}.ad-events",
-                api.base, t.name
-            ))
-            .bearer_auth(&t.key)
-            .body(event.to_string())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            reply.status(),
-            StatusCode::OK,
-            "{}",
-            reply.text().await.unwrap()
-        );
-    }
+    let records: Vec<Record> = events
+        .iter()
+        .map(|event| Record {
+            key: event["advertiser"].as_str().map(str::to_owned),
+            payload: event.to_string(),
+            ..Record::default()
+        })
+        .collect();
+    produce(&producer(), &topic, &records).await;
+    let processed = format!(
+        "geyser_kafka_records_total{{tenant=\"{}\",function=\"ads-ingest\",topic=\"{topic}\"}}",
+        t.name
+    );
+    eventually(
+        "every ad event ingested",
+        Duration::from_secs(60),
+        || async {
+            let n = api.metric_if_present(&processed).await.unwrap_or(0.0);
+            (n >= events.len() as f64).then_some(())
+        },
+    )
+    .await;
 
     let schedule = json!({
         "name": "monthly",
@@ -158,6 +180,31 @@ async fn monthly_reports_equal_the_seeded_events() {
         let roi = (e.revenue_cents - e.spend_cents) as f64 / e.spend_cents as f64;
         assert!((r["roi"].as_f64().unwrap() - roi).abs() < 1e-12);
     }
+
+    // Each report was announced on the tenant's report-ready topic.
+    let announced = read_topic(
+        &format!("{}.report-ready", t.name),
+        want.len(),
+        Duration::from_secs(30),
+    )
+    .await;
+    let mut announced: Vec<Value> = announced
+        .iter()
+        .map(|record| {
+            use rdkafka::Message;
+            serde_json::from_slice(record.payload().unwrap()).unwrap()
+        })
+        .collect();
+    announced.sort_by_key(|note| note["advertiser"].as_str().unwrap().to_owned());
+    let advertisers: Vec<&String> = want.keys().collect();
+    assert_eq!(
+        announced
+            .iter()
+            .map(|note| note["advertiser"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        advertisers
+    );
+    assert!(announced.iter().all(|note| note["month"] == "2026-10"));
 
     // CSV, and the September events stayed out of October.
     let (advertiser, e) = want.iter().next().unwrap();

@@ -239,9 +239,23 @@ async fn bindings_stay_in_the_tenants_namespace_and_are_validated() {
         assert!(reply.error_message().contains(fragment), "{}", reply.body);
     }
 
-    let unknown = bind(&api, &tenant, json!({ "topic": format!("{}.a", tenant.name), "colour": "red" })).await;
-    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", unknown.body);
-    assert!(unknown.error_message().contains("colour"), "{}", unknown.body);
+    let unknown = bind(
+        &api,
+        &tenant,
+        json!({ "topic": format!("{}.a", tenant.name), "colour": "red" }),
+    )
+    .await;
+    assert_eq!(
+        unknown.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        unknown.body
+    );
+    assert!(
+        unknown.error_message().contains("colour"),
+        "{}",
+        unknown.body
+    );
 
     // An HTTP-only function takes no Kafka trigger; an unknown one is 404.
     api.deploy_ok(&tenant, "hello", "", guest("example_hello"))
@@ -398,4 +412,37 @@ async fn publish_writes_to_the_tenants_topic_with_the_callers_trace() {
         "{}",
         escaped.body
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unordered_binding_runs_a_partition_concurrently_and_still_counts_exactly() {
+    let api = server().api();
+    let tenant = counter_tenant(&api, "unordered").await;
+    let topic = format!("{}.bulk", tenant.name);
+    create_topic(&topic, 1).await;
+    let reply = bind(
+        &api,
+        &tenant,
+        json!({ "topic": topic, "start": "earliest", "ordered": false }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let records: Vec<Record> = (0..600)
+        .map(|i| Record {
+            key: Some(format!("u{}", i % 3)),
+            payload: format!("x{i}"),
+            ..Record::default()
+        })
+        .collect();
+    produce(&producer(), &topic, &records).await;
+    let processed = series("geyser_kafka_records_total", &tenant, &topic);
+    eventually("600 records processed", Duration::from_secs(60), || async {
+        let n = api.metric_if_present(&processed).await.unwrap_or(0.0);
+        (n >= 600.0).then_some(())
+    })
+    .await;
+    for key in ["u0", "u1", "u2"] {
+        assert_eq!(count(&api, &tenant, key).await, 200, "count of {key}");
+    }
+    assert_eq!(api.metric(&processed).await, 600.0);
 }

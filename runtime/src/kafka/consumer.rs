@@ -170,6 +170,8 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
         .set("heartbeat.interval.ms", "1000")
         .set("statistics.interval.ms", "1000")
         .set("queued.max.messages.kbytes", "4096")
+        // A topic created after its binding is noticed within seconds, not minutes.
+        .set("topic.metadata.refresh.interval.ms", "5000")
         .create_with_context(context);
     let consumer = match created.and_then(|c| {
         c.subscribe(&[&binding.topic])?;
