@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 const KEYS: usize = 40;
 const RECORDS: usize = 10_000;
 
-fn records() -> Vec<Record> {
-    (0..RECORDS)
+fn records(n: usize) -> Vec<Record> {
+    (0..n)
         .map(|i| Record {
             key: Some(format!("k{}", i % KEYS)),
             payload: (i / KEYS).to_string(),
@@ -79,9 +79,9 @@ where
 
 /// The count reached 10,000 and the consumers have nothing left: then it must be exactly
 /// 10,000 (a repeated record would have pushed it past).
-async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str) {
+async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str, n: usize) {
     wait_until("all records counted", Duration::from_secs(240), || async {
-        counted(nodes[0], tenant).await.0 >= RECORDS as u64
+        counted(nodes[0], tenant).await.0 >= n as u64
     })
     .await;
     let lag = series("geyser_kafka_consumer_lag", tenant, topic);
@@ -91,7 +91,7 @@ async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str) {
         })
         .await;
     }
-    assert_eq!(counted(nodes[0], tenant).await, (RECORDS as u64, 0));
+    assert_eq!(counted(nodes[0], tenant).await, (n as u64, 0));
 }
 
 fn deploy_and_bind(node: &Node, key: &str, topic: &str) {
@@ -120,7 +120,7 @@ async fn a_node_killed_mid_stream_and_restarted_counts_every_record_once() {
     let key = create_tenant(&node, &admin, &tenant);
     let topic = format!("{tenant}.clicks");
     create_topic(&topic, 3).await;
-    produce(&producer(), &topic, &records()).await;
+    produce(&producer(), &topic, &records(RECORDS)).await;
     deploy_and_bind(&node, &key, &topic);
 
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
@@ -132,7 +132,7 @@ async fn a_node_killed_mid_stream_and_restarted_counts_every_record_once() {
     node.child.wait().expect("reap");
 
     let node = start(dir.path(), &args, Some(&admin));
-    assert_exact_count(&[&node], &tenant, &topic).await;
+    assert_exact_count(&[&node], &tenant, &topic, RECORDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,8 +169,8 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
         },
     )
     .await;
-    produce(&producer(), &topic, &records()).await;
-    assert_exact_count(&[&a, &b], &tenant, &topic).await;
+    produce(&producer(), &topic, &records(RECORDS)).await;
+    assert_exact_count(&[&a, &b], &tenant, &topic, RECORDS).await;
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
     let (x, y) = (
         metric(&a, &processed).await.unwrap(),
@@ -185,4 +185,35 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
         RECORDS as f64,
         "each record processed by exactly one node"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_stream_exits_cleanly_and_a_restart_resumes_exactly() {
+    const N: usize = 4_000;
+    let dir = tempfile::tempdir().unwrap();
+    let brokers = kafka_brokers();
+    let admin = format!("admin-{:016x}", rand::random::<u64>());
+    let args = ["--kafka-brokers", brokers.as_str()];
+    let mut node = start(dir.path(), &args, Some(&admin));
+    let tenant = format!("term-{:08x}", rand::random::<u32>());
+    let key = create_tenant(&node, &admin, &tenant);
+    let topic = format!("{tenant}.clicks");
+    create_topic(&topic, 3).await;
+    produce(&producer(), &topic, &records(N)).await;
+    deploy_and_bind(&node, &key, &topic);
+    let processed = series("geyser_kafka_records_total", &tenant, &topic);
+    wait_until("some processed", Duration::from_secs(120), || async {
+        metric(&node, &processed).await.unwrap_or(0.0) >= 500.0
+    })
+    .await;
+    let stopping = Instant::now();
+    let status = node.terminate();
+    assert!(status.success(), "geyser serve exited with {status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(20),
+        "stopping took {:?}",
+        stopping.elapsed()
+    );
+    let node = start(dir.path(), &args, Some(&admin));
+    assert_exact_count(&[&node], &tenant, &topic, N).await;
 }

@@ -47,9 +47,10 @@ pub(super) struct BindingWorker {
 
 /// One assigned partition as the receive loop and its worker see it.
 struct PartitionState {
-    /// Set when the partition is revoked or the binding stops: the worker ends after the record
-    /// in hand, and stores no offset for records it did not finish.
-    cancelled: AtomicBool,
+    /// Cancelled when the partition is revoked or the binding stops: the worker ends after the
+    /// record in hand (waits and backoffs end at once), and stores no offset for records it did
+    /// not finish.
+    cancelled: CancellationToken,
     paused: AtomicBool,
     queued: AtomicUsize,
     records: mpsc::UnboundedSender<OwnedMessage>,
@@ -94,7 +95,7 @@ impl ConsumerContext for BindingContext {
             let mut partitions = lock(&self.partitions);
             for element in list.elements() {
                 if let Some(state) = partitions.remove(&element.partition()) {
-                    state.cancelled.store(true, Ordering::Release);
+                    state.cancelled.cancel();
                     if state.paused.swap(false, Ordering::AcqRel) {
                         self.stats.paused_partitions.fetch_sub(1, Ordering::Relaxed);
                     }
@@ -215,7 +216,7 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
                     let state = partition_state(&partitions, partition, || {
                         let (tx, rx) = mpsc::unbounded_channel();
                         let state = Arc::new(PartitionState {
-                            cancelled: AtomicBool::new(false),
+                            cancelled: stop.child_token(),
                             paused: AtomicBool::new(false),
                             queued: AtomicUsize::new(0),
                             records: tx,
@@ -248,7 +249,7 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
     // Stop: workers finish the record in hand; unfinished records are not committed and will
     // be delivered again (to this group) later.
     for (_, state) in lock(&partitions).drain() {
-        state.cancelled.store(true, Ordering::Release);
+        state.cancelled.cancel();
     }
     while workers.join_next().await.is_some() {}
     worker.stats.paused_partitions.store(0, Ordering::Relaxed);
@@ -271,7 +272,7 @@ fn partition_state(
 ) -> Arc<PartitionState> {
     let mut map = lock(partitions);
     match map.get(&partition) {
-        Some(state) if !state.cancelled.load(Ordering::Acquire) => state.clone(),
+        Some(state) if !state.cancelled.is_cancelled() => state.clone(),
         _ => {
             let state = create();
             map.insert(partition, state.clone());
@@ -293,7 +294,14 @@ async fn partition_worker(
     } else {
         worker.settings.unordered_concurrency
     };
-    while let Some(first) = records.recv().await {
+    loop {
+        let first = tokio::select! {
+            () = state.cancelled.cancelled() => return,
+            record = records.recv() => match record {
+                Some(record) => record,
+                None => return,
+            },
+        };
         let mut batch = vec![first];
         while batch.len() < limit {
             match records.try_recv() {
@@ -318,9 +326,17 @@ async fn partition_worker(
         if left <= worker.settings.partition_buffer / 2 && state.paused.load(Ordering::Acquire) {
             let _ = resume.send(partition);
         }
-        if state.cancelled.load(Ordering::Acquire) {
+        if state.cancelled.is_cancelled() {
             return;
         }
+    }
+}
+
+/// Sleeps `duration` unless the partition is cancelled first (`false`).
+async fn pause_unless_cancelled(state: &PartitionState, duration: Duration) -> bool {
+    tokio::select! {
+        () = state.cancelled.cancelled() => false,
+        () = tokio::time::sleep(duration) => true,
     }
 }
 
@@ -376,7 +392,7 @@ impl BindingWorker {
         }
         let mut attempt = 1u32;
         loop {
-            if state.cancelled.load(Ordering::Acquire) {
+            if state.cancelled.is_cancelled() {
                 return false;
             }
             match self.attempt(record, &id, attempt).await {
@@ -389,7 +405,10 @@ impl BindingWorker {
                     return true;
                 }
                 Attempt::Busy => {
-                    tokio::time::sleep(self.backoff(1).max(Duration::from_millis(20))).await;
+                    let wait = self.backoff(1).max(Duration::from_millis(20));
+                    if !pause_unless_cancelled(state, wait).await {
+                        return false;
+                    }
                 }
                 Attempt::Failed(reason) if attempt >= self.binding.max_attempts => {
                     return self.dead_letter(record, &id, &reason, attempt, state).await;
@@ -397,7 +416,9 @@ impl BindingWorker {
                 Attempt::Failed(reason) => {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(tenant = %self.tenant, function = %self.binding.function, event = %id, attempt, error = %reason, "event failed; retrying");
-                    tokio::time::sleep(self.backoff(attempt)).await;
+                    if !pause_unless_cancelled(state, self.backoff(attempt)).await {
+                        return false;
+                    }
                     attempt += 1;
                 }
             }
@@ -505,10 +526,10 @@ impl BindingWorker {
                 Ok(_) => break,
                 Err(err) => {
                     tracing::error!(event = %id, dead_letter_topic = %self.binding.dead_letter_topic, error = %err, "cannot dead-letter event; retrying");
-                    if state.cancelled.load(Ordering::Acquire) {
+                    let wait = self.settings.max_backoff.min(Duration::from_secs(2));
+                    if !pause_unless_cancelled(state, wait).await {
                         return false;
                     }
-                    tokio::time::sleep(self.settings.max_backoff.min(Duration::from_secs(2))).await;
                 }
             }
         }
