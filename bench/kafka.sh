@@ -23,7 +23,9 @@ cargo build --release -q -p example-event-counter --target wasm32-wasip2
 GEYSER=target/release/geyser
 
 DATA=$(mktemp -d)
-ARGS=(serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --kafka-brokers "$BROKERS")
+# Extra node settings for experiments, e.g. BENCH_CONFIG=$'[kafka]\npartition_buffer = 1024'.
+printf '%s\n' "${BENCH_CONFIG:-}" >"$DATA/geyser.toml"
+ARGS=(serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --config "$DATA/geyser.toml" --kafka-brokers "$BROKERS")
 [ -n "$DB" ] && ARGS+=(--database-url "$DB")
 GEYSER_ADMIN_KEY=$ADMIN RUST_LOG=warn "$GEYSER" "${ARGS[@]}" 2>"$DATA/server.log" &
 SERVER=$!

@@ -55,8 +55,8 @@ impl ArtifactSource for Store {
     }
 }
 
-pub(crate) async fn put_artifact<'c>(
-    tx: &mut sqlx::Transaction<'c, sqlx::Any>,
+pub(crate) async fn put_artifact(
+    tx: &mut sqlx::AnyConnection,
     hash: &ArtifactHash,
     bytes: &[u8],
 ) -> Result<()> {
@@ -68,7 +68,7 @@ pub(crate) async fn put_artifact<'c>(
     .bind(bytes)
     .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(tx)
     .await?;
     Ok(())
 }

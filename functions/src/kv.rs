@@ -265,7 +265,7 @@ impl Store {
 /// kv effects behind. Dropping it rolls back.
 pub struct KvTransaction {
     pub(crate) store: Store,
-    pub(crate) tx: Option<sqlx::Transaction<'static, Any>>,
+    pub(crate) tx: Option<crate::store::WriteTx>,
 }
 
 impl std::fmt::Debug for KvTransaction {

@@ -3,6 +3,7 @@
 use crate::Result;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which SQL dialect the store talks; chosen by the database URL's scheme.
@@ -29,6 +30,40 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// SQLite has one writer at a time; write transactions of this process queue here instead
+    /// of in SQLite's busy handler, which sleeps in steps of milliseconds.
+    write_gate: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction (see [`Store::begin_write`]); derefs to its connection. Dropping it
+/// rolls back.
+pub(crate) struct WriteTx {
+    tx: sqlx::Transaction<'static, sqlx::Any>,
+    _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    pub(crate) async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -59,7 +94,11 @@ impl Store {
             });
         }
         let pool = options.connect(url).await?;
-        let store = Store { pool, backend };
+        let store = Store {
+            pool,
+            backend,
+            write_gate: Arc::default(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -92,13 +131,23 @@ impl Store {
         }
     }
 
-    /// A transaction that will write. On SQLite it takes the write lock up front: a deferred
+    /// A transaction that will write. On SQLite it takes the write lock up front (a deferred
     /// transaction that reads first cannot upgrade once another connection has committed, and
-    /// would fail with "database is locked" instead of waiting.
-    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// would fail with "database is locked" instead of waiting), after queueing behind this
+    /// process's other write transactions.
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => {
+                let gate = self.write_gate.clone().lock_owned().await;
+                WriteTx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _gate: Some(gate),
+                }
+            }
+            Backend::Postgres => WriteTx {
+                tx: self.pool.begin().await?,
+                _gate: None,
+            },
         })
     }
 

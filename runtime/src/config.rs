@@ -30,9 +30,11 @@ pub struct KafkaConfig {
     pub brokers: Option<String>,
     /// How often a node looks for bindings added, changed or removed (on any node).
     pub reconcile_interval_ms: u64,
-    /// Records fetched ahead per partition; beyond this the partition is paused until its
-    /// worker catches up (backpressure instead of unbounded buffering).
+    /// Records fetched ahead per partition; beyond this (or `partition_buffer_bytes` of keys and
+    /// payloads) the partition is paused until its worker has caught up to half (backpressure
+    /// instead of unbounded buffering). Each pause costs a refetch, so not too small.
     pub partition_buffer: usize,
+    pub partition_buffer_bytes: usize,
     /// Records of one partition run at once by an unordered binding.
     pub unordered_concurrency: usize,
     /// Longest wait between two attempts of a failing record (backoff doubles up to this).
@@ -48,7 +50,8 @@ impl Default for KafkaConfig {
         KafkaConfig {
             brokers: None,
             reconcile_interval_ms: 1000,
-            partition_buffer: 64,
+            partition_buffer: 1024,
+            partition_buffer_bytes: 8 << 20,
             unordered_concurrency: 16,
             max_backoff_ms: 30_000,
             processed_retention_ms: 7 * 24 * 3600 * 1000,
@@ -227,8 +230,10 @@ impl Config {
         )?;
         let k = &self.kafka;
         check(
-            k.partition_buffer >= 1 && k.unordered_concurrency >= 1,
-            "kafka.partition_buffer and kafka.unordered_concurrency must be at least 1",
+            k.partition_buffer >= 1
+                && k.partition_buffer_bytes >= 1
+                && k.unordered_concurrency >= 1,
+            "kafka.partition_buffer, kafka.partition_buffer_bytes and kafka.unordered_concurrency must be at least 1",
         )?;
         check(
             k.reconcile_interval_ms >= 10,

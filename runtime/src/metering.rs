@@ -36,8 +36,26 @@ impl Meter {
     }
 
     pub async fn record(&self, record: InvocationRecord) {
-        if self.tx.send(Command::Record(record)).await.is_err() {
-            tracing::error!("metering writer is gone; an invocation record was not written");
+        self.enqueue(Command::Record(record), "an invocation record");
+    }
+
+    /// Queues without waiting: a full queue hands the command to a task that waits for room.
+    /// The caller may hold a database transaction the writer needs (a Kafka delivery's kv
+    /// transaction), so it must never wait on the writer.
+    fn enqueue(&self, command: Command, what: &'static str) {
+        match self.tx.try_send(command) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(command)) => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    if tx.send(command).await.is_err() {
+                        tracing::error!("metering writer is gone; {what} was not written");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("metering writer is gone; {what} was not written");
+            }
         }
     }
 
@@ -46,9 +64,7 @@ impl Meter {
         if lines.is_empty() {
             return;
         }
-        if self.tx.send(Command::Logs(lines)).await.is_err() {
-            tracing::error!("metering writer is gone; log lines were not written");
-        }
+        self.enqueue(Command::Logs(lines), "log lines");
     }
 
     /// Returns once every record sent before this call is in the database.

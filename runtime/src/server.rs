@@ -100,6 +100,7 @@ pub async fn serve_with_clock(
         settings: crate::kafka::ConsumerSettings {
             brokers: config.kafka.brokers.clone().unwrap_or_default(),
             partition_buffer: config.kafka.partition_buffer,
+            partition_buffer_bytes: config.kafka.partition_buffer_bytes,
             unordered_concurrency: config.kafka.unordered_concurrency,
             max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
         },

@@ -17,6 +17,8 @@ fn server() -> &'static TestServer {
         TestServer::start(Backend::Sqlite, |config| {
             config.kafka.brokers = Some(geyser_test_support::kafka::kafka_brokers());
             config.kafka.reconcile_interval_ms = 200;
+            // Small, so that backpressure (pause, then resume) happens many times per test.
+            config.kafka.partition_buffer = 64;
             config.kafka.publish_timeout_ms = 3000;
         })
     })
@@ -40,6 +42,35 @@ async fn count(api: &Api, tenant: &TestTenant, key: &str) -> u64 {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     reply.body.parse().expect("count is a number")
+}
+
+/// Waits until the binding processed at least `n` records (per `/metrics`).
+async fn processed_at_least(api: &Api, tenant: &TestTenant, topic: &str, n: u64, within: Duration) {
+    let processed = series("geyser_kafka_records_total", tenant, topic);
+    eventually(&format!("{n} records processed"), within, || async {
+        let done = api.metric_if_present(&processed).await.unwrap_or(0.0);
+        (done >= n as f64).then_some(())
+    })
+    .await;
+}
+
+/// A topic of the tenant, created with `partitions`, and the counter bound to it from the start.
+async fn bound_topic(
+    api: &Api,
+    tenant: &TestTenant,
+    name: &str,
+    partitions: i32,
+    options: serde_json::Value,
+) -> String {
+    let topic = format!("{}.{name}", tenant.name);
+    create_topic(&topic, partitions).await;
+    let mut body = json!({ "topic": topic, "start": "earliest" });
+    for (key, value) in options.as_object().into_iter().flatten() {
+        body[key] = value.clone();
+    }
+    let reply = bind(api, tenant, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    topic
 }
 
 fn series(name: &str, tenant: &TestTenant, topic: &str) -> String {
@@ -76,15 +107,7 @@ async fn ten_thousand_records_over_three_partitions_count_exactly_in_order() {
     produce(&producer(), &topic, &records).await;
 
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
-    eventually(
-        "10,000 records processed",
-        Duration::from_secs(180),
-        || async {
-            let n = api.metric_if_present(&processed).await.unwrap_or(0.0);
-            (n >= 10_000.0).then_some(())
-        },
-    )
-    .await;
+    processed_at_least(&api, &tenant, &topic, 10_000, Duration::from_secs(180)).await;
     let lag = series("geyser_kafka_consumer_lag", &tenant, &topic);
     eventually("lag drained", Duration::from_secs(30), || async {
         (api.metric(&lag).await == 0.0).then_some(())
@@ -102,6 +125,12 @@ async fn ten_thousand_records_over_three_partitions_count_exactly_in_order() {
     }
     assert_eq!(total, 10_000);
     assert_eq!(api.metric(&processed).await, 10_000.0);
+    // Partitions were paused while their workers were behind, and nothing was lost to it.
+    let pauses = series("geyser_kafka_pauses_total", &tenant, &topic);
+    assert!(
+        api.metric(&pauses).await > 0.0,
+        "no partition was ever paused"
+    );
     assert_eq!(
         api.metric(&series("geyser_kafka_dead_letters_total", &tenant, &topic))
             .await,
@@ -124,15 +153,14 @@ async fn ten_thousand_records_over_three_partitions_count_exactly_in_order() {
 async fn failing_records_are_retried_then_dead_lettered_and_the_rest_go_on() {
     let api = server().api();
     let tenant = counter_tenant(&api, "poison").await;
-    let topic = format!("{}.orders", tenant.name);
-    create_topic(&topic, 1).await;
-    let reply = bind(
+    let topic = bound_topic(
         &api,
         &tenant,
-        json!({ "topic": topic, "start": "earliest", "max_attempts": 3, "backoff_ms": 10 }),
+        "orders",
+        1,
+        json!({ "max_attempts": 3, "backoff_ms": 10 }),
     )
     .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
 
     let records: Vec<Record> = (0..20)
         .map(|i| Record {
@@ -418,15 +446,7 @@ async fn publish_writes_to_the_tenants_topic_with_the_callers_trace() {
 async fn an_unordered_binding_runs_a_partition_concurrently_and_still_counts_exactly() {
     let api = server().api();
     let tenant = counter_tenant(&api, "unordered").await;
-    let topic = format!("{}.bulk", tenant.name);
-    create_topic(&topic, 1).await;
-    let reply = bind(
-        &api,
-        &tenant,
-        json!({ "topic": topic, "start": "earliest", "ordered": false }),
-    )
-    .await;
-    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let topic = bound_topic(&api, &tenant, "bulk", 1, json!({ "ordered": false })).await;
     let records: Vec<Record> = (0..600)
         .map(|i| Record {
             key: Some(format!("u{}", i % 3)),
@@ -436,11 +456,7 @@ async fn an_unordered_binding_runs_a_partition_concurrently_and_still_counts_exa
         .collect();
     produce(&producer(), &topic, &records).await;
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
-    eventually("600 records processed", Duration::from_secs(60), || async {
-        let n = api.metric_if_present(&processed).await.unwrap_or(0.0);
-        (n >= 600.0).then_some(())
-    })
-    .await;
+    processed_at_least(&api, &tenant, &topic, 600, Duration::from_secs(60)).await;
     for key in ["u0", "u1", "u2"] {
         assert_eq!(count(&api, &tenant, key).await, 200, "count of {key}");
     }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 pub struct ConsumerSettings {
     pub brokers: String,
     pub partition_buffer: usize,
+    pub partition_buffer_bytes: usize,
     pub unordered_concurrency: usize,
     pub max_backoff: Duration,
 }
@@ -53,6 +54,8 @@ struct PartitionState {
     cancelled: CancellationToken,
     paused: AtomicBool,
     queued: AtomicUsize,
+    /// Key and payload bytes of the queued records.
+    queued_bytes: AtomicUsize,
     records: mpsc::UnboundedSender<OwnedMessage>,
 }
 
@@ -219,6 +222,7 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
                             cancelled: stop.child_token(),
                             paused: AtomicBool::new(false),
                             queued: AtomicUsize::new(0),
+                            queued_bytes: AtomicUsize::new(0),
                             records: tx,
                         });
                         workers.spawn(partition_worker(
@@ -232,11 +236,15 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
                         state
                     });
                     let queued = state.queued.fetch_add(1, Ordering::AcqRel) + 1;
+                    let bytes = state.queued_bytes.fetch_add(record_bytes(&message), Ordering::AcqRel)
+                        + record_bytes(&message);
                     let _ = state.records.send(message);
-                    if queued >= worker.settings.partition_buffer
-                        && !state.paused.swap(true, Ordering::AcqRel)
+                    let full = queued >= worker.settings.partition_buffer
+                        || bytes >= worker.settings.partition_buffer_bytes;
+                    if full && !state.paused.swap(true, Ordering::AcqRel)
                     {
                         worker.stats.paused_partitions.fetch_add(1, Ordering::Relaxed);
+                        worker.stats.pauses.fetch_add(1, Ordering::Relaxed);
                         if let Err(err) = consumer.pause(&one_partition(&binding.topic, partition)) {
                             tracing::warn!(partition, error = %err, "cannot pause partition");
                         }
@@ -323,13 +331,22 @@ async fn partition_worker(
             return;
         }
         let left = state.queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
-        if left <= worker.settings.partition_buffer / 2 && state.paused.load(Ordering::Acquire) {
+        let done_bytes: usize = batch.iter().map(record_bytes).sum();
+        let left_bytes = state.queued_bytes.fetch_sub(done_bytes, Ordering::AcqRel) - done_bytes;
+        if left <= worker.settings.partition_buffer / 2
+            && left_bytes <= worker.settings.partition_buffer_bytes / 2
+            && state.paused.load(Ordering::Acquire)
+        {
             let _ = resume.send(partition);
         }
         if state.cancelled.is_cancelled() {
             return;
         }
     }
+}
+
+fn record_bytes(record: &OwnedMessage) -> usize {
+    record.key().map_or(0, <[u8]>::len) + record.payload().map_or(0, <[u8]>::len)
 }
 
 /// Sleeps `duration` unless the partition is cancelled first (`false`).

@@ -15,6 +15,7 @@ pub struct BindingStats {
     pub dead_lettered: AtomicU64,
     pub duplicates: AtomicU64,
     pub paused_partitions: AtomicI64,
+    pub pauses: AtomicU64,
     pub assigned_partitions: AtomicI64,
 }
 
@@ -43,7 +44,13 @@ impl KafkaStats {
     pub fn render(&self, out: &mut String) {
         let map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
         type Read = fn(&BindingStats) -> i64;
-        let series: [(&str, &str, &str, Read); 7] = [
+        let series: [(&str, &str, &str, Read); 8] = [
+            (
+                "geyser_kafka_pauses_total",
+                "counter",
+                "Times a partition was paused because its worker fell behind.",
+                |s| s.pauses.load(Ordering::Relaxed) as i64,
+            ),
             (
                 "geyser_kafka_assigned_partitions",
                 "gauge",
