@@ -109,30 +109,64 @@ fn deploy_and_bind(node: &Node, key: &str, topic: &str) {
     assert!(bound.contains(&format!("{topic}.dlq")), "{bound}");
 }
 
+/// One node on SQLite with Kafka, a tenant, a 3-partition topic holding `n` records, and the
+/// counter bound to it; `restart` starts a node on the same data directory.
+struct Stream {
+    dir: tempfile::TempDir,
+    admin: String,
+    brokers: String,
+    tenant: String,
+    topic: String,
+}
+
+impl Stream {
+    async fn start(prefix: &str, n: usize) -> (Stream, Node) {
+        let stream = Stream {
+            dir: tempfile::tempdir().unwrap(),
+            admin: format!("admin-{:016x}", rand::random::<u64>()),
+            brokers: kafka_brokers(),
+            tenant: format!("{prefix}-{:08x}", rand::random::<u32>()),
+            topic: String::new(),
+        };
+        let stream = Stream {
+            topic: format!("{}.clicks", stream.tenant),
+            ..stream
+        };
+        let node = stream.restart();
+        let key = create_tenant(&node, &stream.admin, &stream.tenant);
+        create_topic(&stream.topic, 3).await;
+        produce(&producer(), &stream.topic, &records(n)).await;
+        deploy_and_bind(&node, &key, &stream.topic);
+        (stream, node)
+    }
+
+    fn restart(&self) -> Node {
+        start(
+            self.dir.path(),
+            &["--kafka-brokers", &self.brokers],
+            Some(&self.admin),
+        )
+    }
+
+    /// Waits until `node` processed at least `n` records of the stream.
+    async fn processed_at_least(&self, node: &Node, n: f64) {
+        let processed = series("geyser_kafka_records_total", &self.tenant, &self.topic);
+        wait_until("records processed", Duration::from_secs(120), || async {
+            metric(node, &processed).await.unwrap_or(0.0) >= n
+        })
+        .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_mid_stream_and_restarted_counts_every_record_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let brokers = kafka_brokers();
-    let admin = format!("admin-{:016x}", rand::random::<u64>());
-    let args = ["--kafka-brokers", brokers.as_str()];
-    let mut node = start(dir.path(), &args, Some(&admin));
-    let tenant = format!("crash-{:08x}", rand::random::<u32>());
-    let key = create_tenant(&node, &admin, &tenant);
-    let topic = format!("{tenant}.clicks");
-    create_topic(&topic, 3).await;
-    produce(&producer(), &topic, &records(RECORDS)).await;
-    deploy_and_bind(&node, &key, &topic);
-
-    let processed = series("geyser_kafka_records_total", &tenant, &topic);
-    wait_until("a quarter processed", Duration::from_secs(120), || async {
-        metric(&node, &processed).await.unwrap_or(0.0) >= 2_500.0
-    })
-    .await;
+    let (stream, mut node) = Stream::start("crash", RECORDS).await;
+    stream.processed_at_least(&node, 2_500.0).await;
     node.child.kill().expect("SIGKILL");
     node.child.wait().expect("reap");
 
-    let node = start(dir.path(), &args, Some(&admin));
-    assert_exact_count(&[&node], &tenant, &topic, RECORDS).await;
+    let node = stream.restart();
+    assert_exact_count(&[&node], &stream.tenant, &stream.topic, RECORDS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,22 +224,8 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_stream_exits_cleanly_and_a_restart_resumes_exactly() {
     const N: usize = 4_000;
-    let dir = tempfile::tempdir().unwrap();
-    let brokers = kafka_brokers();
-    let admin = format!("admin-{:016x}", rand::random::<u64>());
-    let args = ["--kafka-brokers", brokers.as_str()];
-    let mut node = start(dir.path(), &args, Some(&admin));
-    let tenant = format!("term-{:08x}", rand::random::<u32>());
-    let key = create_tenant(&node, &admin, &tenant);
-    let topic = format!("{tenant}.clicks");
-    create_topic(&topic, 3).await;
-    produce(&producer(), &topic, &records(N)).await;
-    deploy_and_bind(&node, &key, &topic);
-    let processed = series("geyser_kafka_records_total", &tenant, &topic);
-    wait_until("some processed", Duration::from_secs(120), || async {
-        metric(&node, &processed).await.unwrap_or(0.0) >= 500.0
-    })
-    .await;
+    let (stream, mut node) = Stream::start("term", N).await;
+    stream.processed_at_least(&node, 500.0).await;
     let stopping = Instant::now();
     let status = node.terminate();
     assert!(status.success(), "geyser serve exited with {status}");
@@ -214,6 +234,6 @@ async fn sigterm_mid_stream_exits_cleanly_and_a_restart_resumes_exactly() {
         "stopping took {:?}",
         stopping.elapsed()
     );
-    let node = start(dir.path(), &args, Some(&admin));
-    assert_exact_count(&[&node], &tenant, &topic, N).await;
+    let node = stream.restart();
+    assert_exact_count(&[&node], &stream.tenant, &stream.topic, N).await;
 }

@@ -191,6 +191,7 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
 
     let (resume_tx, mut resume_rx) = mpsc::unbounded_channel::<i32>();
     let mut workers = JoinSet::new();
+    let mut last_error: Option<String> = None;
     loop {
         tokio::select! {
             () = stop.cancelled() => break,
@@ -207,13 +208,20 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
             }
             received = consumer.recv() => match received {
                 Err(err) => {
-                    tracing::warn!(topic = %binding.topic, error = %err, "Kafka receive failed");
+                    // Logged when it changes, not every retry (a topic that does not exist yet
+                    // fails the same way until it is created).
+                    let text = err.to_string();
+                    if last_error.as_deref() != Some(text.as_str()) {
+                        tracing::warn!(topic = %binding.topic, error = %text, "Kafka receive failed; retrying");
+                        last_error = Some(text);
+                    }
                     tokio::select! {
                         () = stop.cancelled() => break,
                         () = tokio::time::sleep(Duration::from_millis(500)) => {}
                     }
                 }
                 Ok(message) => {
+                    last_error = None;
                     let message = message.detach();
                     let partition = message.partition();
                     let state = partition_state(&partitions, partition, || {
