@@ -1,6 +1,6 @@
 //! Ad reports, monthly run: on each tick (`0 6 1 * *` in the advertisers' time zone, given as
 //! the schedule payload `{"timezone": "..."}`), builds last month's report for every advertiser,
-//! stores it, and announces it on `<tenant>.report-ready` when an event bus is configured.
+//! stores it, and announces it on `<tenant>.report-ready` when the node has Kafka.
 
 use chrono::{DateTime, Datelike};
 use chrono_tz::Tz;
