@@ -108,8 +108,9 @@ pub struct InvocationExtras {
     /// Run the guest's kv calls in this transaction (a Kafka delivery commits it with its
     /// processed mark).
     pub kv_transaction: Option<Arc<tokio::sync::Mutex<geyser_functions::KvTransaction>>>,
-    /// The trace this invocation continues; `None` starts one.
-    pub trace: Option<TraceContext>,
+    /// The `traceparent` the trigger arrived with; `None` (or an invalid one) starts a trace.
+    /// Only read when the invocation can publish.
+    pub traceparent: Option<String>,
 }
 
 /// The result of a successful HTTP dispatch: the response as the guest wrote it, still streaming.
@@ -156,8 +157,7 @@ impl Invoker {
         admission: &Admission,
     ) -> Result<(crate::host::InstanceSlot, Prepared), InvokeError> {
         let Some(slot) = self.host.acquire_slot().await else {
-            self.finish(function, admission, 0, 0, Outcome::Rejected)
-                .await;
+            self.finish(function, admission, 0, 0, Outcome::Rejected);
             return Err(InvokeError::Saturated(self.host.config().max_instances));
         };
         match self
@@ -168,7 +168,7 @@ impl Invoker {
         {
             Ok((prepared, _temperature)) => Ok((slot, prepared)),
             Err(err) => {
-                self.finish(function, admission, 0, 0, Outcome::Error).await;
+                self.finish(function, admission, 0, 0, Outcome::Error);
                 admission
                     .span
                     .in_scope(|| tracing::error!(error = %err, "loading function failed"));
@@ -182,7 +182,6 @@ impl Invoker {
         function: &ActiveFunction,
         extras: InvocationExtras,
     ) -> (wasmtime::Store<InvocationState>, Telemetry, SandboxLimits) {
-        let trace = extras.trace.unwrap_or_else(TraceContext::start);
         let limits = SandboxLimits {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
@@ -197,7 +196,7 @@ impl Invoker {
                 .map(|publisher| crate::capabilities::PublishContext {
                     publisher,
                     tenant: function.tenant.name.clone(),
-                    traceparent: trace.header(),
+                    traceparent: TraceContext::child_of(extras.traceparent.as_deref()).header(),
                 }),
         };
         let (store, telemetry) = new_store(self.host.engine(), limits, context);
@@ -250,17 +249,15 @@ impl Invoker {
                         message,
                     })
                     .collect();
-                invoker.meter.logs(lines).await;
+                invoker.meter.logs(lines);
                 let finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
-                invoker
-                    .finish(
-                        &function,
-                        &admission,
-                        cpu_ns.load(Ordering::Relaxed),
-                        telemetry.peak_memory_bytes(),
-                        finished.outcome,
-                    )
-                    .await;
+                invoker.finish(
+                    &function,
+                    &admission,
+                    cpu_ns.load(Ordering::Relaxed),
+                    telemetry.peak_memory_bytes(),
+                    finished.outcome,
+                );
                 finished
             }
             .instrument(span),
@@ -284,19 +281,16 @@ impl Invoker {
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
         let Some(pre) = prepared.http else {
-            self.finish(&function, &admission, 0, 0, Outcome::Error)
-                .await;
+            self.finish(&function, &admission, 0, 0, Outcome::Error);
             return Err(wrong_kind(&function, "over HTTP"));
         };
-        let trace = TraceContext::child_of(
-            request
-                .headers()
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok()),
-        );
         let extras = InvocationExtras {
             kv_transaction: None,
-            trace: Some(trace),
+            traceparent: request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
         };
         let (mut store, telemetry, limits) = self.sandbox(&function, extras);
         let request = into_guest_request(request, self.max_request_body_bytes);
@@ -326,8 +320,7 @@ impl Invoker {
         let (req, out) = match prepared {
             Ok(handles) => handles,
             Err(err) => {
-                self.finish(&function, &admission, 0, 0, Outcome::Rejected)
-                    .await;
+                self.finish(&function, &admission, 0, 0, Outcome::Rejected);
                 return Err(InvokeError::BadRequest(format!("{err:#}")));
             }
         };
@@ -444,8 +437,7 @@ impl Invoker {
         let (slot, prepared) = self.prepare(&function, &admission).await?;
         let (store, telemetry, limits) = self.sandbox(&function, extras);
         let Some(run) = run(prepared, store) else {
-            self.finish(&function, &admission, 0, 0, Outcome::Error)
-                .await;
+            self.finish(&function, &admission, 0, 0, Outcome::Error);
             return Err(wrong_kind(&function, wanted));
         };
         let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
@@ -458,7 +450,7 @@ impl Invoker {
         }
     }
 
-    async fn finish(
+    fn finish(
         &self,
         function: &ActiveFunction,
         admission: &Admission,
@@ -472,20 +464,18 @@ impl Invoker {
         span.record("duration_ms", wall.as_secs_f64() * 1e3);
         span.in_scope(|| tracing::debug!("invocation finished"));
         self.metrics.count(outcome);
-        self.meter
-            .record(InvocationRecord {
-                id: admission.id,
-                tenant: function.tenant.id,
-                function: function.name.clone(),
-                version: function.version,
-                trigger: admission.trigger,
-                started_at_ms: admission.started_at_ms,
-                wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
-                cpu_ns,
-                peak_memory_bytes,
-                outcome,
-            })
-            .await;
+        self.meter.record(InvocationRecord {
+            id: admission.id,
+            tenant: function.tenant.id,
+            function: function.name.clone(),
+            version: function.version,
+            trigger: admission.trigger,
+            started_at_ms: admission.started_at_ms,
+            wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
+            cpu_ns,
+            peak_memory_bytes,
+            outcome,
+        });
     }
 }
 

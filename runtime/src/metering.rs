@@ -35,7 +35,7 @@ impl Meter {
         (Meter { tx }, tokio::spawn(writer.run(rx)))
     }
 
-    pub async fn record(&self, record: InvocationRecord) {
+    pub fn record(&self, record: InvocationRecord) {
         self.enqueue(Command::Record(record), "an invocation record");
     }
 
@@ -60,7 +60,7 @@ impl Meter {
     }
 
     /// Queues an invocation's captured log lines (written with the next batch).
-    pub async fn logs(&self, lines: Vec<LogLine>) {
+    pub fn logs(&self, lines: Vec<LogLine>) {
         if lines.is_empty() {
             return;
         }

@@ -301,13 +301,18 @@ impl Client {
     }
 
     pub async fn remove_kafka(&self, function: &str, topic: &str) -> Result<()> {
-        self.send(self.request(
-            Method::DELETE,
+        self.remove_trigger(
             &format!("/v1/functions/{function}/triggers/kafka/{topic}"),
-        )?)
-        .await?;
+            format!("unbound {function} from {topic}"),
+        )
+        .await
+    }
+
+    /// DELETEs a trigger and says what went (nothing in `--json` mode: 204 has no body).
+    async fn remove_trigger(&self, path: &str, said: String) -> Result<()> {
+        self.send(self.request(Method::DELETE, path)?).await?;
         if !self.json {
-            println!("unbound {function} from {topic}");
+            println!("{said}");
         }
         Ok(())
     }
@@ -343,15 +348,11 @@ impl Client {
     }
 
     pub async fn remove_cron(&self, function: &str, schedule: &str) -> Result<()> {
-        self.send(self.request(
-            Method::DELETE,
+        self.remove_trigger(
             &format!("/v1/functions/{function}/triggers/cron/{schedule}"),
-        )?)
-        .await?;
-        if !self.json {
-            println!("removed schedule {schedule} from {function}");
-        }
-        Ok(())
+            format!("removed schedule {schedule} from {function}"),
+        )
+        .await
     }
 
     pub async fn logs(&self, name: &str, limit: u32) -> Result<()> {

@@ -8,7 +8,6 @@ use super::producer::{Outgoing, Publisher};
 use super::stats::BindingStats;
 use crate::handlers::Event;
 use crate::invoke::{InvocationExtras, InvokeError, Invoker};
-use crate::trace::TraceContext;
 use geyser_functions::{KafkaBinding, StartFrom, Store, TenantName, TriggerKind};
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -244,8 +243,8 @@ pub(super) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
                         state
                     });
                     let queued = state.queued.fetch_add(1, Ordering::AcqRel) + 1;
-                    let bytes = state.queued_bytes.fetch_add(record_bytes(&message), Ordering::AcqRel)
-                        + record_bytes(&message);
+                    let size = record_bytes(&message);
+                    let bytes = state.queued_bytes.fetch_add(size, Ordering::AcqRel) + size;
                     let _ = state.records.send(message);
                     let full = queued >= worker.settings.partition_buffer
                         || bytes >= worker.settings.partition_buffer_bytes;
@@ -461,7 +460,7 @@ impl BindingWorker {
             Err(err) => return Attempt::Failed(format!("cannot look up the function: {err}")),
         };
         let headers = Self::headers(record);
-        let parent = headers
+        let traceparent = headers
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("traceparent"))
             .and_then(|(_, value)| std::str::from_utf8(value).ok())
@@ -478,7 +477,7 @@ impl BindingWorker {
         let kv = Arc::new(tokio::sync::Mutex::new(self.store.kv_transaction()));
         let extras = InvocationExtras {
             kv_transaction: Some(kv.clone()),
-            trace: Some(TraceContext::child_of(parent.as_deref())),
+            traceparent,
         };
         match self
             .invoker
