@@ -121,16 +121,13 @@ struct Stream {
 
 impl Stream {
     async fn start(prefix: &str, n: usize) -> (Stream, Node) {
+        let tenant = format!("{prefix}-{:08x}", rand::random::<u32>());
         let stream = Stream {
             dir: tempfile::tempdir().unwrap(),
             admin: format!("admin-{:016x}", rand::random::<u64>()),
             brokers: kafka_brokers(),
-            tenant: format!("{prefix}-{:08x}", rand::random::<u32>()),
-            topic: String::new(),
-        };
-        let stream = Stream {
-            topic: format!("{}.clicks", stream.tenant),
-            ..stream
+            topic: format!("{tenant}.clicks"),
+            tenant,
         };
         let node = stream.restart();
         let key = create_tenant(&node, &stream.admin, &stream.tenant);

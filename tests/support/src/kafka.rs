@@ -64,9 +64,10 @@ pub struct Record {
     pub headers: Vec<(String, String)>,
 }
 
-/// Produces every record (in order per partition) and waits for all acknowledgements.
+/// Produces the records one after another, each acknowledged before the next is sent (so in
+/// order, and one record per batch).
 pub async fn produce(producer: &FutureProducer, topic: &str, records: &[Record]) {
-    let sends = records.iter().map(|record| {
+    for record in records {
         let mut headers = OwnedHeaders::new();
         for (name, value) in &record.headers {
             headers = headers.insert(Header {
@@ -83,23 +84,10 @@ pub async fn produce(producer: &FutureProducer, topic: &str, records: &[Record])
         if let Some(partition) = record.partition {
             future = future.partition(partition);
         }
-        producer.send(future, Duration::from_secs(30))
-    });
-    for result in futures_join(sends).await {
-        if let Err((err, _)) = result {
+        if let Err((err, _)) = producer.send(future, Duration::from_secs(30)).await {
             panic!("produce to {topic}: {err}");
         }
     }
-}
-
-async fn futures_join<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    // Enqueue everything first (the producer batches), then await in order.
-    let pending: Vec<_> = futures.collect();
-    let mut out = Vec::with_capacity(pending.len());
-    for future in pending {
-        out.push(future.await);
-    }
-    out
 }
 
 /// Reads `topic` from the beginning until `count` records arrived (or panics after `within`).
