@@ -107,11 +107,18 @@ pub struct HttpConfig {
     pub max_upload_bytes: usize,
     /// Largest request body passed to a function.
     pub max_request_body_bytes: usize,
+    /// How long a node reuses a function lookup (active version, limits, owner) before asking
+    /// the database again. A deploy, rollback or delete through this node applies at once;
+    /// through another node, within this time. 0: look up every call.
+    pub route_cache_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MeteringConfig {
+    /// `false` switches per-invocation records and CPU-time measurement off. Only for measuring
+    /// what metering costs (`bench/compare.sh`): a node without it bills nothing.
+    pub enabled: bool,
     /// Records written per transaction at most.
     pub batch_size: usize,
     /// How long a record may wait before its batch is written.
@@ -153,6 +160,7 @@ impl Default for HttpConfig {
         HttpConfig {
             max_upload_bytes: 50 << 20,
             max_request_body_bytes: 10 << 20,
+            route_cache_ms: 1000,
         }
     }
 }
@@ -160,6 +168,7 @@ impl Default for HttpConfig {
 impl Default for MeteringConfig {
     fn default() -> Self {
         MeteringConfig {
+            enabled: true,
             batch_size: 500,
             flush_interval_ms: 200,
         }

@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-/// A future that adds the CPU time of each of its polls to a shared counter.
+/// A future that adds the CPU time of each of its polls to a shared counter (or, without a
+/// counter, just polls: metering switched off).
 pub struct CpuTimed<F> {
     inner: Pin<Box<F>>,
-    cpu_ns: Arc<AtomicU64>,
+    cpu_ns: Option<Arc<AtomicU64>>,
 }
 
 impl<F> CpuTimed<F> {
-    pub fn new(inner: F, cpu_ns: Arc<AtomicU64>) -> Self {
+    pub fn new(inner: F, cpu_ns: Option<Arc<AtomicU64>>) -> Self {
         Self {
             inner: Box::pin(inner),
             cpu_ns,
@@ -32,10 +33,15 @@ impl<F: Future> Future for CpuTimed<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        if self.cpu_ns.is_none() {
+            return self.inner.as_mut().poll(cx);
+        }
         let start = thread_cpu_ns();
         let result = self.inner.as_mut().poll(cx);
         let spent = thread_cpu_ns().saturating_sub(start);
-        self.cpu_ns.fetch_add(spent, Ordering::Relaxed);
+        if let Some(cpu_ns) = &self.cpu_ns {
+            cpu_ns.fetch_add(spent, Ordering::Relaxed);
+        }
         result
     }
 }
@@ -49,7 +55,7 @@ mod tests {
         let cpu = Arc::new(AtomicU64::new(0));
         CpuTimed::new(
             tokio::time::sleep(std::time::Duration::from_millis(50)),
-            cpu.clone(),
+            Some(cpu.clone()),
         )
         .await;
         let slept = cpu.load(Ordering::Relaxed);
@@ -65,7 +71,7 @@ mod tests {
                 }
                 std::hint::black_box(x);
             },
-            busy.clone(),
+            Some(busy.clone()),
         )
         .await;
         assert!(busy.load(Ordering::Relaxed) >= 20_000_000);

@@ -122,11 +122,7 @@ impl CronRunner {
             Ok(Some(tenant)) => tenant,
             _ => return (None, "error"),
         };
-        let function = match self
-            .store
-            .active_function(&tenant.name, &binding.function)
-            .await
-        {
+        let function = match self.invoker.active(&tenant.name, &binding.function).await {
             Ok(Some(function)) => function,
             Ok(None) => return (None, "function-missing"),
             Err(err) => {

@@ -100,6 +100,8 @@ pub struct Invoker {
     pub max_request_body_bytes: usize,
     /// The node's Kafka producer; `None` without Kafka (then `publish` fails clearly).
     pub publisher: Option<crate::kafka::Publisher>,
+    /// Active versions looked up recently (every trigger resolves its function through it).
+    pub routes: Arc<crate::routes::RouteCache>,
 }
 
 /// What a trigger adds to an invocation besides the function and its input.
@@ -129,6 +131,15 @@ struct Admission {
 }
 
 impl Invoker {
+    /// The version of `tenant/function` that runs now, if the function exists.
+    pub async fn active(
+        &self,
+        tenant: &geyser_functions::TenantName,
+        function: &geyser_functions::FunctionName,
+    ) -> geyser_functions::Result<Option<ActiveFunction>> {
+        self.routes.active(&self.store, tenant, function).await
+    }
+
     fn admit(&self, function: &ActiveFunction, trigger: TriggerKind) -> Admission {
         let id = InvocationId::new();
         let span = tracing::info_span!(
@@ -228,7 +239,7 @@ impl Invoker {
                     })),
                 }
             },
-            cpu_ns.clone(),
+            self.meter.enabled().then(|| cpu_ns.clone()),
         );
         let invoker = self.clone();
         let span = admission.span.clone();

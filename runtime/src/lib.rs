@@ -33,6 +33,7 @@ pub mod kafka;
 mod metering;
 mod metrics;
 mod resident;
+mod routes;
 mod sandbox;
 pub mod server;
 pub mod trace;

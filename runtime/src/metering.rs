@@ -18,6 +18,8 @@ enum Command {
 #[derive(Clone, Debug)]
 pub struct Meter {
     tx: mpsc::Sender<Command>,
+    /// `false`: invocation records are dropped (`metering.enabled = false`, for benchmarks).
+    records: bool,
 }
 
 /// Records that wait to be written at most; beyond it, invocations wait (never dropped).
@@ -32,11 +34,22 @@ impl Meter {
             batch_size: config.batch_size,
             interval: Duration::from_millis(config.flush_interval_ms),
         };
-        (Meter { tx }, tokio::spawn(writer.run(rx)))
+        let meter = Meter {
+            tx,
+            records: config.enabled,
+        };
+        (meter, tokio::spawn(writer.run(rx)))
+    }
+
+    /// Whether invocations are metered (records written, CPU time measured).
+    pub fn enabled(&self) -> bool {
+        self.records
     }
 
     pub fn record(&self, record: InvocationRecord) {
-        self.enqueue(Command::Record(record), "an invocation record");
+        if self.records {
+            self.enqueue(Command::Record(record), "an invocation record");
+        }
     }
 
     /// Queues without waiting: a full queue hands the command to a task that waits for room.

@@ -78,6 +78,9 @@ pub async fn serve_with_clock(
         tasks: tasks.clone(),
         max_request_body_bytes: config.http.max_request_body_bytes,
         publisher: publisher.clone(),
+        routes: Arc::new(crate::routes::RouteCache::new(Duration::from_millis(
+            config.http.route_cache_ms,
+        ))),
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
     let cron = CronRunner {

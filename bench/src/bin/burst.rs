@@ -1,13 +1,9 @@
 //! `burst URL N BODY`: fires N POST requests with a JSON body at once (one connection each)
 //! and prints status counts, latency percentiles and throughput.
 
+use geyser_bench::percentile;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {

@@ -207,6 +207,7 @@ pub async fn deploy(
         })
         .await?;
     state.host.install(&hash, pre);
+    state.invoker.routes.invalidate(&tenant.name, &name);
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
     Ok((
         StatusCode::CREATED,
@@ -246,6 +247,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let name = FunctionName::parse(&name)?;
     state.store.delete_function(tenant.id, &name).await?;
+    state.invoker.routes.invalidate(&tenant.name, &name);
     tracing::info!(tenant = %tenant.name, function = %name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -262,6 +264,7 @@ pub async fn rollback(
         .store
         .rollback(tenant.id, &name, Version(body.version))
         .await?;
+    state.invoker.routes.invalidate(&tenant.name, &name);
     tracing::info!(tenant = %tenant.name, function = %name, version = body.version, "function rolled back");
     let info = state.store.function(tenant.id, &name).await?;
     Ok(Json(function_dto(&tenant, &info)))

@@ -56,8 +56,8 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
     let tenant = TenantName::parse(tenant).map_err(|_| not_found())?;
     let function = FunctionName::parse(function).map_err(|_| not_found())?;
     let active = state
-        .store
-        .active_function(&tenant, &function)
+        .invoker
+        .active(&tenant, &function)
         .await?
         .ok_or_else(not_found)?;
 

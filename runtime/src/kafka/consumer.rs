@@ -451,8 +451,8 @@ impl BindingWorker {
 
     async fn attempt(&self, record: &OwnedMessage, id: &str, attempt: u32) -> Attempt {
         let function = match self
-            .store
-            .active_function(&self.tenant, &self.binding.function)
+            .invoker
+            .active(&self.tenant, &self.binding.function)
             .await
         {
             Ok(Some(function)) => function,
