@@ -10,10 +10,10 @@ cd "$(dirname "$0")/.."
 
 N=${1:-10000}
 PORT=${BENCH_PORT:-18221}
-# One socket per request on each side, plus the listener's backlog for the connection storm.
-ulimit -n $((N * 2 + 1024))
+# One socket per request in the client and in the server (separate processes), plus headroom.
+ulimit -n $((N + 1024))
 bench_build example-hello
-bench_serve "$PORT" $'[engine]\nidle_ttl_ms = 500'
+bench_serve "$PORT" 'engine.idle_ttl_ms = 500'
 trap 'bench_stop $SERVER $DATA' EXIT
 KEY=$(bench_tenant "$URL" bench)
 GEYSER_URL=$URL GEYSER_API_KEY=$KEY "$GEYSER" deploy hello target/wasm32-wasip2/release/example_hello.wasm >/dev/null

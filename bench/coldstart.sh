@@ -18,7 +18,7 @@ bench_build example-hello example-ad-reports-api
 SMALL=target/wasm32-wasip2/release/example_hello.wasm
 LARGE=target/wasm32-wasip2/release/example_ad_reports_api.wasm
 
-bench_serve "$PORT" $'[engine]\nidle_ttl_ms = 1000'
+bench_serve "$PORT" 'engine.idle_ttl_ms = 1000'
 trap 'bench_stop $SERVER $DATA' EXIT
 KEY=$(bench_tenant "$URL" bench)
 

@@ -6,6 +6,7 @@
 # (`[metering] enabled = false`), which gives the cost of metering.
 #
 # Usage: bench/compare.sh [DURATION_S] [CONNECTIONS] [ROUNDS]   (default 10 32 3)
+# BENCH_CONFIG: extra settings for both Geyser nodes as dotted keys (`http.route_cache_ms = 0`).
 # Prints one line per run, then means and ratios; copy the block into bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,8 @@ PORT_GEYSER=$((PORT_WASMTIME + 1))
 PORT_UNMETERED=$((PORT_WASMTIME + 2))
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-if ! wasmtime --version 2>/dev/null | grep -q "^wasmtime $WASMTIME_VERSION "; then
+WASMTIME=${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime
+if ! "$WASMTIME" --version 2>/dev/null | grep -qE "^wasmtime $WASMTIME_VERSION( |$)"; then
     echo "compare: installing wasmtime-cli $WASMTIME_VERSION (cargo install, takes a while once)" >&2
     cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked >&2
 fi
@@ -31,7 +33,7 @@ PIDS=()
 DIRS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "${DIRS[@]}"' EXIT
 
-wasmtime serve --addr "127.0.0.1:$PORT_WASMTIME" "$WASM" 2>/dev/null &
+"$WASMTIME" serve -S cli=y --addr "127.0.0.1:$PORT_WASMTIME" "$WASM" 2>/dev/null &
 WASMTIME_PID=$!
 PIDS+=("$WASMTIME_PID")
 wait_http "http://127.0.0.1:$PORT_WASMTIME/"
@@ -49,7 +51,7 @@ start_geyser() {
     printf -v "${1}_URL" '%s' "$URL/fn/bench/hello/"
 }
 start_geyser GEYSER "$PORT_GEYSER" ''
-start_geyser UNMETERED "$PORT_UNMETERED" $'[metering]\nenabled = false'
+start_geyser UNMETERED "$PORT_UNMETERED" 'metering.enabled = false'
 WASMTIME_URL="http://127.0.0.1:$PORT_WASMTIME/"
 
 TICKS=$(getconf CLK_TCK)
@@ -72,8 +74,9 @@ run() {
 echo "command:     bench/compare.sh $DURATION $CONNECTIONS $ROUNDS"
 echo "date:        $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:     $(machine)"
+[ -n "${BENCH_CONFIG:-}" ] && echo "config:      $(echo "$BENCH_CONFIG" | tr '\n' ' ')"
 echo "load:        wrk -t2 -c$CONNECTIONS -d${DURATION}s --latency, same machine as the servers"
-echo "wasmtime:    $(wasmtime --version) serve (default options), new Store per request"
+echo "wasmtime:    $("$WASMTIME" --version) serve -S cli=y (otherwise default options: on-demand allocator), new Store per request"
 echo "geyser:      $GEYSER at $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes'), full path, metering on; UNMETERED: [metering] enabled = false"
 for round in $(seq 1 "$ROUNDS"); do
     echo "round $round:"

@@ -4,7 +4,9 @@
 BENCH_ADMIN=bench-admin
 GEYSER=${GEYSER_BIN:-target/release/geyser}
 
-# Builds the release binaries (unless GEYSER_BIN names another build) and the given wasm packages.
+# Builds the release binaries (unless GEYSER_BIN names another build) and the given wasm
+# packages, those as a user would ship them: release without debug info (the workspace's
+# release profile keeps line tables for profiling the host; in a guest they are megabytes).
 bench_build() {
     rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
     if [ -z "${GEYSER_BIN:-}" ]; then
@@ -14,17 +16,20 @@ bench_build() {
     fi
     local package
     for package in "$@"; do
-        cargo build --release -q -p "$package" --target wasm32-wasip2
+        CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo \
+            cargo build --release -q -p "$package" --target wasm32-wasip2
     done
 }
 
 # bench_serve PORT CONFIG_TOML [extra serve args..]: starts a node on SQLite in a new temp dir
-# and waits until it answers. Sets SERVER (pid), DATA (dir) and URL.
+# and waits until it answers. Sets SERVER (pid), DATA (dir) and URL. CONFIG_TOML and the
+# environment's BENCH_CONFIG (for experiments) are written as dotted keys without table
+# headers (`engine.idle_ttl_ms = 500`), so the two can be joined.
 bench_serve() {
     local port=$1 config=$2
     shift 2
     DATA=$(mktemp -d)
-    printf '%s\n' "$config" >"$DATA/geyser.toml"
+    printf '%s\n%s\n' "${BENCH_CONFIG:-}" "$config" >"$DATA/geyser.toml"
     URL="http://127.0.0.1:$port"
     GEYSER_ADMIN_KEY=$BENCH_ADMIN RUST_LOG=warn "$GEYSER" serve --listen "127.0.0.1:$port" \
         --data-dir "$DATA" --config "$DATA/geyser.toml" "$@" 2>"$DATA/server.log" &

@@ -26,7 +26,7 @@ pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         .max_memory_size(usize::try_from(u64::from(cfg.max_memory_mb) << 20).unwrap_or(usize::MAX))
         // Keep the first pages of a reused memory resident: small guests then reuse warm pages
         // instead of faulting fresh zero pages on every invocation.
-        .linear_memory_keep_resident(256 << 10)
+        .linear_memory_keep_resident(cfg.keep_resident_bytes)
         .table_keep_resident(64 << 10);
 
     let mut config = Config::new();
@@ -34,6 +34,7 @@ pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .max_wasm_stack(1 << 20)
+        .memory_init_cow(cfg.memory_init_cow)
         .parallel_compilation(true);
     Engine::new(&config)
 }

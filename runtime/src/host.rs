@@ -179,8 +179,17 @@ impl Host {
             hash: hash.clone(),
             source,
         };
+        let started = std::time::Instant::now();
         if let Some(component) = self.cache.load(&self.engine, hash) {
-            return link(&self.linker, &component).map_err(component_error);
+            let loaded = started.elapsed();
+            let linked = link(&self.linker, &component).map_err(component_error);
+            tracing::debug!(
+                artifact = %hash,
+                deserialize_us = loaded.as_micros(),
+                link_us = (started.elapsed() - loaded).as_micros(),
+                "loaded compiled artifact from the disk cache"
+            );
+            return linked;
         }
         // Not on this node yet (deployed through another node, or the cache was cleared).
         let bytes = Arc::new(source.artifact_bytes(hash).await?);
@@ -219,6 +228,18 @@ impl Host {
     /// Drops idle versions; the server calls this periodically.
     pub fn evict_idle(&self) -> usize {
         self.resident.evict_idle(self.config.idle_ttl())
+    }
+}
+
+/// Hands heap memory freed by evicted versions back to the kernel. glibc keeps freed memory in
+/// its arenas (a server that once held 1,000 versions stayed ~180 MiB above its idle size after
+/// evicting them all); without this, scale to zero would free nothing the machine could use.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` only walks glibc's own arenas and has no preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

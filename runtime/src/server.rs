@@ -172,6 +172,8 @@ async fn evict_loop(host: Arc<Host>) {
         ticker.tick().await;
         let evicted = host.evict_idle();
         if evicted > 0 {
+            // Off the async threads: trimming walks the allocator's arenas.
+            let _ = tokio::task::spawn_blocking(crate::host::release_freed_memory).await;
             tracing::debug!(
                 evicted,
                 resident = host.resident_count(),
