@@ -8,6 +8,17 @@ pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[idx.min(sorted.len() - 1)]
 }
 
+/// "p50 …ms, p99 …ms, max …ms" of sorted latencies (not empty).
+pub fn summary(sorted: &[Duration]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    format!(
+        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        ms(percentile(sorted, 0.50)),
+        ms(percentile(sorted, 0.99)),
+        ms(sorted[sorted.len() - 1])
+    )
+}
+
 /// `component` with a custom section named `geyser-bench` holding `tag` appended: the same
 /// code, but different bytes and so a different artifact hash.
 pub fn with_custom_section(component: &[u8], tag: &str) -> Vec<u8> {

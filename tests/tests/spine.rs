@@ -667,23 +667,23 @@ async fn function_changes_reach_cached_routes() {
         );
     }
 
-    // Made private through the first node: the first node applies it at once.
-    a.deploy_ok(&t, "hello", "?public=false", hello()).await;
-    assert_eq!(
-        a.invoke(&t.name, "hello", "/").await.status,
-        StatusCode::UNAUTHORIZED
-    );
-    let b_private = || async {
-        (b.invoke(&t.name, "hello", "/").await.status == StatusCode::UNAUTHORIZED).then_some(())
+    // Each change through the first node: the first node answers differently at once, the
+    // second within its cache time.
+    let both_answer = |status: StatusCode, change: &'static str| {
+        let (a, b, tenant) = (&a, &b, t.name.clone());
+        async move {
+            assert_eq!(
+                a.invoke(&tenant, "hello", "/").await.status,
+                status,
+                "{change}"
+            );
+            let seen =
+                || async { (b.invoke(&tenant, "hello", "/").await.status == status).then_some(()) };
+            eventually(change, Duration::from_secs(5), seen).await;
+        }
     };
-    eventually(
-        "the second node to see the redeploy",
-        Duration::from_secs(5),
-        b_private,
-    )
-    .await;
-
-    // Rolled back to the public version, then deleted: the same for both.
+    a.deploy_ok(&t, "hello", "?public=false", hello()).await;
+    both_answer(StatusCode::UNAUTHORIZED, "the redeploy as private").await;
     let reply = a
         .post_json(
             "/v1/functions/hello/rollback",
@@ -692,32 +692,12 @@ async fn function_changes_reach_cached_routes() {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    assert_eq!(a.invoke(&t.name, "hello", "/").await.status, StatusCode::OK);
-    let b_public =
-        || async { (b.invoke(&t.name, "hello", "/").await.status == StatusCode::OK).then_some(()) };
-    eventually(
-        "the second node to see the rollback",
-        Duration::from_secs(5),
-        b_public,
-    )
-    .await;
+    both_answer(StatusCode::OK, "the rollback to the public version").await;
     let reply = a
         .send(Method::DELETE, "/v1/functions/hello", Some(&t.key), None)
         .await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.body);
-    assert_eq!(
-        a.invoke(&t.name, "hello", "/").await.status,
-        StatusCode::NOT_FOUND
-    );
-    let b_gone = || async {
-        (b.invoke(&t.name, "hello", "/").await.status == StatusCode::NOT_FOUND).then_some(())
-    };
-    eventually(
-        "the second node to see the delete",
-        Duration::from_secs(5),
-        b_gone,
-    )
-    .await;
+    both_answer(StatusCode::NOT_FOUND, "the delete").await;
 }
 
 /// Scale to zero: after the idle TTL the version is dropped from memory, and the next call loads

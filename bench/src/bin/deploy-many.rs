@@ -3,9 +3,9 @@
 //! index appended, so every function is a distinct artifact (its own hash, its own compile) as it
 //! would be for N different users. Prints the total time and the per-deploy latency percentiles.
 
-use geyser_bench::{percentile, with_custom_section};
+use geyser_bench::{summary, with_custom_section};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tokio::sync::Semaphore;
 
 #[tokio::main]
@@ -43,7 +43,6 @@ async fn main() -> anyhow::Result<()> {
     }
     let total = start.elapsed();
     latencies.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
         "deployed:    {n} distinct functions in {:.1} s ({:.1}/s, {} at a time)",
         total.as_secs_f64(),
@@ -51,10 +50,8 @@ async fn main() -> anyhow::Result<()> {
         concurrency
     );
     println!(
-        "per deploy:  p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} bytes each)",
-        ms(percentile(&latencies, 0.50)),
-        ms(percentile(&latencies, 0.99)),
-        ms(latencies[latencies.len() - 1]),
+        "per deploy:  {} ({} bytes each)",
+        summary(&latencies),
         component.len()
     );
     Ok(())

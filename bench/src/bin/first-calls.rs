@@ -2,8 +2,8 @@
 //! after the other on one keep-alive connection, and prints the latency percentiles. Run it after
 //! the functions were evicted to measure cold starts, right after to compare with warm calls.
 
-use geyser_bench::percentile;
-use std::time::{Duration, Instant};
+use geyser_bench::summary;
+use std::time::Instant;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -30,12 +30,6 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(status.is_success(), "{prefix}{i}: {status}");
     }
     latencies.sort_unstable();
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (n={n})",
-        ms(percentile(&latencies, 0.50)),
-        ms(percentile(&latencies, 0.99)),
-        ms(latencies[n - 1])
-    );
+    println!("{} (n={n})", summary(&latencies));
     Ok(())
 }
