@@ -105,7 +105,8 @@ pub struct EngineConfig {
     /// with megabytes of static data may do better with it on.
     pub memory_init_cow: bool,
     /// Bytes of a reused linear memory slot reset by `memset` and kept resident rather than
-    /// returned to the kernel (`linear_memory_keep_resident`).
+    /// returned to the kernel (`linear_memory_keep_resident`). 0 by default: on examples/hello
+    /// 256 KiB cost 10 % of throughput against 0, 1 MiB 21 % (bench/RESULTS.md).
     pub keep_resident_bytes: usize,
 }
 
@@ -161,7 +162,7 @@ impl Default for EngineConfig {
             queue_timeout_ms: 5_000,
             epoch_tick_ms: 10,
             memory_init_cow: false,
-            keep_resident_bytes: 256 << 10,
+            keep_resident_bytes: 0,
         }
     }
 }
