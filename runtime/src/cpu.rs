@@ -33,15 +33,13 @@ impl<F: Future> Future for CpuTimed<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        if self.cpu_ns.is_none() {
-            return self.inner.as_mut().poll(cx);
-        }
+        let this = &mut *self;
+        let Some(cpu_ns) = &this.cpu_ns else {
+            return this.inner.as_mut().poll(cx);
+        };
         let start = thread_cpu_ns();
-        let result = self.inner.as_mut().poll(cx);
-        let spent = thread_cpu_ns().saturating_sub(start);
-        if let Some(cpu_ns) = &self.cpu_ns {
-            cpu_ns.fetch_add(spent, Ordering::Relaxed);
-        }
+        let result = this.inner.as_mut().poll(cx);
+        cpu_ns.fetch_add(thread_cpu_ns().saturating_sub(start), Ordering::Relaxed);
         result
     }
 }

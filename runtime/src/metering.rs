@@ -19,7 +19,7 @@ enum Command {
 pub struct Meter {
     tx: mpsc::Sender<Command>,
     /// `false`: invocation records are dropped (`metering.enabled = false`, for benchmarks).
-    records: bool,
+    enabled: bool,
 }
 
 /// Records that wait to be written at most; beyond it, invocations wait (never dropped).
@@ -36,18 +36,18 @@ impl Meter {
         };
         let meter = Meter {
             tx,
-            records: config.enabled,
+            enabled: config.enabled,
         };
         (meter, tokio::spawn(writer.run(rx)))
     }
 
     /// Whether invocations are metered (records written, CPU time measured).
     pub fn enabled(&self) -> bool {
-        self.records
+        self.enabled
     }
 
     pub fn record(&self, record: InvocationRecord) {
-        if self.records {
+        if self.enabled {
             self.enqueue(Command::Record(record), "an invocation record");
         }
     }
