@@ -53,3 +53,12 @@ impl fmt::Display for InvocationId {
         write!(f, "{}", self.0)
     }
 }
+
+impl std::str::FromStr for InvocationId {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        uuid::Uuid::parse_str(s)
+            .map(InvocationId)
+            .map_err(|e| crate::Error::Corrupt(format!("invalid invocation id {s:?}: {e}")))
+    }
+}

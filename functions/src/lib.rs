@@ -3,11 +3,13 @@
 //! PostgreSQL for several nodes). The same queries and migrations serve both dialects.
 
 mod artifacts;
+mod budgets;
 mod catalog;
 mod ids;
 mod kafka;
 mod keys;
 mod kv;
+pub mod latency;
 mod logs;
 mod names;
 mod schedules;
@@ -16,6 +18,7 @@ mod tenants;
 mod usage;
 
 pub use artifacts::{ArtifactHash, ArtifactSource};
+pub use budgets::{Budget, BudgetPolicy};
 pub use catalog::{
     ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits, Handlers,
     VersionInfo,
@@ -29,7 +32,10 @@ pub use names::{FunctionName, InvalidName, TenantName};
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
 pub use tenants::{CreatedTenant, Tenant};
-pub use usage::{FunctionUsage, InvocationRecord, Outcome, TriggerKind, UsageFigures, UsageReport};
+pub use usage::{
+    FunctionUsage, HOUR_MS, InvocationRecord, LatencyRow, Outcome, RollupRow, TriggerKind,
+    UsageFigures, UsageReport, hour_of,
+};
 
 /// Errors of the function store. Variants carry the typed ids they concern.
 #[derive(Debug, thiserror::Error)]

@@ -65,6 +65,13 @@ pub enum TriggerKind {
 }
 
 impl TriggerKind {
+    pub const ALL: [TriggerKind; 4] = [
+        TriggerKind::Http,
+        TriggerKind::Kafka,
+        TriggerKind::Cron,
+        TriggerKind::Manual,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TriggerKind::Http => "http",
@@ -72,6 +79,16 @@ impl TriggerKind {
             TriggerKind::Cron => "cron",
             TriggerKind::Manual => "manual",
         }
+    }
+}
+
+impl FromStr for TriggerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        TriggerKind::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| Error::Corrupt(format!("unknown trigger {s:?}")))
     }
 }
 
@@ -87,14 +104,38 @@ pub struct InvocationRecord {
     pub wall_ns: u64,
     pub cpu_ns: u64,
     pub peak_memory_bytes: u64,
+    /// The memory limit the invocation ran under (what allocated-memory billing would charge).
+    pub memory_limit_bytes: u64,
     pub outcome: Outcome,
+    /// The invocation's W3C `traceparent` (its own span in the caller's trace).
+    pub traceparent: Option<String>,
 }
+
+const GIB: f64 = (1u64 << 30) as f64;
 
 impl InvocationRecord {
     /// Peak memory in GiB × wall seconds: what the tenant is billed for memory.
     pub fn gb_seconds(&self) -> f64 {
-        (self.peak_memory_bytes as f64 / (1u64 << 30) as f64) * (self.wall_ns as f64 / 1e9)
+        (self.peak_memory_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
     }
+
+    /// Memory limit in GiB × wall seconds: what billing by allocated memory would charge.
+    pub fn allocated_gb_seconds(&self) -> f64 {
+        (self.memory_limit_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
+    }
+
+    /// The start of the hour the invocation started in (its rollup row).
+    pub fn hour_ms(&self) -> i64 {
+        hour_of(self.started_at_ms)
+    }
+}
+
+/// Milliseconds in an hour, the rollup granularity.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The start of the UTC hour `at_ms` falls in.
+pub fn hour_of(at_ms: i64) -> i64 {
+    at_ms.div_euclid(HOUR_MS) * HOUR_MS
 }
 
 /// Usage figures summed over invocation records (peak memory is the maximum).
@@ -150,17 +191,18 @@ impl UsageReport {
     }
 }
 
-/// Records per `INSERT` statement (11 parameters each). Not more: sqlx's SQLite driver looks up
+/// Records per `INSERT` statement (13 parameters each). Not more: sqlx's SQLite driver looks up
 /// parameter names per bound value, a cost that grows with the square of a statement's
 /// parameters (64 rows spent more in that lookup than 16 rows spend in round trips).
 const ROWS_PER_INSERT: usize = 16;
-const INVOCATION_COLUMNS: usize = 11;
+const INVOCATION_COLUMNS: usize = 13;
 
 /// `INSERT INTO invocations ... VALUES (...), (...)` for `rows` records, `$n` placeholders.
 fn insert_invocations_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, function_name, version, trigger_kind, \
-         started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, outcome) VALUES ",
+         started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, outcome, \
+         memory_limit_bytes, traceparent) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -204,56 +246,313 @@ impl Store {
                     .bind(i64::try_from(r.cpu_ns).unwrap_or(i64::MAX))
                     .bind(i64::try_from(r.peak_memory_bytes).unwrap_or(i64::MAX))
                     .bind(r.gb_seconds())
-                    .bind(r.outcome.as_str());
+                    .bind(r.outcome.as_str())
+                    .bind(i64::try_from(r.memory_limit_bytes).unwrap_or(i64::MAX))
+                    .bind(r.traceparent.clone());
             }
             query.execute(&mut *tx).await?;
+        }
+        // The rollups change in the same transaction: they always equal the records.
+        for (key, sum) in rollup(records) {
+            sqlx::query(UPSERT_USAGE_HOURLY)
+                .bind(key.tenant)
+                .bind(key.function)
+                .bind(key.trigger)
+                .bind(key.outcome)
+                .bind(key.hour_ms)
+                .bind(sum.invocations)
+                .bind(sum.wall_ns)
+                .bind(sum.cpu_ns)
+                .bind(sum.peak_memory_bytes)
+                .bind(sum.gb_seconds)
+                .bind(sum.allocated_gb_seconds)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for ((tenant, function, hour_ms, bucket), n) in latency_rollup(records) {
+            sqlx::query(UPSERT_LATENCY_HOURLY)
+                .bind(tenant)
+                .bind(function)
+                .bind(hour_ms)
+                .bind(i64::from(bucket))
+                .bind(n)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// Usage of every function the tenant has invocation records for (deleted ones included).
+    /// Usage of every function the tenant has invocations of (deleted ones included), from the
+    /// hourly rollups, so it covers records already pruned.
     pub async fn usage(&self, tenant: TenantId) -> Result<UsageReport> {
-        let rows = sqlx::query(
-            "SELECT function_name, outcome, CAST(COUNT(*) AS BIGINT) AS n, \
-             CAST(SUM(wall_ns) AS BIGINT) AS wall_ns, CAST(SUM(cpu_ns) AS BIGINT) AS cpu_ns, \
-             CAST(MAX(peak_memory_bytes) AS BIGINT) AS peak, SUM(gb_seconds) AS gb_seconds \
-             FROM invocations WHERE tenant_id = $1 \
-             GROUP BY function_name, outcome ORDER BY function_name, outcome",
-        )
-        .bind(tenant.0)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = self.rollup_rows(tenant, i64::MIN, i64::MAX).await?;
         let mut functions: Vec<FunctionUsage> = Vec::new();
         for row in &rows {
-            let name: String = row.try_get("function_name")?;
-            let name = FunctionName::parse(&name).map_err(|e| Error::Corrupt(e.to_string()))?;
-            let outcome: String = row.try_get("outcome")?;
-            let outcome = Outcome::from_str(&outcome)?;
-            let n = as_u64(row.try_get("n")?);
-            if functions.last().is_none_or(|f| f.function != name) {
-                functions.push(FunctionUsage {
-                    function: name,
-                    figures: UsageFigures::default(),
-                });
-            }
-            let wall_ns = as_u64(row.try_get("wall_ns")?);
-            let cpu_ns = as_u64(row.try_get("cpu_ns")?);
-            let peak_memory_bytes = as_u64(row.try_get("peak")?);
-            let gb_seconds: f64 = row.try_get("gb_seconds")?;
-            let f = functions.last_mut().expect("pushed above");
-            f.figures.add(&UsageFigures {
-                invocations: n,
-                errors: if outcome == Outcome::Ok { 0 } else { n },
-                wall_ns,
-                cpu_ns,
-                peak_memory_bytes,
-                gb_seconds,
-                outcomes: vec![(outcome, n)],
-            });
+            let at = match functions.iter().position(|f| f.function == row.function) {
+                Some(at) => at,
+                None => {
+                    functions.push(FunctionUsage {
+                        function: row.function.clone(),
+                        figures: UsageFigures::default(),
+                    });
+                    functions.len() - 1
+                }
+            };
+            functions[at].figures.add(&row.figures());
         }
+        functions.sort_by(|a, b| a.function.as_str().cmp(b.function.as_str()));
         Ok(UsageReport { functions })
     }
+
+    /// Rollup rows of a tenant whose hour starts in `[from_ms, to_ms)`, ordered by hour.
+    pub async fn rollup_rows(
+        &self,
+        tenant: TenantId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<RollupRow>> {
+        let rows = sqlx::query(
+            "SELECT function_name, trigger_kind, outcome, hour_ms, invocations, wall_ns, cpu_ns, \
+             peak_memory_bytes, gb_seconds, allocated_gb_seconds FROM usage_hourly \
+             WHERE tenant_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
+             ORDER BY hour_ms, function_name, trigger_kind, outcome",
+        )
+        .bind(tenant.0)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("function_name")?;
+                let trigger: String = row.try_get("trigger_kind")?;
+                let outcome: String = row.try_get("outcome")?;
+                Ok(RollupRow {
+                    function: FunctionName::parse(&name)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    trigger: TriggerKind::from_str(&trigger)?,
+                    outcome: Outcome::from_str(&outcome)?,
+                    hour_ms: row.try_get("hour_ms")?,
+                    invocations: as_u64(row.try_get("invocations")?),
+                    wall_ns: as_u64(row.try_get("wall_ns")?),
+                    cpu_ns: as_u64(row.try_get("cpu_ns")?),
+                    peak_memory_bytes: as_u64(row.try_get("peak_memory_bytes")?),
+                    gb_seconds: row.try_get("gb_seconds")?,
+                    allocated_gb_seconds: row.try_get("allocated_gb_seconds")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The wall-time histogram of a tenant's functions per hour in `[from_ms, to_ms)`.
+    pub async fn latency_rows(
+        &self,
+        tenant: TenantId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<LatencyRow>> {
+        let rows = sqlx::query(
+            "SELECT function_name, hour_ms, bucket, invocations FROM latency_hourly \
+             WHERE tenant_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
+             ORDER BY hour_ms, function_name, bucket",
+        )
+        .bind(tenant.0)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let name: String = row.try_get("function_name")?;
+                let bucket: i64 = row.try_get("bucket")?;
+                Ok(LatencyRow {
+                    function: FunctionName::parse(&name)
+                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    hour_ms: row.try_get("hour_ms")?,
+                    bucket: u32::try_from(bucket).unwrap_or(0),
+                    invocations: as_u64(row.try_get("invocations")?),
+                })
+            })
+            .collect()
+    }
+
+    /// The latest invocation records of a function, newest first (within raw retention).
+    pub async fn recent_invocations(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+        limit: u32,
+    ) -> Result<Vec<InvocationRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, \
+             memory_limit_bytes, outcome, traceparent FROM invocations \
+             WHERE tenant_id = $1 AND function_name = $2 \
+             ORDER BY started_at_ms DESC, id DESC LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(function.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id")?;
+                let trigger: String = row.try_get("trigger_kind")?;
+                let outcome: String = row.try_get("outcome")?;
+                Ok(InvocationRecord {
+                    id: InvocationId::from_str(&id)?,
+                    tenant,
+                    function: function.clone(),
+                    version: Version(row.try_get("version")?),
+                    trigger: TriggerKind::from_str(&trigger)?,
+                    started_at_ms: row.try_get("started_at_ms")?,
+                    wall_ns: as_u64(row.try_get("wall_ns")?),
+                    cpu_ns: as_u64(row.try_get("cpu_ns")?),
+                    peak_memory_bytes: as_u64(row.try_get("peak_memory_bytes")?),
+                    memory_limit_bytes: as_u64(row.try_get("memory_limit_bytes")?),
+                    outcome: Outcome::from_str(&outcome)?,
+                    traceparent: row.try_get("traceparent")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes raw invocation records that started before `before_ms` (their rollups stay).
+    pub async fn prune_invocations(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM invocations WHERE started_at_ms < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// One rollup row: a tenant's invocations of one function, trigger and outcome in one hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupRow {
+    pub function: FunctionName,
+    pub trigger: TriggerKind,
+    pub outcome: Outcome,
+    pub hour_ms: i64,
+    pub invocations: u64,
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub peak_memory_bytes: u64,
+    pub gb_seconds: f64,
+    pub allocated_gb_seconds: f64,
+}
+
+impl RollupRow {
+    pub fn figures(&self) -> UsageFigures {
+        UsageFigures {
+            invocations: self.invocations,
+            errors: if self.outcome == Outcome::Ok {
+                0
+            } else {
+                self.invocations
+            },
+            wall_ns: self.wall_ns,
+            cpu_ns: self.cpu_ns,
+            peak_memory_bytes: self.peak_memory_bytes,
+            gb_seconds: self.gb_seconds,
+            outcomes: vec![(self.outcome, self.invocations)],
+        }
+    }
+}
+
+/// One histogram cell: invocations of a function in an hour that fell into `bucket`
+/// (see [`crate::latency`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyRow {
+    pub function: FunctionName,
+    pub hour_ms: i64,
+    pub bucket: u32,
+    pub invocations: u64,
+}
+
+const UPSERT_USAGE_HOURLY: &str = "INSERT INTO usage_hourly (tenant_id, function_name, \
+     trigger_kind, outcome, hour_ms, invocations, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, \
+     allocated_gb_seconds) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+     ON CONFLICT (tenant_id, function_name, trigger_kind, outcome, hour_ms) DO UPDATE SET \
+     invocations = usage_hourly.invocations + excluded.invocations, \
+     wall_ns = usage_hourly.wall_ns + excluded.wall_ns, \
+     cpu_ns = usage_hourly.cpu_ns + excluded.cpu_ns, \
+     peak_memory_bytes = CASE WHEN excluded.peak_memory_bytes > usage_hourly.peak_memory_bytes \
+     THEN excluded.peak_memory_bytes ELSE usage_hourly.peak_memory_bytes END, \
+     gb_seconds = usage_hourly.gb_seconds + excluded.gb_seconds, \
+     allocated_gb_seconds = usage_hourly.allocated_gb_seconds + excluded.allocated_gb_seconds";
+
+const UPSERT_LATENCY_HOURLY: &str = "INSERT INTO latency_hourly (tenant_id, function_name, \
+     hour_ms, bucket, invocations) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (tenant_id, function_name, hour_ms, bucket) DO UPDATE SET \
+     invocations = latency_hourly.invocations + excluded.invocations";
+
+/// A rollup row's key, as bound to SQL.
+#[derive(PartialEq, Eq, Hash)]
+struct RollupKey {
+    tenant: i64,
+    function: String,
+    trigger: &'static str,
+    outcome: &'static str,
+    hour_ms: i64,
+}
+
+#[derive(Default)]
+struct RollupSum {
+    invocations: i64,
+    wall_ns: i64,
+    cpu_ns: i64,
+    peak_memory_bytes: i64,
+    gb_seconds: f64,
+    allocated_gb_seconds: f64,
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A batch of records summed per rollup key.
+fn rollup(records: &[InvocationRecord]) -> std::collections::HashMap<RollupKey, RollupSum> {
+    let mut sums: std::collections::HashMap<RollupKey, RollupSum> = Default::default();
+    for r in records {
+        let sum = sums
+            .entry(RollupKey {
+                tenant: r.tenant.0,
+                function: r.function.as_str().to_owned(),
+                trigger: r.trigger.as_str(),
+                outcome: r.outcome.as_str(),
+                hour_ms: r.hour_ms(),
+            })
+            .or_default();
+        sum.invocations += 1;
+        sum.wall_ns = sum.wall_ns.saturating_add(clamp_i64(r.wall_ns));
+        sum.cpu_ns = sum.cpu_ns.saturating_add(clamp_i64(r.cpu_ns));
+        sum.peak_memory_bytes = sum.peak_memory_bytes.max(clamp_i64(r.peak_memory_bytes));
+        sum.gb_seconds += r.gb_seconds();
+        sum.allocated_gb_seconds += r.allocated_gb_seconds();
+    }
+    sums
+}
+
+/// A batch of records counted per (tenant, function, hour, latency bucket).
+fn latency_rollup(
+    records: &[InvocationRecord],
+) -> std::collections::HashMap<(i64, String, i64, u32), i64> {
+    let mut counts: std::collections::HashMap<(i64, String, i64, u32), i64> = Default::default();
+    for r in records {
+        *counts
+            .entry((
+                r.tenant.0,
+                r.function.as_str().to_owned(),
+                r.hour_ms(),
+                crate::latency::bucket_of(r.wall_ns),
+            ))
+            .or_default() += 1;
+    }
+    counts
 }
 
 #[cfg(test)]
@@ -264,8 +563,9 @@ mod tests {
     fn multi_row_insert_numbers_every_parameter_once() {
         let sql = insert_invocations_sql(2);
         assert!(sql.ends_with(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11), \
-             ($12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) ON CONFLICT (id) DO NOTHING"
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), \
+             ($14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+             ON CONFLICT (id) DO NOTHING"
         ));
         let full = insert_invocations_sql(ROWS_PER_INSERT);
         let last = ROWS_PER_INSERT * INVOCATION_COLUMNS;

@@ -19,6 +19,63 @@ pub struct Config {
     pub metering: MeteringConfig,
     pub scheduler: SchedulerConfig,
     pub kafka: KafkaConfig,
+    pub billing: BillingConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Prices, free tier, budgets and break-even advice. Defaults follow public FaaS list prices
+/// (USD): $0.20 per million requests and $0.0000166667 per GB-second (AWS Lambda, x86),
+/// $0.02 per million CPU-milliseconds = $0.00002 per CPU-second (Cloudflare Workers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    pub price_per_million_requests: f64,
+    pub price_per_gb_second: f64,
+    pub price_per_cpu_second: f64,
+    /// Free each month per tenant (0 = no free tier; Lambda's is 1,000,000 and 400,000).
+    pub free_requests: f64,
+    pub free_gb_seconds: f64,
+    pub free_cpu_seconds: f64,
+    /// What one dedicated instance costs a month; a function whose projected monthly cost
+    /// exceeds it is flagged as no longer rare enough for FaaS.
+    pub dedicated_instance_monthly_usd: f64,
+    /// A budget's policy when the tenant does not choose one: `refuse` or `warn`.
+    pub default_budget_policy: String,
+    /// How long a node reuses a tenant's month-to-date cost before reading it again; the
+    /// budget is enforced within this (plus `metering.flush_interval_ms`).
+    pub budget_refresh_ms: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        BillingConfig {
+            price_per_million_requests: 0.20,
+            price_per_gb_second: 0.000_016_666_7,
+            price_per_cpu_second: 0.000_02,
+            free_requests: 0.0,
+            free_gb_seconds: 0.0,
+            free_cpu_seconds: 0.0,
+            dedicated_instance_monthly_usd: 15.0,
+            default_budget_policy: "refuse".into(),
+            budget_refresh_ms: 1000,
+        }
+    }
+}
+
+/// `/metrics`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Functions with series of their own; the rest share `tenant="_other"` (bounded cardinality).
+    pub max_function_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            max_function_series: 1000,
+        }
+    }
 }
 
 /// The Kafka trigger and `publish`.
@@ -131,8 +188,12 @@ pub struct MeteringConfig {
     pub enabled: bool,
     /// Records written per transaction at most.
     pub batch_size: usize,
-    /// How long a record may wait before its batch is written.
+    /// How long a record may wait before its batch is written. A node killed with -9 loses
+    /// at most this much of its records (a clean stop loses none).
     pub flush_interval_ms: u64,
+    /// Raw invocation records older than this are deleted; hourly rollups (statements, usage,
+    /// charts) are kept.
+    pub raw_retention_days: u64,
 }
 
 impl Default for Config {
@@ -146,6 +207,8 @@ impl Default for Config {
             metering: MeteringConfig::default(),
             scheduler: SchedulerConfig::default(),
             kafka: KafkaConfig::default(),
+            billing: BillingConfig::default(),
+            metrics: MetricsConfig::default(),
         }
     }
 }
@@ -183,6 +246,7 @@ impl Default for MeteringConfig {
             enabled: true,
             batch_size: 500,
             flush_interval_ms: 200,
+            raw_retention_days: 30,
         }
     }
 }
@@ -264,6 +328,25 @@ impl Config {
             self.metering.batch_size >= 1,
             "metering.batch_size must be at least 1",
         )?;
+        let b = &self.billing;
+        check(
+            [
+                b.price_per_million_requests,
+                b.price_per_gb_second,
+                b.price_per_cpu_second,
+                b.free_requests,
+                b.free_gb_seconds,
+                b.free_cpu_seconds,
+                b.dedicated_instance_monthly_usd,
+            ]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0),
+            "billing prices, free tiers and dedicated_instance_monthly_usd must be numbers >= 0",
+        )?;
+        check(
+            self.billing.budget_policy().is_some(),
+            "billing.default_budget_policy must be \"refuse\" or \"warn\"",
+        )?;
         Ok(())
     }
 
@@ -280,6 +363,13 @@ impl Config {
 
     pub fn cache_dir(&self) -> PathBuf {
         self.data_dir.join("cache")
+    }
+}
+
+impl BillingConfig {
+    /// The default budget policy, if the configured name is valid.
+    pub fn budget_policy(&self) -> Option<geyser_functions::BudgetPolicy> {
+        self.default_budget_policy.parse().ok()
     }
 }
 

@@ -61,6 +61,8 @@ pub struct Host {
     slots: Arc<Semaphore>,
     config: EngineConfig,
     cold_starts: AtomicU64,
+    /// Invocations waiting in `acquire_slot`.
+    queued: AtomicU64,
 }
 
 /// The right to run one instance; held for the whole invocation.
@@ -117,6 +119,7 @@ impl Host {
             slots: Arc::new(Semaphore::new(slots)),
             config: config.clone(),
             cold_starts: AtomicU64::new(0),
+            queued: AtomicU64::new(0),
         })
     }
 
@@ -204,11 +207,28 @@ impl Host {
 
     /// Waits for a free instance slot, at most the configured queue timeout.
     pub async fn acquire_slot(&self) -> Option<InstanceSlot> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Some(permit);
+        }
         let wait = Duration::from_millis(self.config.queue_timeout_ms);
+        // Counted while waiting, however the wait ends (a caller that goes away drops it).
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.queued);
         match tokio::time::timeout(wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Some(permit),
             _ => None,
         }
+    }
+
+    /// Invocations waiting for an instance slot now.
+    pub fn queued(&self) -> u64 {
+        self.queued.load(Ordering::Relaxed)
     }
 
     /// Instances running now.

@@ -36,6 +36,8 @@ use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 pub enum InvokeError {
     #[error("all {0} instance slots are busy; try again")]
     Saturated(u32),
+    #[error("{0}")]
+    BudgetExceeded(crate::billing::BudgetRefusal),
     #[error("function timed out after {0} ms")]
     Timeout(u64),
     #[error("function exceeded its memory limit of {0} MiB")]
@@ -63,7 +65,7 @@ impl InvokeError {
             InvokeError::Timeout(_) => Outcome::Timeout,
             InvokeError::MemoryLimit(_) => Outcome::MemoryLimit,
             InvokeError::Trap(_) => Outcome::Trap,
-            InvokeError::Saturated(_) => Outcome::Rejected,
+            InvokeError::Saturated(_) | InvokeError::BudgetExceeded(_) => Outcome::Rejected,
             _ => Outcome::Error,
         }
     }
@@ -102,6 +104,8 @@ pub struct Invoker {
     pub publisher: Option<crate::kafka::Publisher>,
     /// Active versions looked up recently (every trigger resolves its function through it).
     pub routes: Arc<crate::routes::RouteCache>,
+    /// Month-to-date cost against each tenant's budget; refuses when a budget says so.
+    pub budgets: Arc<crate::billing::BudgetGuard>,
 }
 
 /// What a trigger adds to an invocation besides the function and its input.
@@ -111,13 +115,14 @@ pub struct InvocationExtras {
     /// processed mark).
     pub kv_transaction: Option<Arc<tokio::sync::Mutex<geyser_functions::KvTransaction>>>,
     /// The `traceparent` the trigger arrived with; `None` (or an invalid one) starts a trace.
-    /// Only read when the invocation can publish.
     pub traceparent: Option<String>,
 }
 
 /// The result of a successful HTTP dispatch: the response as the guest wrote it, still streaming.
 pub struct Invoked {
     pub id: InvocationId,
+    /// The invocation's `traceparent` (its span in the caller's trace), for the response.
+    pub traceparent: String,
     pub response: http::Response<GuestBody>,
 }
 
@@ -125,6 +130,8 @@ pub struct Invoked {
 struct Admission {
     id: InvocationId,
     trigger: TriggerKind,
+    /// The invocation's own span in the trace it arrived with (or a new trace).
+    trace: TraceContext,
     span: tracing::Span,
     started_at_ms: i64,
     start: Instant,
@@ -140,8 +147,20 @@ impl Invoker {
         self.routes.active(&self.store, tenant, function).await
     }
 
-    fn admit(&self, function: &ActiveFunction, trigger: TriggerKind) -> Admission {
+    /// Starts an invocation: refuses it if the tenant's budget says so, else gives it an id,
+    /// a trace span and a clock. A refusal is not metered (nothing ran, nothing is billed).
+    async fn admit(
+        &self,
+        function: &ActiveFunction,
+        trigger: TriggerKind,
+        traceparent: Option<&str>,
+    ) -> Result<Admission, InvokeError> {
+        if let Err(refusal) = self.budgets.admit(&function.tenant).await {
+            self.metrics.budget_refused();
+            return Err(InvokeError::BudgetExceeded(refusal));
+        }
         let id = InvocationId::new();
+        let trace = TraceContext::child_of(traceparent);
         let span = tracing::info_span!(
             "geyser.invoke",
             tenant = %function.tenant.name,
@@ -149,16 +168,18 @@ impl Invoker {
             version = %function.version,
             invocation = %id,
             trigger = trigger.as_str(),
+            trace_id = %trace.trace_id(),
             outcome = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
         );
-        Admission {
+        Ok(Admission {
             id,
             trigger,
+            trace,
             span,
             started_at_ms: now_ms(),
             start: Instant::now(),
-        }
+        })
     }
 
     /// Takes a slot and the warm version; failures are metered here.
@@ -191,6 +212,7 @@ impl Invoker {
     fn sandbox(
         &self,
         function: &ActiveFunction,
+        trace: &TraceContext,
         extras: InvocationExtras,
     ) -> (wasmtime::Store<InvocationState>, Telemetry, SandboxLimits) {
         let limits = SandboxLimits {
@@ -207,7 +229,7 @@ impl Invoker {
                 .map(|publisher| crate::capabilities::PublishContext {
                     publisher,
                     tenant: function.tenant.name.clone(),
-                    traceparent: TraceContext::child_of(extras.traceparent.as_deref()).header(),
+                    traceparent: trace.header(),
                 }),
         };
         let (store, telemetry) = new_store(self.host.engine(), limits, context);
@@ -288,22 +310,23 @@ impl Invoker {
         if !function.kind.contains(FunctionKind::Http) {
             return Err(wrong_kind(&function, "over HTTP"));
         }
-        let admission = self.admit(&function, TriggerKind::Http);
+        let parent = request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let admission = self
+            .admit(&function, TriggerKind::Http, parent.as_deref())
+            .await?;
         let id = admission.id;
+        let traceparent = admission.trace.header();
         let (slot, prepared) = self.prepare(&function, &admission).await?;
         let Some(pre) = prepared.http else {
             self.finish(&function, &admission, 0, 0, Outcome::Error);
             return Err(wrong_kind(&function, "over HTTP"));
         };
-        let extras = InvocationExtras {
-            kv_transaction: None,
-            traceparent: request
-                .headers()
-                .get("traceparent")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        };
-        let (mut store, telemetry, limits) = self.sandbox(&function, extras);
+        let (mut store, telemetry, limits) =
+            self.sandbox(&function, &admission.trace, InvocationExtras::default());
         let request = into_guest_request(request, self.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -352,6 +375,7 @@ impl Invoker {
         match receiver.await {
             Ok(Ok(response)) => Ok(Invoked {
                 id,
+                traceparent,
                 response: response.map(|body| GuestBody::new(body, task)),
             }),
             Ok(Err(code)) => Err(InvokeError::Guest(format!(
@@ -443,10 +467,12 @@ impl Invoker {
         extras: InvocationExtras,
         run: impl FnOnce(Prepared, wasmtime::Store<InvocationState>) -> Option<GuestRun>,
     ) -> Result<InvocationId, InvokeError> {
-        let admission = self.admit(&function, trigger);
+        let admission = self
+            .admit(&function, trigger, extras.traceparent.as_deref())
+            .await?;
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
-        let (store, telemetry, limits) = self.sandbox(&function, extras);
+        let (store, telemetry, limits) = self.sandbox(&function, &admission.trace, extras);
         let Some(run) = run(prepared, store) else {
             self.finish(&function, &admission, 0, 0, Outcome::Error);
             return Err(wrong_kind(&function, wanted));
@@ -474,7 +500,14 @@ impl Invoker {
         span.record("outcome", outcome.as_str());
         span.record("duration_ms", wall.as_secs_f64() * 1e3);
         span.in_scope(|| tracing::debug!("invocation finished"));
-        self.metrics.count(outcome);
+        self.metrics.finished(
+            &function.tenant,
+            &function.name,
+            outcome,
+            wall,
+            cpu_ns,
+            peak_memory_bytes,
+        );
         self.meter.record(InvocationRecord {
             id: admission.id,
             tenant: function.tenant.id,
@@ -485,7 +518,9 @@ impl Invoker {
             wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
             cpu_ns,
             peak_memory_bytes,
+            memory_limit_bytes: u64::from(function.limits.memory_mb) << 20,
             outcome,
+            traceparent: Some(admission.trace.header()),
         });
     }
 }

@@ -20,6 +20,7 @@
 
 pub mod api;
 mod artifact_cache;
+pub mod billing;
 mod capabilities;
 pub mod config;
 mod cpu;

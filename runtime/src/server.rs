@@ -58,7 +58,12 @@ pub async fn serve_with_clock(
     let store = Store::open(&config.database_url(), 16).await?;
     let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
     let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::new(Metrics::new(config.metrics.max_function_series));
+    let budgets = Arc::new(crate::billing::BudgetGuard::new(
+        store.clone(),
+        crate::billing::PriceTable::from_config(&config.billing),
+        Duration::from_millis(config.billing.budget_refresh_ms),
+    ));
     let tasks = TaskTracker::new();
     let publisher = match &config.kafka.brokers {
         Some(brokers) => Some(
@@ -81,8 +86,13 @@ pub async fn serve_with_clock(
         routes: Arc::new(crate::routes::RouteCache::new(Duration::from_millis(
             config.http.route_cache_ms,
         ))),
+        budgets,
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
+    let pruner = tokio::spawn(prune_loop(
+        store.clone(),
+        Duration::from_secs(config.metering.raw_retention_days.saturating_mul(86_400)),
+    ));
     let cron = CronRunner {
         store: store.clone(),
         invoker: invoker.clone(),
@@ -156,12 +166,29 @@ pub async fn serve_with_clock(
         tracing::warn!("invocations still running after the grace period");
     }
     evictor.abort();
+    pruner.abort();
     // The router (and with it every `Meter` clone but the tasks') is gone; the writer drains
     // its queue and exits.
     let _ = writer.await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Deletes raw invocation records past their retention, at start and then hourly (their
+/// hourly rollups stay, so statements and usage do not change).
+async fn prune_loop(store: Store, retention: Duration) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        ticker.tick().await;
+        let before = geyser_functions::now_ms()
+            .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+        match store.prune_invocations(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(records = n, "pruned invocation records past retention"),
+            Err(err) => tracing::warn!(error = %err, "pruning invocation records failed"),
+        }
+    }
 }
 
 async fn evict_loop(host: Arc<Host>) {

@@ -34,6 +34,32 @@ pub async fn resolve(state: &AppState, key: &ApiKey) -> Result<Option<Caller>, A
     Ok(state.store.tenant_by_key(key).await?.map(Caller::Tenant))
 }
 
+impl Caller {
+    /// The tenant a read is about: a tenant reads its own (naming itself is allowed), the
+    /// admin names one with `?tenant=NAME`.
+    pub async fn target(
+        self,
+        state: &AppState,
+        named: Option<&str>,
+        what: &str,
+    ) -> Result<Tenant, ApiError> {
+        match (self, named) {
+            (Caller::Tenant(tenant), None) => Ok(tenant),
+            (Caller::Tenant(tenant), Some(name)) if name == tenant.name.as_str() => Ok(tenant),
+            (Caller::Tenant(_), Some(_)) => Err(ApiError::forbidden(format!(
+                "a tenant sees only its own {what}"
+            ))),
+            (Caller::Admin, Some(name)) => Ok(state
+                .store
+                .tenant_by_name(&geyser_functions::TenantName::parse(name)?)
+                .await?),
+            (Caller::Admin, None) => Err(ApiError::bad_request(
+                "the admin must name a tenant: ?tenant=NAME",
+            )),
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 

@@ -117,6 +117,9 @@ impl From<crate::invoke::InvokeError> for ApiError {
         let message = err.to_string();
         match err {
             E::Saturated(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message),
+            E::BudgetExceeded(_) => {
+                Self::new(StatusCode::PAYMENT_REQUIRED, "budget_exceeded", message)
+            }
             E::Timeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
             E::MemoryLimit(_) => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)

@@ -121,6 +121,10 @@ async fn dispatch(
     if let Ok(id) = HeaderValue::from_str(&invoked.id.to_string()) {
         parts.headers.insert("x-geyser-invocation", id);
     }
+    // The invocation's span in the caller's trace (or the trace it started).
+    if let Ok(trace) = HeaderValue::from_str(&invoked.traceparent) {
+        parts.headers.insert("traceparent", trace);
+    }
     let body = Body::new(body);
     Ok(Response::from_parts(parts, body).into_response())
 }

@@ -2,15 +2,18 @@
 //! Only this module knows HTTP status codes and JSON DTOs.
 
 mod auth;
+mod billing;
 mod cron;
 mod error;
 mod functions;
 mod gateway;
 mod hooks;
+mod invocations;
 mod kafka;
 mod logs;
 mod system;
 mod tenants;
+mod ui;
 mod usage;
 
 use crate::config::Config;
@@ -55,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/functions/{name}/rollback", post(functions::rollback))
         .route("/v1/functions/{name}/logs", get(logs::recent))
+        .route("/v1/functions/{name}/invocations", get(invocations::recent))
         .route("/v1/functions/{name}/events", post(hooks::deliver_event))
         .route("/v1/functions/{name}/ticks", post(hooks::deliver_tick))
         .route(
@@ -82,6 +86,15 @@ pub fn router(state: AppState) -> Router {
             axum::routing::delete(kafka::delete),
         )
         .route("/v1/usage", get(usage::show))
+        .route("/v1/usage/series", get(billing::series))
+        .route("/v1/billing/statement", get(billing::statement))
+        .route(
+            "/v1/billing/budget",
+            get(billing::get_budget)
+                .put(billing::put_budget)
+                .delete(billing::delete_budget),
+        )
+        .route("/ui", get(ui::page))
         .route("/fn/{*rest}", any(gateway::invoke))
         .fallback(system::not_found)
         .with_state(state)

@@ -13,7 +13,7 @@ pub async fn healthz() -> &'static str {
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.host),
+        state.metrics.render(&state.host, &state.invoker.budgets),
     )
 }
 

@@ -6,7 +6,7 @@ use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use geyser_functions::{TenantName, UsageFigures};
+use geyser_functions::UsageFigures;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -61,24 +61,9 @@ pub async fn show(
     params: Result<Query<UsageParams>, QueryRejection>,
 ) -> Result<Json<UsageDto>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let tenant = match (caller, params.tenant) {
-        (Caller::Tenant(tenant), None) => tenant,
-        (Caller::Tenant(tenant), Some(name)) if name == tenant.name.as_str() => tenant,
-        (Caller::Tenant(_), Some(_)) => {
-            return Err(ApiError::forbidden("a tenant sees only its own usage"));
-        }
-        (Caller::Admin, Some(name)) => {
-            state
-                .store
-                .tenant_by_name(&TenantName::parse(&name)?)
-                .await?
-        }
-        (Caller::Admin, None) => {
-            return Err(ApiError::bad_request(
-                "the admin must name a tenant: ?tenant=NAME",
-            ));
-        }
-    };
+    let tenant = caller
+        .target(&state, params.tenant.as_deref(), "usage")
+        .await?;
     // Records of finished invocations may still be queued; write them first.
     state.meter.flush().await;
     let report = state.store.usage(tenant.id).await?;

@@ -375,6 +375,123 @@ impl Client {
         Ok(())
     }
 
+    pub async fn bill(&self, month: Option<&str>, tenant: Option<&str>, csv: bool) -> Result<()> {
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        if let Some(month) = month {
+            query.push(("month", month));
+        }
+        if let Some(tenant) = tenant {
+            query.push(("tenant", tenant));
+        }
+        if csv {
+            query.push(("format", "csv"));
+        }
+        let request = self
+            .request(Method::GET, "/v1/billing/statement")?
+            .query(&query);
+        if csv {
+            let text = self.send(request).await?.text().await?;
+            print!("{text}");
+            return Ok(());
+        }
+        let value = self.send_json(request).await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "Statement of {} for {} (USD)",
+            value["tenant"].as_str().unwrap_or(""),
+            value["month"].as_str().unwrap_or("")
+        );
+        println!(
+            "{:<28} {:<7} {:>10} {:>7} {:>14} {:>14} {:>12} {:>14}",
+            "FUNCTION",
+            "TRIGGER",
+            "REQUESTS",
+            "ERRORS",
+            "GB-SECONDS",
+            "CPU-SECONDS",
+            "COST",
+            "IF ALLOCATED"
+        );
+        for l in value["lines"].as_array().into_iter().flatten() {
+            println!(
+                "{:<28} {:<7} {:>10} {:>7} {:>14.6} {:>14.6} {:>12.6} {:>14.6}",
+                l["function"].as_str().unwrap_or(""),
+                l["trigger"].as_str().unwrap_or(""),
+                l["requests"].to_string(),
+                l["errors"].to_string(),
+                l["gb_seconds"].as_f64().unwrap_or(0.0),
+                l["cpu_seconds"].as_f64().unwrap_or(0.0),
+                l["cost_usd"].as_f64().unwrap_or(0.0),
+                l["allocated_cost_usd"].as_f64().unwrap_or(0.0)
+            );
+        }
+        let usd = |k: &str| value[k].as_f64().unwrap_or(0.0);
+        println!("subtotal         {:>12.6}", usd("subtotal_usd"));
+        println!("free tier        {:>12.6}", -usd("free_tier_credit_usd"));
+        println!("TOTAL            {:>12.6}", usd("total_usd"));
+        println!("if allocated     {:>12.6}", usd("allocated_total_usd"));
+        if let Some(message) = value["budget"]["message"].as_str() {
+            println!("budget: {message}");
+        }
+        for a in value["advice"].as_array().into_iter().flatten() {
+            if a["move_to_dedicated"].as_bool() == Some(true) {
+                println!(
+                    "advice: {}: {}",
+                    a["function"].as_str().unwrap_or(""),
+                    a["message"].as_str().unwrap_or("")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn budget(
+        &self,
+        monthly_usd: Option<f64>,
+        policy: Option<&str>,
+        clear: bool,
+        tenant: Option<&str>,
+    ) -> Result<()> {
+        let query: Vec<(&str, &str)> = tenant.map(|t| ("tenant", t)).into_iter().collect();
+        let value = if clear {
+            self.send_json(
+                self.request(Method::DELETE, "/v1/billing/budget")?
+                    .query(&query),
+            )
+            .await?;
+            println!("budget cleared");
+            return Ok(());
+        } else if let Some(monthly_usd) = monthly_usd {
+            let body = serde_json::json!({ "monthly_usd": monthly_usd, "policy": policy });
+            self.send_json(
+                self.request(Method::PUT, "/v1/billing/budget")?
+                    .query(&query)
+                    .json(&body),
+            )
+            .await?
+        } else if policy.is_some() {
+            bail!("--policy needs --monthly-usd");
+        } else {
+            self.send_json(
+                self.request(Method::GET, "/v1/billing/budget")?
+                    .query(&query),
+            )
+            .await?
+        };
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!(
+            "{} (policy {}, state {})",
+            value["message"].as_str().unwrap_or(""),
+            value["policy"].as_str().unwrap_or(""),
+            value["state"].as_str().unwrap_or("")
+        );
+        Ok(())
+    }
+
     pub async fn usage(&self, tenant: Option<&str>) -> Result<()> {
         let mut request = self.request(Method::GET, "/v1/usage")?;
         if let Some(tenant) = tenant {

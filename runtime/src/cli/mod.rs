@@ -104,6 +104,32 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Show the monthly statement: cost per function and trigger, budget, advice.
+    Bill {
+        /// `YYYY-MM` [default: this month, UTC].
+        #[arg(long)]
+        month: Option<String>,
+        /// The admin names a tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Print the statement as CSV.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Set (`--monthly-usd`), show or clear (`--clear`) the monthly budget.
+    Budget {
+        /// Dollars per month; at 80 % the statement warns, at 100 % invocations are refused
+        /// (policy refuse) or only flagged (policy warn).
+        #[arg(long)]
+        monthly_usd: Option<f64>,
+        /// `refuse` or `warn` [default: the node's billing.default_budget_policy].
+        #[arg(long)]
+        policy: Option<String>,
+        #[arg(long, conflicts_with_all = ["monthly_usd", "policy"])]
+        clear: bool,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -201,6 +227,21 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Delete { name } => client()?.delete(&name).await,
         Command::Logs { name, limit } => client()?.logs(&name, limit).await,
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
+        Command::Bill { month, tenant, csv } => {
+            client()?
+                .bill(month.as_deref(), tenant.as_deref(), csv)
+                .await
+        }
+        Command::Budget {
+            monthly_usd,
+            policy,
+            clear,
+            tenant,
+        } => {
+            client()?
+                .budget(monthly_usd, policy.as_deref(), clear, tenant.as_deref())
+                .await
+        }
         Command::Trigger(trigger) => {
             let client = client()?;
             match trigger {

@@ -497,7 +497,9 @@ impl BindingWorker {
                     Err(err) => Attempt::Failed(format!("cannot record the event: {err}")),
                 }
             }
-            Err(InvokeError::Saturated(_)) => Attempt::Busy,
+            // No free slot, or the tenant's budget is spent: wait without using an attempt
+            // (the record stays in Kafka until the budget is raised).
+            Err(InvokeError::Saturated(_) | InvokeError::BudgetExceeded(_)) => Attempt::Busy,
             Err(err) => Attempt::Failed(err.to_string()),
         }
     }
