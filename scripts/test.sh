@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
-# guest components built from source, the Kafka trigger against a real broker (started here,
+# guest components built from source, the dashboard in headless Chromium (installed from
+# Debian on first use), the Kafka trigger against a real broker (started here,
 # installed on first use by scripts/kafka-up.sh), and the CLI tests of the `geyser` binary.
 # This is the test command of README.md, and what .ci/run runs. Extra arguments go to
 # `cargo test`. The last line sums every test binary's result.
@@ -9,6 +10,11 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 scripts/postgres-up.sh
+# The dashboard test drives Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
 kafka_state=${KAFKA_STATE_DIR:-target/kafka}
 started_kafka=0
 if ! { [ -f "$kafka_state/pid" ] && kill -0 "$(cat "$kafka_state/pid")" 2>/dev/null; }; then
