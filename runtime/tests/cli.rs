@@ -360,3 +360,95 @@ fn two_processes_on_one_postgres_never_oversell() {
         assert_eq!(after["tiers"][0]["available"], 0);
     });
 }
+
+/// `--log-format json`: every line is a JSON object; an invocation's lines carry its tenant,
+/// function, invocation id and trace id; no request body or API key is ever logged. Also
+/// `geyser bill` and `geyser budget` as a user runs them.
+#[test]
+fn json_logs_name_the_invocation_and_bill_prints_the_statement() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("node.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let data = dir.path().join("data");
+    let mut node = start_logging(
+        &data,
+        &["--log-format", "json"],
+        Some("admin-key-for-logs"),
+        "info,geyser_runtime=debug",
+        log,
+    );
+    let key = create_tenant(&node, "admin-key-for-logs", "logs");
+    let hello = guest_path("example_hello");
+    stdout(&geyser(
+        &node,
+        &key,
+        &["deploy", "hello", hello.to_str().unwrap()],
+    ));
+    let out = stdout(&geyser(
+        &node,
+        &key,
+        &[
+            "invoke",
+            "hello",
+            "/x",
+            "--method",
+            "POST",
+            "--data",
+            "secret-body-123",
+        ],
+    ));
+    assert!(out.contains("hello"), "{out}");
+
+    let bill = stdout(&geyser(&node, &key, &["bill"]));
+    assert!(bill.contains("Statement of logs for"), "{bill}");
+    assert!(bill.contains("hello") && bill.contains("http"), "{bill}");
+    assert!(bill.contains("TOTAL"), "{bill}");
+    let csv = stdout(&geyser(&node, &key, &["bill", "--csv"]));
+    let mut rows = csv.lines();
+    assert!(
+        rows.next()
+            .unwrap()
+            .starts_with("tenant,month,function,trigger,requests")
+    );
+    assert!(rows.next().unwrap().starts_with("logs,"), "{csv}");
+    let budget = stdout(&geyser(&node, &key, &["budget", "--monthly-usd", "5"]));
+    assert!(
+        budget.contains("of the $5.00 monthly budget spent"),
+        "{budget}"
+    );
+    assert!(budget.contains("policy refuse"), "{budget}");
+    let err = stderr_failure(&geyser(&node, &key, &["bill", "--month", "2026-13"]));
+    assert!(
+        err.contains("400") && err.contains("invalid month"),
+        "{err}"
+    );
+
+    assert!(node.terminate().success());
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(!text.contains("secret-body-123"), "a body was logged");
+    assert!(!text.contains(&key), "an API key was logged");
+    assert!(
+        !text.contains("admin-key-for-logs"),
+        "the admin key was logged"
+    );
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(lines.len() >= 3, "{text}");
+    let finished = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "invocation finished")
+        .unwrap_or_else(|| panic!("no invocation line:\n{text}"));
+    let span = &finished["span"];
+    assert_eq!(span["tenant"], "logs", "{finished}");
+    assert_eq!(span["function"], "hello");
+    assert_eq!(span["trigger"], "http");
+    assert_eq!(span["outcome"], "ok");
+    let invocation = span["invocation"].as_str().unwrap();
+    assert_eq!(invocation.len(), 36, "a UUID: {invocation}");
+    assert_eq!(span["trace_id"].as_str().unwrap().len(), 32);
+    for l in &lines {
+        assert!(l["level"].is_string() && l["timestamp"].is_string(), "{l}");
+    }
+}

@@ -56,6 +56,17 @@ impl Node {
 /// `geyser serve` on a fresh port with `data_dir`, plus `extra` arguments and an optional
 /// admin key (none: generated into the data dir).
 pub fn start(data_dir: &Path, extra: &[&str], admin_key: Option<&str>) -> Node {
+    start_logging(data_dir, extra, admin_key, "warn", Stdio::null())
+}
+
+/// [`start`] with `RUST_LOG=filter` and the node's log output (stderr) sent to `logs`.
+pub fn start_logging(
+    data_dir: &Path,
+    extra: &[&str],
+    admin_key: Option<&str>,
+    filter: &str,
+    logs: impl Into<Stdio>,
+) -> Node {
     let port = free_port();
     let mut command = Command::new(BIN);
     command
@@ -73,9 +84,9 @@ pub fn start(data_dir: &Path, extra: &[&str], admin_key: Option<&str>) -> Node {
         command.env("GEYSER_ADMIN_KEY", key);
     }
     let child = command
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", filter)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(logs)
         .spawn()
         .expect("spawn geyser serve");
     let node = Node {
