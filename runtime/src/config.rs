@@ -21,6 +21,27 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub billing: BillingConfig,
     pub metrics: MetricsConfig,
+    pub otlp: OtlpConfig,
+}
+
+/// OTLP trace export: one span per invocation, in the caller's trace.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// OTLP/HTTP traces URL (JSON bodies), e.g. `http://127.0.0.1:4318/v1/traces`. `None`: no
+    /// export.
+    pub endpoint: Option<String>,
+    /// How long spans are batched before they are sent.
+    pub batch_delay_ms: u64,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        OtlpConfig {
+            endpoint: None,
+            batch_delay_ms: 1000,
+        }
+    }
 }
 
 /// Prices, free tier, budgets and break-even advice. Defaults follow public FaaS list prices
@@ -209,6 +230,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             billing: BillingConfig::default(),
             metrics: MetricsConfig::default(),
+            otlp: OtlpConfig::default(),
         }
     }
 }

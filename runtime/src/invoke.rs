@@ -106,6 +106,8 @@ pub struct Invoker {
     pub routes: Arc<crate::routes::RouteCache>,
     /// Month-to-date cost against each tenant's budget; refuses when a budget says so.
     pub budgets: Arc<crate::billing::BudgetGuard>,
+    /// Exports a span per invocation when `[otlp] endpoint` is set.
+    pub otlp: Option<Arc<crate::otlp::SpanExport>>,
 }
 
 /// What a trigger adds to an invocation besides the function and its input.
@@ -522,6 +524,20 @@ impl Invoker {
             outcome,
             traceparent: Some(admission.trace.header()),
         });
+        if let Some(otlp) = &self.otlp {
+            otlp.invocation(crate::otlp::InvocationSpan {
+                function,
+                id: admission.id,
+                trigger: admission.trigger,
+                trace: &admission.trace,
+                start: std::time::UNIX_EPOCH
+                    + Duration::from_millis(u64::try_from(admission.started_at_ms).unwrap_or(0)),
+                wall,
+                cpu_ns,
+                peak_memory_bytes,
+                outcome,
+            });
+        }
     }
 }
 

@@ -33,6 +33,7 @@ pub mod invoke;
 pub mod kafka;
 mod metering;
 mod metrics;
+pub mod otlp;
 mod resident;
 mod routes;
 mod sandbox;
@@ -52,6 +53,8 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("cannot set up the Kafka client: {0}")]
     Kafka(String),
+    #[error(transparent)]
+    Otlp(#[from] otlp::OtlpError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

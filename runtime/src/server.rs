@@ -64,6 +64,13 @@ pub async fn serve_with_clock(
         crate::billing::PriceTable::from_config(&config.billing),
         Duration::from_millis(config.billing.budget_refresh_ms),
     ));
+    let otlp = match &config.otlp.endpoint {
+        Some(endpoint) => Some(Arc::new(crate::otlp::SpanExport::new(
+            endpoint,
+            Duration::from_millis(config.otlp.batch_delay_ms),
+        )?)),
+        None => None,
+    };
     let tasks = TaskTracker::new();
     let publisher = match &config.kafka.brokers {
         Some(brokers) => Some(
@@ -87,6 +94,7 @@ pub async fn serve_with_clock(
             config.http.route_cache_ms,
         ))),
         budgets,
+        otlp: otlp.clone(),
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
     let pruner = tokio::spawn(prune_loop(
@@ -170,6 +178,9 @@ pub async fn serve_with_clock(
     // The router (and with it every `Meter` clone but the tasks') is gone; the writer drains
     // its queue and exits.
     let _ = writer.await;
+    if let Some(otlp) = otlp {
+        let _ = tokio::task::spawn_blocking(move || otlp.shutdown()).await;
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -9,6 +9,8 @@ pub struct TraceContext {
     trace_id: [u8; 16],
     span_id: [u8; 8],
     flags: u8,
+    /// The caller's span this one continues, when it arrived with a valid `traceparent`.
+    parent_span_id: Option<[u8; 8]>,
 }
 
 impl TraceContext {
@@ -27,6 +29,7 @@ impl TraceContext {
             trace_id,
             span_id,
             flags: 1,
+            parent_span_id: None,
         }
     }
 
@@ -52,6 +55,7 @@ impl TraceContext {
             trace_id,
             span_id,
             flags: flag[0],
+            parent_span_id: None,
         })
     }
 
@@ -60,6 +64,7 @@ impl TraceContext {
         match parent.and_then(TraceContext::parse) {
             Some(parent) => TraceContext {
                 span_id: TraceContext::start().span_id,
+                parent_span_id: Some(parent.span_id),
                 ..parent
             },
             None => TraceContext::start(),
@@ -68,6 +73,22 @@ impl TraceContext {
 
     pub fn trace_id(&self) -> String {
         hex::encode(self.trace_id)
+    }
+
+    pub fn trace_id_bytes(&self) -> [u8; 16] {
+        self.trace_id
+    }
+
+    pub fn span_id_bytes(&self) -> [u8; 8] {
+        self.span_id
+    }
+
+    pub fn parent_span_id_bytes(&self) -> Option<[u8; 8]> {
+        self.parent_span_id
+    }
+
+    pub fn sampled(&self) -> bool {
+        self.flags & 1 == 1
     }
 
     /// The header value.

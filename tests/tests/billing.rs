@@ -594,3 +594,87 @@ async fn traceparent_round_trips(_server: &TestServer, api: Api) {
     let record = records.iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(record["traceparent"], returned.as_str());
 }
+
+/// With `[otlp] endpoint` set, each invocation reaches an OTLP/HTTP collector as a span with the
+/// ids of its `traceparent` (the caller's span as parent) and its tenant, function and outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invocations_are_exported_as_otlp_spans() {
+    use axum::routing::post;
+    use std::sync::{Arc, Mutex};
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                let value: Value = serde_json::from_slice(&body).expect("OTLP JSON body");
+                sink.lock().unwrap().push(value);
+                "{}"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let server = TestServer::start(Backend::Sqlite, |config| {
+        config.otlp.endpoint = Some(endpoint);
+        config.otlp.batch_delay_ms = 50;
+    });
+    let api = server.api();
+    let t = api.create_tenant("otlp").await;
+    api.deploy_ok(&t, "hello", "", guest("example_hello")).await;
+    let parent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+    let reply = api
+        .http
+        .get(format!("{}/fn/{}/hello/", api.base, t.name))
+        .header("traceparent", parent)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let returned = reply.headers()["traceparent"].to_str().unwrap().to_owned();
+    let span_id = returned.split('-').nth(2).unwrap().to_owned();
+
+    let span = geyser_e2e::eventually(
+        "the invocation span at the collector",
+        std::time::Duration::from_secs(20),
+        || {
+            let received = received.clone();
+            let span_id = span_id.clone();
+            async move {
+                let bodies = received.lock().unwrap().clone();
+                bodies.iter().find_map(|body| {
+                    body["resourceSpans"]
+                        .as_array()?
+                        .iter()
+                        .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
+                        .flat_map(|s| s["spans"].as_array().into_iter().flatten())
+                        .find(|s| s["spanId"].as_str() == Some(span_id.as_str()))
+                        .cloned()
+                })
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        span["traceId"], "0af7651916cd43dd8448eb211c80319c",
+        "{span}"
+    );
+    assert_eq!(span["parentSpanId"], "b7ad6b7169203331");
+    assert_eq!(span["name"], "geyser.invoke");
+    let attribute = |key: &str| {
+        span["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["key"] == key)
+            .map(|a| a["value"]["stringValue"].clone())
+            .unwrap_or_else(|| panic!("no {key}: {span}"))
+    };
+    assert_eq!(attribute("geyser.tenant"), t.name.as_str());
+    assert_eq!(attribute("geyser.function"), "hello");
+    assert_eq!(attribute("geyser.outcome"), "ok");
+    assert_eq!(attribute("geyser.trigger"), "http");
+}
