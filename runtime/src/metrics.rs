@@ -25,7 +25,9 @@ pub struct Metrics {
     in_flight: AtomicI64,
     cron_passes: AtomicU64,
     budget_refusals: AtomicU64,
-    functions: RwLock<HashMap<(TenantId, FunctionName), Arc<FunctionSeries>>>,
+    /// Per tenant, per function name (looked up by `&str`: no allocation per invocation).
+    functions: RwLock<HashMap<TenantId, HashMap<String, Arc<FunctionSeries>>>>,
+    function_series: std::sync::atomic::AtomicUsize,
     other: Arc<FunctionSeries>,
     max_function_series: usize,
     /// Per-binding Kafka figures (empty without Kafka).
@@ -131,6 +133,7 @@ impl Metrics {
             cron_passes: AtomicU64::new(0),
             budget_refusals: AtomicU64::new(0),
             functions: RwLock::new(HashMap::new()),
+            function_series: std::sync::atomic::AtomicUsize::new(0),
             other: Arc::new(FunctionSeries::new("_other", "_other")),
             max_function_series,
             kafka: Default::default(),
@@ -162,24 +165,28 @@ impl Metrics {
     }
 
     fn series(&self, tenant: &Tenant, function: &FunctionName) -> Arc<FunctionSeries> {
-        let key = (tenant.id, function.clone());
+        let name = function.as_str();
         if let Some(series) = self
             .functions
             .read()
             .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
+            .get(&tenant.id)
+            .and_then(|functions| functions.get(name))
         {
             return series.clone();
         }
         let mut map = self.functions.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(series) = map.get(&key) {
+        if let Some(series) = map.get(&tenant.id).and_then(|f| f.get(name)) {
             return series.clone();
         }
-        if map.len() >= self.max_function_series {
+        if self.function_series.load(Ordering::Relaxed) >= self.max_function_series {
             return self.other.clone();
         }
-        let series = Arc::new(FunctionSeries::new(tenant.name.as_str(), function.as_str()));
-        map.insert(key, series.clone());
+        let series = Arc::new(FunctionSeries::new(tenant.name.as_str(), name));
+        map.entry(tenant.id)
+            .or_default()
+            .insert(name.to_owned(), series.clone());
+        self.function_series.fetch_add(1, Ordering::Relaxed);
         series
     }
 
@@ -286,7 +293,7 @@ impl Metrics {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
-            .cloned()
+            .flat_map(|functions| functions.values().cloned())
             .collect();
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
         if self.other.ok.count.load(Ordering::Relaxed)
