@@ -218,6 +218,18 @@ fn insert_invocations_sql(rows: usize) -> String {
     sql
 }
 
+/// A text column parsed into `T` (an id, a trigger, an outcome).
+fn parsed<T: FromStr<Err = Error>>(row: &sqlx::any::AnyRow, column: &str) -> Result<T> {
+    let text: String = row.try_get(column)?;
+    T::from_str(&text)
+}
+
+/// The `function_name` column.
+fn function_of(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
+    let name: String = row.try_get("function_name")?;
+    FunctionName::parse(&name).map_err(|e| Error::Corrupt(e.to_string()))
+}
+
 fn as_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -325,14 +337,10 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let name: String = row.try_get("function_name")?;
-                let trigger: String = row.try_get("trigger_kind")?;
-                let outcome: String = row.try_get("outcome")?;
                 Ok(RollupRow {
-                    function: FunctionName::parse(&name)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
-                    trigger: TriggerKind::from_str(&trigger)?,
-                    outcome: Outcome::from_str(&outcome)?,
+                    function: function_of(row)?,
+                    trigger: parsed(row, "trigger_kind")?,
+                    outcome: parsed(row, "outcome")?,
                     hour_ms: row.try_get("hour_ms")?,
                     invocations: as_u64(row.try_get("invocations")?),
                     wall_ns: as_u64(row.try_get("wall_ns")?),
@@ -364,11 +372,9 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let name: String = row.try_get("function_name")?;
                 let bucket: i64 = row.try_get("bucket")?;
                 Ok(LatencyRow {
-                    function: FunctionName::parse(&name)
-                        .map_err(|e| Error::Corrupt(e.to_string()))?,
+                    function: function_of(row)?,
                     hour_ms: row.try_get("hour_ms")?,
                     bucket: u32::try_from(bucket).unwrap_or(0),
                     invocations: as_u64(row.try_get("invocations")?),
@@ -397,21 +403,18 @@ impl Store {
         .await?;
         rows.iter()
             .map(|row| {
-                let id: String = row.try_get("id")?;
-                let trigger: String = row.try_get("trigger_kind")?;
-                let outcome: String = row.try_get("outcome")?;
                 Ok(InvocationRecord {
-                    id: InvocationId::from_str(&id)?,
+                    id: parsed(row, "id")?,
                     tenant,
                     function: function.clone(),
                     version: Version(row.try_get("version")?),
-                    trigger: TriggerKind::from_str(&trigger)?,
+                    trigger: parsed(row, "trigger_kind")?,
                     started_at_ms: row.try_get("started_at_ms")?,
                     wall_ns: as_u64(row.try_get("wall_ns")?),
                     cpu_ns: as_u64(row.try_get("cpu_ns")?),
                     peak_memory_bytes: as_u64(row.try_get("peak_memory_bytes")?),
                     memory_limit_bytes: as_u64(row.try_get("memory_limit_bytes")?),
-                    outcome: Outcome::from_str(&outcome)?,
+                    outcome: parsed(row, "outcome")?,
                     traceparent: row.try_get("traceparent")?,
                 })
             })
