@@ -8,7 +8,8 @@ use super::statement::{BudgetState, BudgetStatus};
 use geyser_functions::{Budget, BudgetPolicy, Store, Tenant, TenantId, now_ms};
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Why an invocation was refused: the tenant's budget is spent and its policy is `refuse`.
@@ -50,6 +51,9 @@ pub struct BudgetGuard {
     prices: PriceTable,
     refresh: Duration,
     entries: Mutex<HashMap<TenantId, Entry>>,
+    /// Bumped by `forget`: a refresh that began before a budget change must not put back
+    /// what it read.
+    generation: AtomicU64,
 }
 
 /// A tenant's cost so far this month (after the free tier), from the hourly rollups.
@@ -76,28 +80,30 @@ impl BudgetGuard {
             prices,
             refresh,
             entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
         }
     }
 
     /// Ok unless the tenant's budget is spent and its policy refuses. A database error lets
     /// the invocation run (logged): billing trouble does not take functions down.
-    pub async fn admit(&self, tenant: &Tenant) -> Result<(), BudgetRefusal> {
+    pub async fn admit(self: &Arc<Self>, tenant: &Tenant) -> Result<(), BudgetRefusal> {
         let known = {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            match entries.get_mut(&tenant.id) {
-                Some(entry) => {
-                    let stale = entry.fetched.elapsed() >= self.refresh && !entry.refreshing;
-                    if stale {
-                        entry.refreshing = true;
-                    }
-                    Some((entry.status(), stale))
+            entries.get_mut(&tenant.id).map(|entry| {
+                if entry.fetched.elapsed() >= self.refresh && !entry.refreshing {
+                    // One refresh at a time, on a task of its own: it finishes (and clears the
+                    // flag) even if this caller goes away; meanwhile the last figure holds.
+                    entry.refreshing = true;
+                    let guard = self.clone();
+                    let tenant = tenant.clone();
+                    tokio::spawn(async move { guard.refresh(&tenant).await });
                 }
-                None => None,
-            }
+                entry.status()
+            })
         };
         let status = match known {
-            Some((status, false)) => status,
-            Some((_, true)) | None => self.refresh(tenant).await,
+            Some(status) => status,
+            None => self.refresh(tenant).await,
         };
         match status {
             Some(status)
@@ -114,6 +120,7 @@ impl BudgetGuard {
     }
 
     async fn refresh(&self, tenant: &Tenant) -> Option<BudgetStatus> {
+        let generation = self.generation.load(Ordering::Acquire);
         let read = async {
             let budget = self.store.budget(tenant.id).await?;
             let spent_usd = match budget {
@@ -137,19 +144,18 @@ impl BudgetGuard {
             refreshing: false,
         };
         let status = entry.status();
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(tenant.id, entry);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(tenant.id, entry);
+        }
         status
     }
 
     /// Forgets what this node knows of a tenant (its budget changed here).
     pub fn forget(&self, tenant: TenantId) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&tenant);
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(&tenant);
     }
 
     /// Budget gauges of the tenants this node has admitted invocations of.
