@@ -3,7 +3,6 @@
 -- pruned after their retention), a latency histogram per function and hour, and budgets.
 ALTER TABLE invocations ADD COLUMN memory_limit_bytes BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE invocations ADD COLUMN traceparent TEXT;
-CREATE INDEX invocations_by_start ON invocations (started_at_ms);
 
 CREATE TABLE usage_hourly (
     tenant_id BIGINT NOT NULL,

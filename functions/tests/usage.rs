@@ -1,0 +1,86 @@
+//! Raw invocation records past their retention are pruned; the hourly rollups (usage,
+//! statements) keep counting them. On SQLite and PostgreSQL.
+
+use geyser_functions::{
+    FunctionName, InvocationId, InvocationRecord, Outcome, Store, TenantName, TriggerKind, Version,
+    now_ms,
+};
+use geyser_test_support::fresh_postgres_database;
+
+async fn stores() -> Vec<(Store, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("usage.db").display()
+    );
+    vec![
+        (Store::open(&sqlite, 8).await.unwrap(), dir),
+        (
+            Store::open(&fresh_postgres_database().await, 8)
+                .await
+                .unwrap(),
+            tempfile::tempdir().unwrap(),
+        ),
+    ]
+}
+
+/// A record that started at `at_ms`, with an id of that time (as `InvocationId::new` gives).
+fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
+    let ts = uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(at_ms / 1000).unwrap(),
+        u32::try_from(at_ms % 1000).unwrap() * 1_000_000,
+    );
+    InvocationRecord {
+        id: InvocationId(uuid::Uuid::new_v7(ts)),
+        tenant,
+        function: FunctionName::parse("job").unwrap(),
+        version: Version(1),
+        trigger: TriggerKind::Cron,
+        started_at_ms: at_ms,
+        wall_ns: 2_000_000,
+        cpu_ns: 1_000_000,
+        peak_memory_bytes: 1 << 20,
+        memory_limit_bytes: 64 << 20,
+        outcome: Outcome::Ok,
+        traceparent: None,
+    }
+}
+
+#[tokio::test]
+async fn pruning_keeps_the_rollups() {
+    for (store, _dir) in stores().await {
+        let tenant = store
+            .create_tenant(&TenantName::parse("prune").unwrap())
+            .await
+            .unwrap()
+            .tenant
+            .id;
+        let day = 24 * 3_600_000;
+        let now = now_ms();
+        let records = [
+            record(tenant, now - 40 * day),
+            record(tenant, now - 31 * day),
+            record(tenant, now),
+        ];
+        store.insert_invocations(&records).await.unwrap();
+        let job = FunctionName::parse("job").unwrap();
+        assert_eq!(
+            store
+                .recent_invocations(tenant, &job, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+
+        assert_eq!(store.prune_invocations(now - 30 * day).await.unwrap(), 2);
+        let left = store.recent_invocations(tenant, &job, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].started_at_ms, now);
+        let usage = store.usage(tenant).await.unwrap().totals();
+        assert_eq!(usage.invocations, 3, "rollups still count pruned records");
+        assert_eq!(usage.cpu_ns, 3_000_000);
+        assert_eq!(store.prune_invocations(now - 30 * day).await.unwrap(), 0);
+    }
+}
