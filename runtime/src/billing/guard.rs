@@ -87,23 +87,38 @@ impl BudgetGuard {
     /// Ok unless the tenant's budget is spent and its policy refuses. A database error lets
     /// the invocation run (logged): billing trouble does not take functions down.
     pub async fn admit(self: &Arc<Self>, tenant: &Tenant) -> Result<(), BudgetRefusal> {
-        let known = {
+        // One refresh per tenant at a time, on a task of its own: it finishes (and clears the
+        // flag) even if the caller goes away. Only the caller that found nothing known waits
+        // for it; everyone else uses the last figure (none yet: admitted), so a burst on a
+        // tenant this node has not seen does not send one query per request.
+        let (status, first) = {
             let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            entries.get_mut(&tenant.id).map(|entry| {
-                if entry.fetched.elapsed() >= self.refresh && !entry.refreshing {
-                    // One refresh at a time, on a task of its own: it finishes (and clears the
-                    // flag) even if this caller goes away; meanwhile the last figure holds.
-                    entry.refreshing = true;
-                    let guard = self.clone();
-                    let tenant = tenant.clone();
-                    tokio::spawn(async move { guard.refresh(&tenant).await });
+            match entries.get_mut(&tenant.id) {
+                Some(entry) => {
+                    if entry.fetched.elapsed() >= self.refresh && !entry.refreshing {
+                        entry.refreshing = true;
+                        self.spawn_refresh(tenant);
+                    }
+                    (entry.status(), None)
                 }
-                entry.status()
-            })
+                None => {
+                    entries.insert(
+                        tenant.id,
+                        Entry {
+                            tenant: tenant.name.to_string(),
+                            budget: None,
+                            spent_usd: 0.0,
+                            fetched: Instant::now(),
+                            refreshing: true,
+                        },
+                    );
+                    (None, Some(self.spawn_refresh(tenant)))
+                }
+            }
         };
-        let status = match known {
-            Some(status) => status,
-            None => self.refresh(tenant).await,
+        let status = match first {
+            Some(refresh) => refresh.await.ok().flatten(),
+            None => status,
         };
         match status {
             Some(status)
@@ -117,6 +132,15 @@ impl BudgetGuard {
             }
             _ => Ok(()),
         }
+    }
+
+    fn spawn_refresh(
+        self: &Arc<Self>,
+        tenant: &Tenant,
+    ) -> tokio::task::JoinHandle<Option<BudgetStatus>> {
+        let guard = self.clone();
+        let tenant = tenant.clone();
+        tokio::spawn(async move { guard.refresh(&tenant).await })
     }
 
     async fn refresh(&self, tenant: &Tenant) -> Option<BudgetStatus> {
@@ -147,6 +171,9 @@ impl BudgetGuard {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         if self.generation.load(Ordering::Acquire) == generation {
             entries.insert(tenant.id, entry);
+        } else if let Some(kept) = entries.get_mut(&tenant.id) {
+            // A budget changed meanwhile (maybe another tenant's): read again next time.
+            kept.refreshing = false;
         }
         status
     }
