@@ -417,7 +417,33 @@ where
     }
 }
 
-impl Api {}
+impl Api {
+    /// This month's billing statement of the tenant whose key this is (asserts 200).
+    pub async fn statement(&self, key: &str) -> Value {
+        let reply = self.get("/v1/billing/statement", Some(key)).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json()
+    }
+
+    /// A function's latest invocation records, newest first (asserts 200).
+    pub async fn invocations(&self, key: &str, function: &str) -> Vec<Value> {
+        let reply = self
+            .get(&format!("/v1/functions/{function}/invocations"), Some(key))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        reply.json().as_array().expect("a list").clone()
+    }
+}
+
+/// Equal up to floating-point summation order (relative 1e-9, absolute 1e-9 near zero).
+pub fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9_f64.max(1e-9 * a.abs().max(b.abs()))
+}
+
+/// A JSON number as f64 (panics on anything else).
+pub fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
 
 /// Row of function `name` in a usage reply.
 pub fn usage_row<'a>(usage: &'a Value, name: &str) -> &'a Value {

@@ -4,7 +4,7 @@
 //! warn-only), `/metrics` that parses and moves, and the `traceparent` round trip — against
 //! SQLite and PostgreSQL.
 
-use geyser_e2e::{Api, Backend, TestServer, guest};
+use geyser_e2e::{Api, Backend, TestServer, close, guest, number};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -61,28 +61,6 @@ on_both_backends!(
     metrics_parse_and_move,
     traceparent_round_trips,
 );
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9_f64.max(1e-9 * a.abs().max(b.abs()))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-async fn statement(api: &Api, key: &str) -> Value {
-    let reply = api.get("/v1/billing/statement", Some(key)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.json()
-}
-
-async fn invocations(api: &Api, key: &str, function: &str) -> Vec<Value> {
-    let reply = api
-        .get(&format!("/v1/functions/{function}/invocations"), Some(key))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.json().as_array().unwrap().clone()
-}
 
 /// Sums of the raw invocation records per (function, trigger), read from the database itself.
 async fn records_in_database(
@@ -158,7 +136,7 @@ async fn statement_totals_equal_the_invocation_records(server: &TestServer, api:
     }
     assert_eq!(api.invoke(&t.name, "counter", "/counts/k0").await.body, "2");
 
-    let s = statement(&api, &t.key).await;
+    let s = api.statement(&t.key).await;
     let records = records_in_database(server, &t.name).await;
     let lines = s["lines"].as_array().unwrap();
     assert_eq!(lines.len(), records.len(), "{s}\n{records:?}");
@@ -170,10 +148,13 @@ async fn statement_totals_equal_the_invocation_records(server: &TestServer, api:
         );
         let (n, line_gb, line_cpu) = records[&key];
         assert_eq!(line["requests"].as_i64().unwrap(), n, "{key:?}");
-        assert!(close(f(&line["gb_seconds"]), line_gb), "{key:?}");
-        assert!(close(f(&line["cpu_seconds"]), line_cpu), "{key:?}");
+        assert!(close(number(&line["gb_seconds"]), line_gb), "{key:?}");
+        assert!(close(number(&line["cpu_seconds"]), line_cpu), "{key:?}");
         let line_cost = n as f64 + 2.0 * line_gb + 3.0 * line_cpu;
-        assert!(close(f(&line["cost_usd"]), line_cost), "{key:?}: {line}");
+        assert!(
+            close(number(&line["cost_usd"]), line_cost),
+            "{key:?}: {line}"
+        );
         requests += n;
         gb += line_gb;
         cpu += line_cpu;
@@ -193,10 +174,10 @@ async fn statement_totals_equal_the_invocation_records(server: &TestServer, api:
         .find(|l| l["function"] == "counter" && l["trigger"] == "manual")
         .unwrap();
     assert_eq!(counter_events["requests"], 4);
-    assert!(close(f(&s["gb_seconds"]), gb));
-    assert!(close(f(&s["cpu_seconds"]), cpu));
-    assert!(close(f(&s["total_usd"]), cost));
-    assert_eq!(f(&s["free_tier_credit_usd"]), 0.0);
+    assert!(close(number(&s["gb_seconds"]), gb));
+    assert!(close(number(&s["cpu_seconds"]), cpu));
+    assert!(close(number(&s["total_usd"]), cost));
+    assert_eq!(number(&s["free_tier_credit_usd"]), 0.0);
 
     // CSV carries the same lines and the same total.
     let reply = api
@@ -291,7 +272,7 @@ async fn budgets_warn_then_refuse_with_402_until_raised(_server: &TestServer, ap
             StatusCode::OK
         );
     }
-    let s = statement(&api, &t.key).await;
+    let s = api.statement(&t.key).await;
     assert_eq!(s["budget"]["state"], "warning", "{s}");
     assert!(
         s["budget"]["message"]
@@ -325,9 +306,9 @@ async fn budgets_warn_then_refuse_with_402_until_raised(_server: &TestServer, ap
         "{}",
         refused.body
     );
-    let s = statement(&api, &t.key).await;
+    let s = api.statement(&t.key).await;
     assert_eq!(s["budget"]["state"], "exceeded");
-    let spent = f(&s["total_usd"]);
+    let spent = number(&s["total_usd"]);
     assert!(
         spent >= 10.5,
         "refused only once the budget was spent: {spent}"
@@ -335,7 +316,10 @@ async fn budgets_warn_then_refuse_with_402_until_raised(_server: &TestServer, ap
     // A refusal runs nothing and bills nothing.
     let again = api.invoke(&t.name, "hello", "/").await;
     assert_eq!(again.status, StatusCode::PAYMENT_REQUIRED);
-    assert!(close(f(&statement(&api, &t.key).await["total_usd"]), spent));
+    assert!(close(
+        number(&api.statement(&t.key).await["total_usd"]),
+        spent
+    ));
     assert!(api.metric("geyser_budget_refusals_total").await >= 2.0);
 
     // Raising the budget lets calls through at once (on this node).
@@ -360,7 +344,7 @@ async fn budgets_warn_then_refuse_with_402_until_raised(_server: &TestServer, ap
         api.invoke(&t.name, "hello", "/").await.status,
         StatusCode::OK
     );
-    let s = statement(&api, &t.key).await;
+    let s = api.statement(&t.key).await;
     assert!(
         s["budget"]["message"]
             .as_str()
@@ -374,7 +358,7 @@ async fn budgets_warn_then_refuse_with_402_until_raised(_server: &TestServer, ap
             .status,
         StatusCode::NO_CONTENT
     );
-    assert!(statement(&api, &t.key).await["budget"].is_null());
+    assert!(api.statement(&t.key).await["budget"].is_null());
 }
 
 /// A strict reader of the Prometheus text format: every sample line is `name{labels} value`
@@ -541,7 +525,7 @@ async fn traceparent_round_trips(_server: &TestServer, api: Api) {
     assert_ne!(&started[3..35], parts[1]);
 
     // The invocation record carries the trace it answered with.
-    let records = invocations(&api, &t.key, "hello").await;
+    let records = api.invocations(&t.key, "hello").await;
     let record = records.iter().find(|r| r["id"] == id.as_str()).unwrap();
     assert_eq!(record["traceparent"], returned.as_str());
 }

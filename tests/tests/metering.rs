@@ -4,31 +4,8 @@
 //! exactly that and shows what billing by the limit would have charged. The only test of its
 //! binary, so nothing else competes for the CPU while the guest spins.
 
-use geyser_e2e::{Api, Backend, TestServer, guest};
+use geyser_e2e::{Backend, TestServer, close, guest, number};
 use reqwest::StatusCode;
-use serde_json::Value;
-
-fn close(a: f64, b: f64) -> bool {
-    (a - b).abs() <= 1e-9_f64.max(1e-9 * a.abs().max(b.abs()))
-}
-
-fn f(v: &Value) -> f64 {
-    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
-}
-
-async fn statement(api: &Api, key: &str) -> Value {
-    let reply = api.get("/v1/billing/statement", Some(key)).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.json()
-}
-
-async fn invocations(api: &Api, key: &str, function: &str) -> Vec<Value> {
-    let reply = api
-        .get(&format!("/v1/functions/{function}/invocations"), Some(key))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.json().as_array().unwrap().clone()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_and_cpu_are_measured_not_allocated() {
@@ -50,7 +27,7 @@ async fn memory_and_cpu_are_measured_not_allocated() {
         let reply = api.invoke(&t.name, "hold", "/hold?mb=10&ms=100").await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert_eq!(reply.body, "held 10");
-        let records = invocations(&api, &t.key, "hold").await;
+        let records = api.invocations(&t.key, "hold").await;
         assert_eq!(records.len(), attempt, "{records:?}");
         let r = records[0].clone();
         let peak = r["peak_memory_bytes"].as_u64().unwrap();
@@ -60,13 +37,13 @@ async fn memory_and_cpu_are_measured_not_allocated() {
             "peak {peak} is measured, not the 64 MiB limit"
         );
         assert_eq!(r["memory_limit_bytes"], 64u64 << 20);
-        let (wall_ms, cpu_ms) = (f(&r["wall_ms"]), f(&r["cpu_ms"]));
+        let (wall_ms, cpu_ms) = (number(&r["wall_ms"]), number(&r["cpu_ms"]));
         assert!(wall_ms >= 100.0, "wall {wall_ms} ms");
         assert!(
             cpu_ms > 0.0 && cpu_ms <= wall_ms * 1.05,
             "one thread cannot spend more CPU than wall time: cpu {cpu_ms} ms, wall {wall_ms} ms"
         );
-        let gb_seconds = f(&r["gb_seconds"]);
+        let gb_seconds = number(&r["gb_seconds"]);
         assert!(
             close(gb_seconds, peak as f64 / gib * wall_ms / 1e3),
             "{gb_seconds}"
@@ -83,21 +60,21 @@ async fn memory_and_cpu_are_measured_not_allocated() {
     let attempts = undisturbed
         .expect("a busy loop's CPU time within 20 % of its wall time in one of five runs");
 
-    let s = statement(&api, &t.key).await;
+    let s = api.statement(&t.key).await;
     let line = &s["lines"][0];
     assert_eq!(line["function"], "hold");
     assert_eq!(line["trigger"], "http");
     assert_eq!(line["requests"], attempts);
-    assert!(close(f(&line["gb_seconds"]), gb_sum));
-    assert!(close(f(&line["cpu_seconds"]), cpu_sum));
+    assert!(close(number(&line["gb_seconds"]), gb_sum));
+    assert!(close(number(&line["cpu_seconds"]), cpu_sum));
     // Allocated-memory billing would have charged the 64 MiB limit for the same time.
-    let allocated = f(&line["allocated_gb_seconds"]);
+    let allocated = number(&line["allocated_gb_seconds"]);
     assert!(
         (allocated - 64.0 / 1024.0 * wall_sum).abs() < 1e-6,
         "{allocated}"
     );
     let cost = attempts as f64 + 2.0 * gb_sum + 3.0 * cpu_sum;
-    assert!((f(&line["cost_usd"]) - cost).abs() < 1e-9, "{line}");
-    assert!(f(&line["allocated_cost_usd"]) > f(&line["cost_usd"]));
-    assert!((f(&s["total_usd"]) - cost).abs() < 1e-9);
+    assert!((number(&line["cost_usd"]) - cost).abs() < 1e-9, "{line}");
+    assert!(number(&line["allocated_cost_usd"]) > number(&line["cost_usd"]));
+    assert!((number(&s["total_usd"]) - cost).abs() < 1e-9);
 }
