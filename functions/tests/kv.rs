@@ -2,21 +2,9 @@
 //! tenant scoping.
 
 use geyser_functions::{KvError, Store, TenantName};
-use geyser_test_support::fresh_postgres_database;
 
-async fn stores() -> Vec<(Store, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!("sqlite://{}?mode=rwc", dir.path().join("kv.db").display());
-    vec![
-        (Store::open(&sqlite, 8).await.unwrap(), dir),
-        (
-            Store::open(&fresh_postgres_database().await, 8)
-                .await
-                .unwrap(),
-            tempfile::tempdir().unwrap(),
-        ),
-    ]
-}
+mod common;
+use common::stores;
 
 async fn tenant(store: &Store, name: &str) -> geyser_functions::TenantId {
     store

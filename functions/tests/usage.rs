@@ -2,27 +2,11 @@
 //! statements) keep counting them. On SQLite and PostgreSQL.
 
 use geyser_functions::{
-    FunctionName, InvocationId, InvocationRecord, Outcome, Store, TenantName, TriggerKind, Version,
-    now_ms,
+    FunctionName, InvocationId, InvocationRecord, Outcome, TenantName, TriggerKind, Version, now_ms,
 };
-use geyser_test_support::fresh_postgres_database;
 
-async fn stores() -> Vec<(Store, tempfile::TempDir)> {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("usage.db").display()
-    );
-    vec![
-        (Store::open(&sqlite, 8).await.unwrap(), dir),
-        (
-            Store::open(&fresh_postgres_database().await, 8)
-                .await
-                .unwrap(),
-            tempfile::tempdir().unwrap(),
-        ),
-    ]
-}
+mod common;
+use common::stores;
 
 /// A record that started at `at_ms`, with an id of that time (as `InvocationId::new` gives).
 fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
