@@ -386,8 +386,8 @@ impl Store {
         function: &FunctionName,
     ) -> Result<Option<ActiveFunction>> {
         let row = sqlx::query(
-            "SELECT t.id AS tenant_id, t.name AS tenant_name, f.id, f.name, v.version, v.sha256, v.kind, \
-             v.memory_mb, v.timeout_ms, v.public \
+            "SELECT t.id AS tenant_id, t.name AS tenant_name, t.disabled_at_ms, f.id, f.name, v.version, \
+             v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public \
              FROM tenants t JOIN functions f ON f.tenant_id = t.id \
              JOIN function_versions v ON v.function_id = f.id AND v.version = f.active_version \
              WHERE t.name = $1 AND f.name = $2",
@@ -398,10 +398,12 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let tenant_name: String = row.try_get("tenant_name")?;
+        let disabled: Option<i64> = row.try_get("disabled_at_ms")?;
         Ok(Some(ActiveFunction {
             tenant: Tenant {
                 id: TenantId(row.try_get("tenant_id")?),
                 name: TenantName::parse(&tenant_name).map_err(corrupt)?,
+                disabled: disabled.is_some(),
             },
             function: FunctionId(row.try_get("id")?),
             name: name_from_row(&row)?,

@@ -12,6 +12,7 @@ mod kv;
 pub mod latency;
 mod logs;
 mod names;
+mod quotas;
 mod schedules;
 mod store;
 mod tenants;
@@ -23,15 +24,16 @@ pub use catalog::{
     ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits, Handlers,
     VersionInfo,
 };
-pub use ids::{FunctionId, InvocationId, TenantId, Version};
+pub use ids::{FunctionId, InvocationId, KeyId, TenantId, Version};
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
-pub use keys::{ApiKey, ApiKeyHash};
+pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
 pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES};
 pub use logs::LogLine;
 pub use names::{FunctionName, InvalidName, TenantName};
+pub use quotas::QuotaOverrides;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
-pub use tenants::{CreatedTenant, Tenant};
+pub use tenants::{CreatedKey, CreatedTenant, KeyInfo, KeyLookup, MAX_KEY_NAME_CHARS, Tenant};
 pub use usage::{
     FunctionUsage, HOUR_MS, InvocationRecord, LatencyRow, Outcome, RollupRow, TriggerKind,
     UsageFigures, UsageReport, hour_of,
@@ -55,6 +57,8 @@ pub enum Error {
         name: FunctionName,
         version: Version,
     },
+    #[error("API key {} not found", .0.0)]
+    UnknownKey(KeyId),
     #[error("artifact {0} not found")]
     UnknownArtifact(ArtifactHash),
     #[error("concurrent change to function {0:?}, retry")]

@@ -22,6 +22,48 @@ pub struct Config {
     pub billing: BillingConfig,
     pub metrics: MetricsConfig,
     pub otlp: OtlpConfig,
+    pub quotas: QuotaConfig,
+}
+
+/// Per-tenant quotas: these defaults apply to every tenant unless the admin overrides them
+/// (`PUT /v1/quotas?tenant=NAME`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    /// Functions a tenant may have.
+    pub max_functions: u64,
+    /// Largest component a tenant may upload (never more than `http.max_upload_bytes`).
+    pub max_artifact_bytes: u64,
+    /// Largest memory limit a tenant's function may ask for (never more than
+    /// `engine.max_memory_mb`).
+    pub max_memory_mb: u64,
+    /// Invocations of one tenant running (or waiting for an instance slot) at once on a node;
+    /// more wait for the tenant's own slots up to `engine.queue_timeout_ms`, then get 429.
+    pub max_concurrency: u64,
+    /// The same for each function of a tenant; 0: only the tenant's limit.
+    pub max_function_concurrency: u64,
+    /// HTTP requests per second of one tenant on a node (token bucket); beyond it 429 with
+    /// `Retry-After`. 0: no limit.
+    pub rate_per_second: f64,
+    /// Requests a tenant may send at once after an idle spell; 0: one second's worth.
+    pub rate_burst: u64,
+    /// How often a node rereads the admin's overrides (a change through the node applies at once).
+    pub refresh_ms: u64,
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        QuotaConfig {
+            max_functions: 1000,
+            max_artifact_bytes: 50 << 20,
+            max_memory_mb: 512,
+            max_concurrency: 500,
+            max_function_concurrency: 0,
+            rate_per_second: 0.0,
+            rate_burst: 0,
+            refresh_ms: 1000,
+        }
+    }
 }
 
 /// OTLP trace export: one span per invocation, in the caller's trace.
@@ -174,6 +216,9 @@ pub struct EngineConfig {
     /// Requests beyond it wait up to `queue_timeout_ms`, then get 503.
     pub max_instances: u32,
     pub queue_timeout_ms: u64,
+    /// Invocations that may wait for an instance slot (and, per tenant, for the tenant's
+    /// slots); beyond it requests are shed at once with 503 and `Retry-After`.
+    pub max_queued: u64,
     /// Epoch tick: the granularity of timeouts and of cooperative yielding.
     pub epoch_tick_ms: u64,
     /// Initialize linear memory by mapping the module's data copy-on-write (wasmtime's
@@ -231,6 +276,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             metrics: MetricsConfig::default(),
             otlp: OtlpConfig::default(),
+            quotas: QuotaConfig::default(),
         }
     }
 }
@@ -245,6 +291,7 @@ impl Default for EngineConfig {
             idle_ttl_ms: 300_000,
             max_instances: 1000,
             queue_timeout_ms: 5_000,
+            max_queued: 10_000,
             epoch_tick_ms: 10,
             memory_init_cow: false,
             keep_resident_bytes: 0,
@@ -334,6 +381,15 @@ impl Config {
         check(
             e.epoch_tick_ms >= 1,
             "engine.epoch_tick_ms must be at least 1",
+        )?;
+        let q = &self.quotas;
+        check(
+            q.rate_per_second.is_finite() && q.rate_per_second >= 0.0,
+            "quotas.rate_per_second must be a number >= 0",
+        )?;
+        check(
+            q.max_concurrency >= 1 && q.refresh_ms >= 10,
+            "quotas.max_concurrency must be at least 1 and quotas.refresh_ms at least 10",
         )?;
         let k = &self.kafka;
         check(

@@ -205,10 +205,14 @@ impl Host {
         Ok(pre)
     }
 
-    /// Waits for a free instance slot, at most the configured queue timeout.
+    /// Waits for a free instance slot, at most the configured queue timeout; `None` at once
+    /// when `max_queued` invocations already wait (load is shed instead of piling up).
     pub async fn acquire_slot(&self) -> Option<InstanceSlot> {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Some(permit);
+        }
+        if self.queued.load(Ordering::Relaxed) >= self.config.max_queued {
+            return None;
         }
         let wait = Duration::from_millis(self.config.queue_timeout_ms);
         // Counted while waiting, however the wait ends (a caller that goes away drops it).

@@ -38,6 +38,10 @@ pub enum InvokeError {
     Saturated(u32),
     #[error("{0}")]
     BudgetExceeded(crate::billing::BudgetRefusal),
+    #[error("{0}")]
+    Quota(crate::quotas::QuotaRefusal),
+    #[error("tenant {0} is disabled")]
+    TenantDisabled(geyser_functions::TenantName),
     #[error("function timed out after {0} ms")]
     Timeout(u64),
     #[error("function exceeded its memory limit of {0} MiB")]
@@ -65,7 +69,10 @@ impl InvokeError {
             InvokeError::Timeout(_) => Outcome::Timeout,
             InvokeError::MemoryLimit(_) => Outcome::MemoryLimit,
             InvokeError::Trap(_) => Outcome::Trap,
-            InvokeError::Saturated(_) | InvokeError::BudgetExceeded(_) => Outcome::Rejected,
+            InvokeError::Saturated(_)
+            | InvokeError::BudgetExceeded(_)
+            | InvokeError::Quota(_)
+            | InvokeError::TenantDisabled(_) => Outcome::Rejected,
             _ => Outcome::Error,
         }
     }
@@ -108,6 +115,8 @@ pub struct Invoker {
     pub budgets: Arc<crate::billing::BudgetGuard>,
     /// Exports a span per invocation when `[otlp] endpoint` is set.
     pub otlp: Option<Arc<crate::otlp::SpanExport>>,
+    /// Per-tenant rate and concurrency limits.
+    pub quotas: Arc<crate::quotas::QuotaGuard>,
 }
 
 /// What a trigger adds to an invocation besides the function and its input.
@@ -137,6 +146,8 @@ struct Admission {
     span: tracing::Span,
     started_at_ms: i64,
     start: Instant,
+    /// The tenant's (and function's) slot, held until the invocation has ended.
+    _quota: crate::quotas::QuotaPermit,
 }
 
 impl Invoker {
@@ -149,18 +160,31 @@ impl Invoker {
         self.routes.active(&self.store, tenant, function).await
     }
 
-    /// Starts an invocation: refuses it if the tenant's budget says so, else gives it an id,
-    /// a trace span and a clock. A refusal is not metered (nothing ran, nothing is billed).
+    /// Starts an invocation: refuses it if the tenant is disabled, its budget says so or a quota
+    /// does (HTTP rate, tenant or function concurrency), else gives it an id, a trace span and
+    /// a clock. A refusal is not metered (nothing ran, nothing is billed).
     async fn admit(
         &self,
         function: &ActiveFunction,
         trigger: TriggerKind,
         traceparent: Option<&str>,
     ) -> Result<Admission, InvokeError> {
+        if function.tenant.disabled {
+            return Err(InvokeError::TenantDisabled(function.tenant.name.clone()));
+        }
         if let Err(refusal) = self.budgets.admit(&function.tenant).await {
             self.metrics.budget_refused();
             return Err(InvokeError::BudgetExceeded(refusal));
         }
+        let quota = self
+            .quotas
+            .admit(
+                &function.tenant,
+                function.function,
+                trigger == TriggerKind::Http,
+            )
+            .await
+            .map_err(InvokeError::Quota)?;
         let id = InvocationId::new();
         let trace = TraceContext::child_of(traceparent);
         let span = tracing::info_span!(
@@ -181,6 +205,7 @@ impl Invoker {
             span,
             started_at_ms: now_ms(),
             start: Instant::now(),
+            _quota: quota,
         })
     }
 

@@ -34,6 +34,7 @@ pub mod kafka;
 mod metering;
 mod metrics;
 pub mod otlp;
+pub mod quotas;
 mod resident;
 mod routes;
 mod sandbox;

@@ -396,6 +396,7 @@ mod tests {
 
     fn tenant(id: i64, name: &str) -> Tenant {
         Tenant {
+            disabled: false,
             id: TenantId(id),
             name: TenantName::parse(name).unwrap(),
         }

@@ -58,6 +58,12 @@ impl RouteCache {
         self.lock().remove(&key(tenant, function));
     }
 
+    /// Forgets every function of `tenant` (after it was disabled or enabled through this node).
+    pub fn invalidate_tenant(&self, tenant: &TenantName) {
+        let prefix = format!("{tenant}/");
+        self.lock().retain(|key, _| !key.starts_with(&prefix));
+    }
+
     fn fresh(&self, key: &str) -> Option<ActiveFunction> {
         let entries = self.lock();
         let (active, fetched) = entries.get(key)?;

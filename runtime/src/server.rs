@@ -64,6 +64,14 @@ pub async fn serve_with_clock(
         crate::billing::PriceTable::from_config(&config.billing),
         Duration::from_millis(config.billing.budget_refresh_ms),
     ));
+    let quotas = Arc::new(crate::quotas::QuotaGuard::new(
+        &config.quotas,
+        Duration::from_millis(config.engine.queue_timeout_ms),
+        config.engine.max_queued,
+    ));
+    if let Err(err) = quotas.refresh(&store).await {
+        tracing::warn!(error = %err, "reading quota overrides failed; defaults apply");
+    }
     let otlp = match &config.otlp.endpoint {
         Some(endpoint) => Some(Arc::new(crate::otlp::SpanExport::new(
             endpoint,
@@ -95,8 +103,14 @@ pub async fn serve_with_clock(
         ))),
         budgets,
         otlp: otlp.clone(),
+        quotas: quotas.clone(),
     };
     let evictor = tokio::spawn(evict_loop(host.clone()));
+    let quota_refresher = tokio::spawn(quota_refresh_loop(
+        store.clone(),
+        quotas,
+        Duration::from_millis(config.quotas.refresh_ms),
+    ));
     let pruner = tokio::spawn(prune_loop(
         store.clone(),
         Duration::from_secs(config.metering.raw_retention_days.saturating_mul(86_400)),
@@ -175,6 +189,7 @@ pub async fn serve_with_clock(
     }
     evictor.abort();
     pruner.abort();
+    quota_refresher.abort();
     // The router (and with it every `Meter` clone but the tasks') is gone; the writer drains
     // its queue and exits.
     let _ = writer.await;
@@ -198,6 +213,22 @@ async fn prune_loop(store: Store, retention: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "pruned invocation records past retention"),
             Err(err) => tracing::warn!(error = %err, "pruning invocation records failed"),
+        }
+    }
+}
+
+/// Rereads the admin's quota overrides, so a change through another node applies here too.
+async fn quota_refresh_loop(
+    store: Store,
+    quotas: Arc<crate::quotas::QuotaGuard>,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = quotas.refresh(&store).await {
+            tracing::warn!(error = %err, "reading quota overrides failed; keeping the last ones");
         }
     }
 }

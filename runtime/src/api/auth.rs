@@ -4,7 +4,7 @@ use super::AppState;
 use super::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use geyser_functions::{ApiKey, Tenant};
+use geyser_functions::{ApiKey, KeyLookup, Tenant, TenantName};
 
 /// A caller with a valid key.
 #[derive(Debug, Clone)]
@@ -26,12 +26,46 @@ pub fn bearer(parts: &Parts) -> Option<ApiKey> {
         .then(|| ApiKey::from_presented(key.trim()))
 }
 
-/// Resolves a presented key: the admin key, a tenant's key, or neither.
-pub async fn resolve(state: &AppState, key: &ApiKey) -> Result<Option<Caller>, ApiError> {
-    if key.matches(&state.admin_key) {
-        return Ok(Some(Caller::Admin));
+/// Why a presented key does not identify a caller.
+#[derive(Debug, Clone)]
+pub enum Refused {
+    /// Not the shape of any key: refused without a lookup.
+    Malformed,
+    Unknown,
+    Revoked,
+    /// The key is valid but its tenant is disabled.
+    Disabled(TenantName),
+}
+
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Malformed => ApiError::unauthorized(format!(
+                "malformed API key: tenant keys are `{}` followed by 64 hex digits",
+                geyser_functions::KEY_PREFIX
+            )),
+            Refused::Unknown => ApiError::unauthorized("invalid API key"),
+            Refused::Revoked => ApiError::unauthorized("this API key was revoked"),
+            Refused::Disabled(name) => ApiError::tenant_disabled(&name),
+        }
     }
-    Ok(state.store.tenant_by_key(key).await?.map(Caller::Tenant))
+}
+
+/// Resolves a presented key: the admin key (compared in constant time), a tenant's key (looked
+/// up by its SHA-256), or a refusal. The outer error is a fault of the store.
+pub async fn resolve(state: &AppState, key: &ApiKey) -> Result<Result<Caller, Refused>, ApiError> {
+    if key.matches(&state.admin_key) {
+        return Ok(Ok(Caller::Admin));
+    }
+    if !key.is_well_formed() {
+        return Ok(Err(Refused::Malformed));
+    }
+    Ok(match state.store.lookup_key(key).await? {
+        KeyLookup::Tenant(tenant) if tenant.disabled => Err(Refused::Disabled(tenant.name)),
+        KeyLookup::Tenant(tenant) => Ok(Caller::Tenant(tenant)),
+        KeyLookup::Revoked => Err(Refused::Revoked),
+        KeyLookup::Unknown => Err(Refused::Unknown),
+    })
 }
 
 impl Caller {
@@ -67,9 +101,7 @@ impl FromRequestParts<AppState> for Caller {
         let key = bearer(parts).ok_or_else(|| {
             ApiError::unauthorized("missing API key: send `Authorization: Bearer KEY`")
         })?;
-        resolve(state, &key)
-            .await?
-            .ok_or_else(|| ApiError::unauthorized("invalid API key"))
+        Ok(resolve(state, &key).await??)
     }
 }
 

@@ -11,6 +11,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Seconds, sent as `Retry-After` (429 and 503).
+    retry_after_s: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -30,7 +32,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after_s: None,
         }
+    }
+
+    /// The same error, telling the client when to retry.
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after_s = Some(seconds.max(1));
+        self
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -47,6 +56,14 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    pub fn tenant_disabled(tenant: &geyser_functions::TenantName) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "tenant_disabled",
+            format!("tenant {tenant} is disabled; ask the operator to enable it"),
+        )
     }
 
     /// An internal fault: logged here, once, and answered as a bare 500.
@@ -72,7 +89,13 @@ impl IntoResponse for ApiError {
                 message: &self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_s {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -82,7 +105,10 @@ impl From<geyser_functions::Error> for ApiError {
         match err {
             E::TenantExists(_) => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
             E::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", err.to_string()),
-            E::UnknownTenant(_) | E::UnknownFunction { .. } | E::UnknownVersion { .. } => {
+            E::UnknownTenant(_)
+            | E::UnknownFunction { .. }
+            | E::UnknownVersion { .. }
+            | E::UnknownKey(_) => {
                 Self::not_found(err.to_string())
             }
             E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
@@ -116,7 +142,18 @@ impl From<crate::invoke::InvokeError> for ApiError {
         use crate::invoke::InvokeError as E;
         let message = err.to_string();
         match err {
-            E::Saturated(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message),
+            E::Saturated(_) => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, "saturated", message).retry_after(1)
+            }
+            E::Quota(refusal) => {
+                let code = match refusal {
+                    crate::quotas::QuotaRefusal::RateLimited { .. } => "rate_limited",
+                    _ => "concurrency_limited",
+                };
+                Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+                    .retry_after(refusal.retry_after_s())
+            }
+            E::TenantDisabled(tenant) => Self::tenant_disabled(&tenant),
             E::BudgetExceeded(_) => {
                 Self::new(StatusCode::PAYMENT_REQUIRED, "budget_exceeded", message)
             }

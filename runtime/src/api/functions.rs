@@ -130,6 +130,42 @@ fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, Api
     })
 }
 
+fn quota_exceeded(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", message)
+}
+
+/// The tenant's deploy quotas: memory per function and, for a new function, how many it has.
+/// Two concurrent deploys of new functions may both pass the count (one over at most).
+async fn check_quotas(
+    state: &AppState,
+    tenant: &Tenant,
+    name: &FunctionName,
+    quotas: &crate::quotas::Quotas,
+    limits: &FunctionLimits,
+) -> Result<(), ApiError> {
+    if u64::from(limits.memory_mb) > quotas.max_memory_mb {
+        return Err(quota_exceeded(format!(
+            "memory_mb {} exceeds tenant {}'s quota of {} MiB",
+            limits.memory_mb, tenant.name, quotas.max_memory_mb
+        )));
+    }
+    let exists = state
+        .store
+        .active_function(&tenant.name, name)
+        .await?
+        .is_some();
+    if !exists {
+        let count = state.store.count_functions(tenant.id).await?;
+        if count >= quotas.max_functions {
+            return Err(quota_exceeded(format!(
+                "tenant {} has {count} functions, its quota is {}; delete one first",
+                tenant.name, quotas.max_functions
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// How much of an oversized upload is read and discarded before answering 413. Answering
 /// while the client is still sending makes the kernel reset the connection, and the client
 /// then sees a broken pipe instead of our answer.
@@ -174,10 +210,15 @@ pub async fn deploy(
 ) -> Result<(StatusCode, Json<DeployedDto>), ApiError> {
     // Read the upload before judging the request, so that an error answer does not leave unread
     // bytes behind and break the client's keep-alive connection.
-    let body = read_upload(body, state.config.http.max_upload_bytes).await?;
+    let quotas = state.invoker.quotas.quotas(tenant.id);
+    let upload_limit = usize::try_from(quotas.max_artifact_bytes)
+        .unwrap_or(usize::MAX)
+        .min(state.config.http.max_upload_bytes);
+    let body = read_upload(body, upload_limit).await?;
     let name = FunctionName::parse(&name)?;
     let Query(params) = params.map_err(rejection)?;
     let limits = limits(&state, &params)?;
+    check_quotas(&state, &tenant, &name, &quotas, &limits).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "empty body: send the component bytes",

@@ -60,6 +60,9 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
         .active(&tenant, &function)
         .await?
         .ok_or_else(not_found)?;
+    if active.tenant.disabled {
+        return Err(ApiError::tenant_disabled(&active.tenant.name));
+    }
 
     // Tell the guest whether the caller is the owner; nobody else may claim it.
     let forged: Vec<_> = parts
@@ -73,18 +76,17 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
     }
     let presented = bearer(&parts);
     let caller = match &presented {
-        Some(key) => resolve(state, key).await?,
+        Some(key) => Some(resolve(state, key).await?),
         None => None,
     };
-    let is_owner = matches!(&caller, Some(Caller::Tenant(owner)) if owner.id == active.tenant.id);
+    let is_owner =
+        matches!(&caller, Some(Ok(Caller::Tenant(owner))) if owner.id == active.tenant.id);
     if !active.limits.public && !is_owner {
-        return Err(match (presented, caller) {
-            (None, _) => {
-                ApiError::unauthorized("this function is private: send the owner's API key")
-            }
-            (Some(_), None) => ApiError::unauthorized("invalid API key"),
+        return Err(match caller {
+            None => ApiError::unauthorized("this function is private: send the owner's API key"),
+            Some(Err(refused)) => refused.into(),
             // Another tenant's (or the admin's) key: do not reveal that the function exists.
-            (Some(_), Some(_)) => not_found(),
+            Some(Ok(_)) => not_found(),
         });
     }
     if is_owner {

@@ -11,9 +11,16 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let mut text = state.metrics.render(&state.host, &state.invoker.budgets);
+    state.invoker.quotas.render(&mut text);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+}
+
+/// The OpenAPI 3 description of the management API (kept equal to the router by a test).
+pub async fn openapi() -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(&state.host, &state.invoker.budgets),
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
     )
 }
 

@@ -4,7 +4,7 @@ use super::AppState;
 use super::auth::AdminCaller;
 use super::error::{ApiError, rejection};
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use geyser_functions::TenantName;
@@ -28,6 +28,17 @@ pub struct CreatedTenantDto {
 pub struct TenantDto {
     id: i64,
     name: String,
+    disabled: bool,
+}
+
+impl From<geyser_functions::Tenant> for TenantDto {
+    fn from(t: geyser_functions::Tenant) -> Self {
+        TenantDto {
+            id: t.id.0,
+            name: t.name.to_string(),
+            disabled: t.disabled,
+        }
+    }
 }
 
 pub async fn create(
@@ -54,13 +65,38 @@ pub async fn list(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<TenantDto>>, ApiError> {
     let tenants = state.store.list_tenants().await?;
-    Ok(Json(
-        tenants
-            .into_iter()
-            .map(|t| TenantDto {
-                id: t.id.0,
-                name: t.name.to_string(),
-            })
-            .collect(),
-    ))
+    Ok(Json(tenants.into_iter().map(TenantDto::from).collect()))
+}
+
+/// `POST /v1/tenants/{tenant}/disable`: the tenant's functions stop answering (every trigger)
+/// and its keys are refused; functions, keys, kv data and records stay.
+pub async fn disable(
+    admin: AdminCaller,
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Json<TenantDto>, ApiError> {
+    set_disabled(admin, state, name, true).await
+}
+
+/// `POST /v1/tenants/{tenant}/enable`: undoes `disable`.
+pub async fn enable(
+    admin: AdminCaller,
+    state: State<AppState>,
+    name: Path<String>,
+) -> Result<Json<TenantDto>, ApiError> {
+    set_disabled(admin, state, name, false).await
+}
+
+async fn set_disabled(
+    _admin: AdminCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    disabled: bool,
+) -> Result<Json<TenantDto>, ApiError> {
+    let name = TenantName::parse(&name)?;
+    let tenant = state.store.set_tenant_disabled(&name, disabled).await?;
+    // Routes cached on this node carry the old flag; other nodes see it within their TTL.
+    state.invoker.routes.invalidate_tenant(&tenant.name);
+    tracing::info!(tenant = %tenant.name, disabled, "tenant access changed");
+    Ok(Json(tenant.into()))
 }

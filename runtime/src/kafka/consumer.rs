@@ -499,7 +499,12 @@ impl BindingWorker {
             }
             // No free slot, or the tenant's budget is spent: wait without using an attempt
             // (the record stays in Kafka until the budget is raised).
-            Err(InvokeError::Saturated(_) | InvokeError::BudgetExceeded(_)) => Attempt::Busy,
+            Err(
+                InvokeError::Saturated(_)
+                | InvokeError::BudgetExceeded(_)
+                | InvokeError::Quota(_)
+                | InvokeError::TenantDisabled(_),
+            ) => Attempt::Busy,
             Err(err) => Attempt::Failed(err.to_string()),
         }
     }
