@@ -35,7 +35,9 @@ impl ApiKey {
             .strip_prefix(PREFIX)
             .or_else(|| self.0.strip_prefix(LEGACY_PREFIX));
         digits.is_some_and(|d| {
-            d.len() == 64 && d.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            d.len() == 64
+                && d.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         })
     }
 

@@ -29,6 +29,7 @@ mod engine;
 mod guest_body;
 pub mod handlers;
 pub mod host;
+mod http_server;
 pub mod invoke;
 pub mod kafka;
 mod metering;

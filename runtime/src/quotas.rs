@@ -77,13 +77,17 @@ impl Quotas {
 /// Why an invocation was refused before it ran (nothing is metered or billed).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum QuotaRefusal {
-    #[error("tenant {tenant} exceeded its request rate of {rate} per second; retry in {retry_after_s} s")]
+    #[error(
+        "tenant {tenant} exceeded its request rate of {rate} per second; retry in {retry_after_s} s"
+    )]
     RateLimited {
         tenant: TenantName,
         rate: f64,
         retry_after_s: u64,
     },
-    #[error("tenant {tenant} has {limit} invocations running{scope} and none finished in time; retry later")]
+    #[error(
+        "tenant {tenant} has {limit} invocations running{scope} and none finished in time; retry later"
+    )]
     Concurrency {
         tenant: TenantName,
         limit: u64,
@@ -290,7 +294,9 @@ impl QuotaGuard {
             let function_slots = (quotas.max_function_concurrency > 0).then(|| {
                 let mut slot = state.functions.remove(&function);
                 let slots = Limited::for_limit(&mut slot, quotas.max_function_concurrency);
-                state.functions.extend(slot.map(|limited| (function, limited)));
+                state
+                    .functions
+                    .extend(slot.map(|limited| (function, limited)));
                 slots
             });
             (tenant_slots, function_slots)
@@ -346,8 +352,8 @@ impl QuotaGuard {
                 _function: function_permit,
             }),
             _ => {
-                let function_bound =
-                    quotas.max_function_concurrency > 0 && quotas.max_function_concurrency < quotas.max_concurrency;
+                let function_bound = quotas.max_function_concurrency > 0
+                    && quotas.max_function_concurrency < quotas.max_concurrency;
                 Err(self.refuse(QuotaRefusal::Concurrency {
                     tenant: tenant.name.clone(),
                     limit: if function_bound {
@@ -355,7 +361,11 @@ impl QuotaGuard {
                     } else {
                         quotas.max_concurrency
                     },
-                    scope: if function_bound { " of this function" } else { "" },
+                    scope: if function_bound {
+                        " of this function"
+                    } else {
+                        ""
+                    },
                 }))
             }
         }
@@ -402,14 +412,20 @@ impl QuotaGuard {
              # TYPE geyser_tenant_in_flight gauge\n",
         );
         for (tenant, in_use, _, _) in &rows {
-            let _ = writeln!(out, "geyser_tenant_in_flight{{tenant=\"{tenant}\"}} {in_use}");
+            let _ = writeln!(
+                out,
+                "geyser_tenant_in_flight{{tenant=\"{tenant}\"}} {in_use}"
+            );
         }
         out.push_str(
             "# HELP geyser_tenant_waiting Invocations of a tenant waiting for its slots on this node.\n\
              # TYPE geyser_tenant_waiting gauge\n",
         );
         for (tenant, _, waiting, _) in &rows {
-            let _ = writeln!(out, "geyser_tenant_waiting{{tenant=\"{tenant}\"}} {waiting}");
+            let _ = writeln!(
+                out,
+                "geyser_tenant_waiting{{tenant=\"{tenant}\"}} {waiting}"
+            );
         }
         out.push_str(
             "# HELP geyser_tenant_quota A tenant's quota in force (0 = no limit for rates and function concurrency).\n\
@@ -421,7 +437,10 @@ impl QuotaGuard {
                 ("max_artifact_bytes", q.max_artifact_bytes as f64),
                 ("max_memory_mb", q.max_memory_mb as f64),
                 ("max_concurrency", q.max_concurrency as f64),
-                ("max_function_concurrency", q.max_function_concurrency as f64),
+                (
+                    "max_function_concurrency",
+                    q.max_function_concurrency as f64,
+                ),
                 ("rate_per_second", q.rate_per_second),
                 ("rate_burst", q.rate_burst as f64),
             ] {
@@ -461,8 +480,16 @@ mod tests {
         assert!(bucket.take(start, 1.0, 2.0).is_ok());
         let wait = bucket.take(start, 1.0, 2.0).unwrap_err();
         assert_eq!(wait, Duration::from_secs(1));
-        assert!(bucket.take(start + Duration::from_millis(999), 1.0, 2.0).is_err());
-        assert!(bucket.take(start + Duration::from_millis(2000), 1.0, 2.0).is_ok());
+        assert!(
+            bucket
+                .take(start + Duration::from_millis(999), 1.0, 2.0)
+                .is_err()
+        );
+        assert!(
+            bucket
+                .take(start + Duration::from_millis(2000), 1.0, 2.0)
+                .is_ok()
+        );
         // Never more than the burst, however long it was idle.
         let later = start + Duration::from_secs(3600);
         assert!(bucket.take(later, 1.0, 2.0).is_ok());
@@ -480,11 +507,19 @@ mod tests {
         let t = tenant(1, "a");
         let _first = guard.admit(&t, FunctionId(1), true).await.unwrap();
         let refusal = guard.admit(&t, FunctionId(1), true).await.unwrap_err();
-        assert!(matches!(refusal, QuotaRefusal::RateLimited { .. }), "{refusal}");
+        assert!(
+            matches!(refusal, QuotaRefusal::RateLimited { .. }),
+            "{refusal}"
+        );
         assert_eq!(refusal.retry_after_s(), 2);
         // Unrated triggers (events, ticks) are not rate limited; another tenant has its own bucket.
         assert!(guard.admit(&t, FunctionId(1), false).await.is_ok());
-        assert!(guard.admit(&tenant(2, "b"), FunctionId(2), true).await.is_ok());
+        assert!(
+            guard
+                .admit(&tenant(2, "b"), FunctionId(2), true)
+                .await
+                .is_ok()
+        );
     }
 
     #[tokio::test]
@@ -499,7 +534,9 @@ mod tests {
         // The function's cap is 1: a second call of it waits, then is refused.
         let refusal = guard.admit(&t, FunctionId(1), false).await.unwrap_err();
         assert!(
-            refusal.to_string().contains("1 invocations running of this function"),
+            refusal
+                .to_string()
+                .contains("1 invocations running of this function"),
             "{refusal}"
         );
         // Another function of the tenant still fits under the tenant's 2.
@@ -507,7 +544,12 @@ mod tests {
         assert_eq!(guard.in_flight(t.id), 2);
         assert!(guard.admit(&t, FunctionId(3), false).await.is_err());
         // Another tenant is not affected.
-        assert!(guard.admit(&tenant(2, "b"), FunctionId(9), false).await.is_ok());
+        assert!(
+            guard
+                .admit(&tenant(2, "b"), FunctionId(9), false)
+                .await
+                .is_ok()
+        );
         drop(one);
         drop(two);
         assert_eq!(guard.in_flight(t.id), 0);

@@ -9,7 +9,6 @@ use crate::host::Host;
 use crate::invoke::Invoker;
 use crate::metering::Meter;
 use crate::metrics::Metrics;
-use axum::serve::ListenerExt;
 use geyser_functions::{ApiKey, Store};
 use geyser_scheduler::{Clock, SystemClock};
 use std::future::Future;
@@ -161,17 +160,17 @@ pub async fn serve_with_clock(
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend_name(), "geyser listening");
+    let header_read_timeout = Duration::from_millis(state.config.http.header_read_timeout_ms);
+    let body_idle_timeout = Duration::from_millis(state.config.http.body_idle_timeout_ms);
     let app = api::router(state);
-    // Without TCP_NODELAY a keep-alive client waits out its delayed ACK (~40 ms) whenever a
-    // response leaves in two segments (headers, then the streamed body).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    crate::http_server::serve(
+        listener,
+        app,
+        header_read_timeout,
+        body_idle_timeout,
+        shutdown,
+    )
+    .await;
 
     tracing::info!("shutting down: waiting for running invocations");
     scheduler.abort();

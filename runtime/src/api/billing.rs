@@ -321,10 +321,11 @@ pub async fn put_budget(
     body: Result<Json<BudgetBody>, JsonRejection>,
 ) -> Result<Json<BudgetDto>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let Json(body) = body.map_err(rejection)?;
+    // Who may change it is decided before what the body says.
     let tenant = caller
         .target(&state, params.tenant.as_deref(), "budget")
         .await?;
+    let Json(body) = body.map_err(rejection)?;
     if !body.monthly_usd.is_finite() || body.monthly_usd < 0.0 {
         return Err(ApiError::bad_request(
             "monthly_usd must be a number of dollars >= 0",

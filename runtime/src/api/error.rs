@@ -108,9 +108,7 @@ impl From<geyser_functions::Error> for ApiError {
             E::UnknownTenant(_)
             | E::UnknownFunction { .. }
             | E::UnknownVersion { .. }
-            | E::UnknownKey(_) => {
-                Self::not_found(err.to_string())
-            }
+            | E::UnknownKey(_) => Self::not_found(err.to_string()),
             E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
                 Self::internal(err)
             }

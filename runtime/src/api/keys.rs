@@ -6,9 +6,9 @@ use super::auth::Caller;
 use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use bytes::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use bytes::Bytes;
 use geyser_functions::{KeyId, KeyInfo, MAX_KEY_NAME_CHARS};
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +77,9 @@ pub async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<CreatedKeyDto>), ApiError> {
     let Query(query) = query.map_err(rejection)?;
+    let tenant = caller
+        .target(&state, query.tenant.as_deref(), "keys")
+        .await?;
     // The body is optional: none (or empty) creates an unnamed key.
     let body: CreateKey = if body.is_empty() {
         CreateKey::default()
@@ -90,9 +93,6 @@ pub async fn create(
             "a key name is at most {MAX_KEY_NAME_CHARS} characters, without control characters"
         )));
     }
-    let tenant = caller
-        .target(&state, query.tenant.as_deref(), "keys")
-        .await?;
     let created = state.store.create_key(tenant.id, &name).await?;
     tracing::info!(tenant = %tenant.name, key = created.info.id.0, "API key created");
     Ok((

@@ -162,9 +162,15 @@ pub async fn set(
     let name = query
         .tenant
         .ok_or_else(|| ApiError::bad_request("name the tenant: ?tenant=NAME"))?;
-    let tenant = state.store.tenant_by_name(&TenantName::parse(&name)?).await?;
+    let tenant = state
+        .store
+        .tenant_by_name(&TenantName::parse(&name)?)
+        .await?;
     let overrides = body.validate(&state)?;
-    state.store.set_quota_overrides(tenant.id, &overrides).await?;
+    state
+        .store
+        .set_quota_overrides(tenant.id, &overrides)
+        .await?;
     state.invoker.quotas.set_overrides(tenant.id, overrides);
     tracing::info!(tenant = %tenant.name, "quotas changed");
     Ok(Json(report(&state, &tenant).await?))
