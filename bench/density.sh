@@ -12,7 +12,8 @@ N=${1:-10000}
 TOUCH=${2:-1000}
 PORT=${BENCH_PORT:-18231}
 bench_build example-hello
-bench_serve "$PORT" 'engine.idle_ttl_ms = 20000'
+bench_serve "$PORT" 'engine.idle_ttl_ms = 20000
+quotas.max_functions = 1000000'
 trap 'bench_stop $SERVER $DATA' EXIT
 KEY=$(bench_tenant "$URL" bench)
 RSS_EMPTY=$(rss_kib "$SERVER")

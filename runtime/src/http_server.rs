@@ -12,6 +12,9 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+/// Largest request head (request line and headers) a client may send.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
 /// Serves `app` on `listener` until `shutdown` resolves, then waits for open connections.
 pub async fn serve(
     listener: TcpListener,
@@ -25,7 +28,9 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_read_timeout);
+        .header_read_timeout(header_read_timeout)
+        // A request head larger than this is refused (431) instead of buffered.
+        .max_buf_size(MAX_HEAD_BYTES);
     builder.http2().timer(TokioTimer::new());
     tokio::pin!(shutdown);
     loop {

@@ -224,11 +224,11 @@ pub async fn run_now(
     TenantCaller(tenant): TenantCaller,
     State(state): State<AppState>,
     Path((name, schedule)): Path<(String, String)>,
-    body: Option<Json<RunBody>>,
+    body: bytes::Bytes,
 ) -> Result<Json<RanDto>, ApiError> {
     let function = scheduled_function(&state, &tenant, &name).await?;
     let binding = binding(&state, &tenant, &function, &schedule).await?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body: RunBody = super::error::optional_json(&body)?;
     let scheduled = match body.scheduled_time {
         Some(text) => chrono::DateTime::parse_from_rfc3339(&text)
             .map_err(|e| ApiError::bad_request(format!("scheduled_time must be RFC 3339: {e}")))?

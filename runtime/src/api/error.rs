@@ -135,6 +135,22 @@ pub fn rejection(rejection: impl IntoResponse + std::fmt::Display) -> ApiError {
     ApiError::new(status, code, message)
 }
 
+/// An optional JSON body: none (or empty) is `T::default()`, anything else must be a JSON
+/// object of `T`'s shape (serde would also take an array for a struct; we do not).
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    let invalid = |e: serde_json::Error| ApiError::bad_request(format!("invalid JSON body: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(invalid)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid JSON body: expected a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(invalid)
+}
+
 impl From<crate::invoke::InvokeError> for ApiError {
     fn from(err: crate::invoke::InvokeError) -> Self {
         use crate::invoke::InvokeError as E;

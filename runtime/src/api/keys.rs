@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::{ApiError, rejection};
+use super::error::{ApiError, optional_json, rejection};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -81,12 +81,7 @@ pub async fn create(
         .target(&state, query.tenant.as_deref(), "keys")
         .await?;
     // The body is optional: none (or empty) creates an unnamed key.
-    let body: CreateKey = if body.is_empty() {
-        CreateKey::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?
-    };
+    let body: CreateKey = optional_json(&body)?;
     let name = body.name.unwrap_or_default();
     if name.chars().count() > MAX_KEY_NAME_CHARS || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request(format!(

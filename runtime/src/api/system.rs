@@ -24,6 +24,10 @@ pub async fn openapi() -> impl IntoResponse {
     )
 }
 
-pub async fn not_found() -> ApiError {
+/// Unknown routes. The body is read (up to 1 MiB) before answering, so a client still sending
+/// it sees the 404 instead of a reset connection.
+pub async fn not_found(body: axum::body::Body) -> ApiError {
+    use http_body_util::BodyExt;
+    let _ = http_body_util::Limited::new(body, 1 << 20).collect().await;
     ApiError::not_found("no such route")
 }
