@@ -21,6 +21,7 @@ const GUESTS: &[&str] = &[
     "example-ad-reports-report",
     "example-ad-reports-api",
     "example-event-counter",
+    "geyser-fixture-init-trap",
 ];
 
 pub fn workspace_root() -> PathBuf {
