@@ -65,7 +65,7 @@ paths={
    "get":op("List cron triggers","tenant",{**resp(200,"schedules",{"type":"array","items":obj}),**A401},[fn]),
    "put":op("Create or replace a cron trigger","tenant",{**resp(200,"schedule",obj),**resp(201,"schedule",obj),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["name","expression"],"properties":{"name":{"type":"string"},"expression":{"type":"string"},"timezone":{"type":"string"},"payload":{},"missed":{"type":"string","enum":["once","skip"]},"overlap":{"type":"string","enum":["allow","skip"]}}}))},
  "/v1/functions/{name}/triggers/cron/{schedule}":{"delete":op("Delete a cron trigger","tenant",{**resp(204,"deleted"),**A401},[fn,p("schedule","path")])},
- "/v1/functions/{name}/triggers/cron/{schedule}/runs":{"get":op("Recent runs of a cron trigger","tenant",{**resp(200,"runs",{"type":"array","items":obj}),**A401},[fn,p("schedule","path"),p("limit",schema={"type":"integer","minimum":0})])},
+ "/v1/functions/{name}/triggers/cron/{schedule}/runs":{"get":op("Recent runs of a cron trigger","tenant",{**resp(200,"runs",{"type":"array","items":obj}),**A401},[fn,p("schedule","path")])},
  "/v1/functions/{name}/triggers/cron/{schedule}/run":{"post":op("Run a cron trigger now","tenant",{**resp(200,"run",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule","path")],jbody({"type":"object","additionalProperties":False,"properties":{"scheduled_time":{"type":"string"}}},False))},
  "/v1/functions/{name}/triggers/kafka":{
    "get":op("List Kafka topic bindings","tenant",{**resp(200,"bindings",{"type":"array","items":obj}),**A401},[fn]),

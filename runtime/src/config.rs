@@ -251,6 +251,9 @@ pub struct HttpConfig {
     pub header_read_timeout_ms: u64,
     /// A request body that sends nothing for this long fails (slow-body protection).
     pub body_idle_timeout_ms: u64,
+    /// On SIGTERM: how long running invocations (and streaming bodies) may take to finish
+    /// after the node stopped accepting connections.
+    pub shutdown_grace_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -314,6 +317,7 @@ impl Default for HttpConfig {
             route_cache_ms: 1000,
             header_read_timeout_ms: 10_000,
             body_idle_timeout_ms: 30_000,
+            shutdown_grace_ms: 30_000,
         }
     }
 }

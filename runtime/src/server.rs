@@ -28,8 +28,6 @@ pub enum AdminKeySource {
 }
 
 /// How long shutdown waits for running invocations.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
 /// Serves until `shutdown` resolves, then stops in order and returns once metering is flushed.
 pub async fn serve(
     config: Config,
@@ -161,6 +159,7 @@ pub async fn serve_with_clock(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend_name(), "geyser listening");
     let header_read_timeout = Duration::from_millis(state.config.http.header_read_timeout_ms);
+    let shutdown_grace = Duration::from_millis(state.config.http.shutdown_grace_ms);
     let body_idle_timeout = Duration::from_millis(state.config.http.body_idle_timeout_ms);
     let app = api::router(state);
     crate::http_server::serve(
@@ -180,7 +179,7 @@ pub async fn serve_with_clock(
         let _ = supervisor.await;
     }
     tasks.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tasks.wait())
+    if tokio::time::timeout(shutdown_grace, tasks.wait())
         .await
         .is_err()
     {
