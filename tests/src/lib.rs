@@ -452,3 +452,27 @@ pub fn usage_row<'a>(usage: &'a Value, name: &str) -> &'a Value {
         .and_then(|rows| rows.iter().find(|r| r["function"] == name))
         .unwrap_or_else(|| panic!("no usage row for {name}: {usage}"))
 }
+
+/// Runs each named `async fn(Api)` scenario once per backend, each on the calling test binary's
+/// shared node `server(backend)` (tests isolate themselves by tenant).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::server($crate::Backend::Sqlite).api()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::server($crate::Backend::Postgres).api()).await;
+                }
+            )*
+        }
+    };
+}

@@ -296,29 +296,7 @@ async fn authorization_matrix_covers_every_endpoint() {
     assert_eq!(reply.error_message(), "invalid API key");
 }
 
-/// Runs an `async fn(Api)` scenario once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(super::Backend::Sqlite).api()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(super::Backend::Postgres).api()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+geyser_e2e::on_both_backends!(
     keys_are_created_listed_by_prefix_and_revoked,
     a_disabled_tenant_stops_answering_and_keeps_its_data,
 );

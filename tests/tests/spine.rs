@@ -29,29 +29,7 @@ fn wstd() -> Vec<u8> {
     guest("geyser_fixture_wstd")
 }
 
-/// Runs an `async fn(Api)` scenario once per backend.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(super::Backend::Sqlite).api()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::server(super::Backend::Postgres).api()).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+geyser_e2e::on_both_backends!(
     deploy_and_invoke_passes_the_request_through,
     new_version_and_rollback,
     endless_loop_times_out,
