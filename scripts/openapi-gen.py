@@ -79,7 +79,7 @@ paths={
    "put":op("Set the monthly budget","tenant-or-admin",{**resp(200,"budget",obj),**A401},[tenant_q],jbody({"type":"object","additionalProperties":False,"required":["monthly_usd"],"properties":{"monthly_usd":{"type":"number","minimum":0},"policy":{"type":"string","enum":["refuse","warn"]}}})),
    "delete":op("Remove the budget","tenant-or-admin",{**resp(204,"removed"),**A401},[tenant_q])},
 }
-q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst"]}
+q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst","max_kv_keys"]}
 q_props["rate_per_second"]={"type":["number","null"],"minimum":0}
 schemas={
  "Error":{"type":"object","required":["error"],"properties":{"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}}},

@@ -250,6 +250,27 @@ impl Store {
     }
 
     /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]).
+    /// How many keys `tenant` holds (for the `max_kv_keys` quota; one index range count).
+    pub async fn kv_key_count(&self, tenant: TenantId) -> Result<u64, KvError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM kv WHERE tenant_id = $1")
+            .bind(tenant.0)
+            .fetch_one(&self.pool)
+            .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Whether `tenant` holds `key` (a write to it creates no key).
+    pub async fn kv_contains(&self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
+        check_key(key)?;
+        let row = sqlx::query("SELECT 1 AS one FROM kv WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.0)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     pub fn kv_transaction(&self) -> KvTransaction {
         KvTransaction {
             store: self.clone(),

@@ -14,10 +14,11 @@ pub struct QuotaOverrides {
     pub max_function_concurrency: Option<u64>,
     pub rate_per_second: Option<f64>,
     pub rate_burst: Option<u64>,
+    pub max_kv_keys: Option<u64>,
 }
 
 const COLUMNS: &str = "tenant_id, max_functions, max_artifact_bytes, max_memory_mb, \
-     max_concurrency, max_function_concurrency, rate_per_second, rate_burst";
+     max_concurrency, max_function_concurrency, rate_per_second, rate_burst, max_kv_keys";
 
 fn count(row: &sqlx::any::AnyRow, column: &str) -> Result<Option<u64>> {
     let value: Option<i64> = row.try_get(column)?;
@@ -39,6 +40,7 @@ fn overrides_from_row(row: &sqlx::any::AnyRow) -> Result<(TenantId, QuotaOverrid
             max_function_concurrency: count(row, "max_function_concurrency")?,
             rate_per_second: row.try_get("rate_per_second")?,
             rate_burst: count(row, "rate_burst")?,
+            max_kv_keys: count(row, "max_kv_keys")?,
         },
     ))
 }
@@ -75,13 +77,14 @@ impl Store {
         sqlx::query(
             "INSERT INTO tenant_quotas (tenant_id, max_functions, max_artifact_bytes, \
              max_memory_mb, max_concurrency, max_function_concurrency, rate_per_second, \
-             rate_burst, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             rate_burst, max_kv_keys, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (tenant_id) DO UPDATE SET max_functions = excluded.max_functions, \
              max_artifact_bytes = excluded.max_artifact_bytes, \
              max_memory_mb = excluded.max_memory_mb, max_concurrency = excluded.max_concurrency, \
              max_function_concurrency = excluded.max_function_concurrency, \
              rate_per_second = excluded.rate_per_second, rate_burst = excluded.rate_burst, \
-             updated_at_ms = excluded.updated_at_ms",
+             max_kv_keys = excluded.max_kv_keys, updated_at_ms = excluded.updated_at_ms",
         )
         .bind(tenant.0)
         .bind(stored(overrides.max_functions))
@@ -91,6 +94,7 @@ impl Store {
         .bind(stored(overrides.max_function_concurrency))
         .bind(overrides.rate_per_second)
         .bind(stored(overrides.rate_burst))
+        .bind(stored(overrides.max_kv_keys))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;

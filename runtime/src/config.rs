@@ -47,6 +47,9 @@ pub struct QuotaConfig {
     pub rate_per_second: f64,
     /// Requests a tenant may send at once after an idle spell; 0: one second's worth.
     pub rate_burst: u64,
+    /// Keys a tenant may hold in its kv store; a write that would create one more fails
+    /// (writes to existing keys and deletes still work).
+    pub max_kv_keys: u64,
     /// How often a node rereads the admin's overrides (a change through the node applies at once).
     pub refresh_ms: u64,
 }
@@ -61,6 +64,7 @@ impl Default for QuotaConfig {
             max_function_concurrency: 0,
             rate_per_second: 0.0,
             rate_burst: 0,
+            max_kv_keys: 100_000,
             refresh_ms: 1000,
         }
     }
@@ -315,7 +319,7 @@ impl Default for HttpConfig {
             max_upload_bytes: 50 << 20,
             max_request_body_bytes: 10 << 20,
             route_cache_ms: 1000,
-            header_read_timeout_ms: 10_000,
+            header_read_timeout_ms: 30_000,
             body_idle_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
         }

@@ -258,6 +258,7 @@ impl Invoker {
                     tenant: function.tenant.name.clone(),
                     traceparent: trace.header(),
                 }),
+            quotas: self.quotas.clone(),
         };
         let (store, telemetry) = new_store(self.host.engine(), limits, context);
         (store, telemetry, limits)

@@ -32,6 +32,8 @@ pub struct Quotas {
     pub rate_per_second: f64,
     /// Requests that may arrive at once after an idle spell (the bucket's size).
     pub rate_burst: u64,
+    /// Keys in the tenant's kv store.
+    pub max_kv_keys: u64,
 }
 
 impl Quotas {
@@ -44,6 +46,7 @@ impl Quotas {
             max_function_concurrency: config.max_function_concurrency,
             rate_per_second: config.rate_per_second,
             rate_burst: config.rate_burst,
+            max_kv_keys: config.max_kv_keys,
         }
     }
 
@@ -61,6 +64,7 @@ impl Quotas {
                 .unwrap_or(self.max_function_concurrency),
             rate_per_second: overrides.rate_per_second.unwrap_or(self.rate_per_second),
             rate_burst: overrides.rate_burst.unwrap_or(self.rate_burst),
+            max_kv_keys: overrides.max_kv_keys.unwrap_or(self.max_kv_keys),
         }
     }
 
@@ -116,7 +120,8 @@ impl QuotaRefusal {
     }
 }
 
-const REASONS: [&str; 3] = ["rate", "concurrency", "queue_full"];
+/// Refusal reasons in `/metrics`; `kv_keys` counts kv writes refused by the key quota.
+const REASONS: [&str; 4] = ["rate", "concurrency", "queue_full", "kv_keys"];
 
 /// Held for as long as an admitted invocation runs; frees the tenant's (and function's) slot.
 #[derive(Debug)]
@@ -188,14 +193,34 @@ struct TenantState {
     waiting: u64,
 }
 
+/// A tenant's kv key count as this node last saw it, raised by one for every write since (a
+/// write may have created a key), so it errs high between exact counts.
+struct KvCount {
+    keys: u64,
+    counted: Instant,
+}
+
+/// A kv write refused because it would create a key over the tenant's quota.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "kv quota exceeded: the tenant holds {keys} keys, its quota is {limit}; delete keys or overwrite existing ones"
+)]
+pub struct KvQuotaExceeded {
+    pub keys: u64,
+    pub limit: u64,
+}
+
 /// The node's quota enforcement. One per process, shared by every trigger.
 pub struct QuotaGuard {
     defaults: Quotas,
     queue_timeout: Duration,
     max_queued: u64,
+    /// How long a kv key count far from the quota is trusted.
+    kv_recount: Duration,
+    kv_counts: Mutex<HashMap<TenantId, KvCount>>,
     overrides: RwLock<HashMap<TenantId, QuotaOverrides>>,
     tenants: Mutex<HashMap<TenantId, TenantState>>,
-    refusals: [AtomicU64; 3],
+    refusals: [AtomicU64; 4],
 }
 
 impl QuotaGuard {
@@ -204,6 +229,8 @@ impl QuotaGuard {
             defaults: Quotas::from_config(config),
             queue_timeout,
             max_queued,
+            kv_recount: Duration::from_millis(config.refresh_ms),
+            kv_counts: Mutex::new(HashMap::new()),
             overrides: RwLock::new(HashMap::new()),
             tenants: Mutex::new(HashMap::new()),
             refusals: Default::default(),
@@ -371,6 +398,50 @@ impl QuotaGuard {
         }
     }
 
+    /// Whether a kv write to `key` (which may create it) stays within `tenant`'s key quota. Far
+    /// from the quota (below 90 %) a cached count is trusted for `quotas.refresh_ms`; near it,
+    /// every such write counts exactly and, at the quota, is allowed only if the key exists.
+    /// Concurrent writes on several nodes may overshoot by the writes in flight.
+    pub async fn kv_write(
+        &self,
+        store: &Store,
+        tenant: TenantId,
+        key: &str,
+    ) -> Result<Result<(), KvQuotaExceeded>, geyser_functions::KvError> {
+        let limit = self.quotas(tenant).max_kv_keys;
+        let near = limit - limit / 10;
+        {
+            let mut counts = self
+                .kv_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(count) = counts.get_mut(&tenant)
+                && count.counted.elapsed() < self.kv_recount
+                && count.keys < near
+            {
+                count.keys += 1;
+                return Ok(Ok(()));
+            }
+        }
+        let keys = store.kv_key_count(tenant).await?;
+        self.kv_counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                tenant,
+                KvCount {
+                    keys: keys + 1,
+                    counted: Instant::now(),
+                },
+            );
+        if keys < limit || store.kv_contains(tenant, key).await? {
+            Ok(Ok(()))
+        } else {
+            self.refusals[3].fetch_add(1, Ordering::Relaxed);
+            Ok(Err(KvQuotaExceeded { keys, limit }))
+        }
+    }
+
     /// Invocations of `tenant` holding a tenant slot on this node now.
     pub fn in_flight(&self, tenant: TenantId) -> u64 {
         self.lock()
@@ -443,6 +514,7 @@ impl QuotaGuard {
                 ),
                 ("rate_per_second", q.rate_per_second),
                 ("rate_burst", q.rate_burst as f64),
+                ("max_kv_keys", q.max_kv_keys as f64),
             ] {
                 let _ = writeln!(
                     out,

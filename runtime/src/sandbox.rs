@@ -167,6 +167,7 @@ pub struct GuestContext {
     pub store: Store,
     pub kv_transaction: Option<std::sync::Arc<tokio::sync::Mutex<geyser_functions::KvTransaction>>>,
     pub publish: Option<crate::capabilities::PublishContext>,
+    pub quotas: std::sync::Arc<crate::quotas::QuotaGuard>,
 }
 
 impl WasiView for InvocationState {
@@ -231,6 +232,7 @@ pub fn new_store(
             kv_transaction: guest.kv_transaction,
             logs,
             publish: guest.publish,
+            quotas: guest.quotas,
         },
     };
     let mut store = wasmtime::Store::new(engine, state);

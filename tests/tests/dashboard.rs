@@ -230,7 +230,8 @@ async fn the_dashboard_shows_what_the_api_says() {
     let mut page = browser.page().await;
 
     // A wrong key (of the right shape) is refused on the page.
-    page.sign_in(&server.url, &format!("gy_{}", "0".repeat(64))).await;
+    page.sign_in(&server.url, &format!("gy_{}", "0".repeat(64)))
+        .await;
     let error = page
         .until(
             "the sign-in error",

@@ -379,3 +379,79 @@ async fn a_noisy_neighbour_does_not_starve_another_tenant() {
         "{statuses:?}"
     );
 }
+
+/// kv abuse: a tenant at its key quota cannot create more keys (writes to existing keys still
+/// work), oversized keys are refused, and the refusals reach the guest with a reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kv_keys_beyond_the_quota_and_oversized_keys_are_refused() {
+    let api = server().api();
+    let t = api.create_tenant("kvq").await;
+    api.deploy_ok(&t, "counter", "", guest("example_event_counter"))
+        .await;
+    set_quotas(&api, &t, json!({"max_kv_keys": 5})).await;
+    let event = |key: String| {
+        let api = api.clone();
+        let tenant = t.clone();
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                &format!("/v1/functions/counter/events?key={key}"),
+                Some(&tenant.key),
+                Some(b"x".to_vec()),
+            )
+            .await
+        }
+    };
+    // Each new record key makes one kv key (`count:<key>`).
+    for i in 0..5 {
+        let reply = event(format!("k{i}")).await;
+        assert_eq!(reply.status, StatusCode::OK, "k{i}: {}", reply.body);
+    }
+    for i in 5..10 {
+        let reply = event(format!("k{i}")).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "{}",
+            reply.body
+        );
+        assert!(
+            reply.error_message().contains("kv quota exceeded"),
+            "{}",
+            reply.body
+        );
+    }
+    // Existing keys can still be written.
+    assert_eq!(event("k0".into()).await.status, StatusCode::OK);
+    let count = api.invoke(&t.name, "counter", "/counts/k0").await;
+    assert_eq!(count.body, "2");
+    // A key over 256 bytes is refused whatever the quota.
+    let reply = event("x".repeat(300)).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    assert!(
+        reply.error_message().contains("key must be"),
+        "{}",
+        reply.body
+    );
+
+    let report = api.get("/v1/quotas", Some(&t.key)).await.json();
+    assert_eq!(report["used"]["kv_keys"], 5, "{report}");
+    assert_eq!(report["quotas"]["max_kv_keys"], 5);
+    assert!(
+        api.metric("geyser_quota_refusals_total{reason=\"kv_keys\"}")
+            .await
+            >= 5.0
+    );
+    // Raising the quota lets the tenant grow again.
+    set_quotas(&api, &t, json!({"max_kv_keys": 6})).await;
+    assert_eq!(event("k5".into()).await.status, StatusCode::OK);
+    assert_eq!(
+        event("k6".into()).await.status,
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}

@@ -26,5 +26,6 @@ CREATE TABLE tenant_quotas (
     max_function_concurrency BIGINT,
     rate_per_second DOUBLE PRECISION,
     rate_burst BIGINT,
+    max_kv_keys BIGINT,
     updated_at_ms BIGINT NOT NULL
 );

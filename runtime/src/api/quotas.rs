@@ -28,6 +28,7 @@ pub struct OverridesDto {
     max_function_concurrency: Option<u64>,
     rate_per_second: Option<f64>,
     rate_burst: Option<u64>,
+    max_kv_keys: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -39,11 +40,13 @@ pub struct QuotasDto {
     max_function_concurrency: u64,
     rate_per_second: f64,
     rate_burst: u64,
+    max_kv_keys: u64,
 }
 
 #[derive(Serialize)]
 pub struct UsedDto {
     functions: u64,
+    kv_keys: u64,
     /// Invocations holding the tenant's slots on the node that answered.
     in_flight: u64,
 }
@@ -67,6 +70,7 @@ impl From<Quotas> for QuotasDto {
             max_function_concurrency: q.max_function_concurrency,
             rate_per_second: q.rate_per_second,
             rate_burst: q.rate_burst,
+            max_kv_keys: q.max_kv_keys,
         }
     }
 }
@@ -81,6 +85,7 @@ impl From<QuotaOverrides> for OverridesDto {
             max_function_concurrency: o.max_function_concurrency,
             rate_per_second: o.rate_per_second,
             rate_burst: o.rate_burst,
+            max_kv_keys: o.max_kv_keys,
         }
     }
 }
@@ -122,6 +127,7 @@ impl OverridesDto {
             max_function_concurrency: self.max_function_concurrency,
             rate_per_second: self.rate_per_second,
             rate_burst: self.rate_burst,
+            max_kv_keys: self.max_kv_keys,
         })
     }
 }
@@ -134,6 +140,11 @@ async fn report(state: &AppState, tenant: &Tenant) -> Result<QuotaReportDto, Api
         overrides: overrides.into(),
         used: UsedDto {
             functions: state.store.count_functions(tenant.id).await?,
+            kv_keys: state
+                .store
+                .kv_key_count(tenant.id)
+                .await
+                .map_err(ApiError::internal)?,
             in_flight: state.invoker.quotas.in_flight(tenant.id),
         },
     })

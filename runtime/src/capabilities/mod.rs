@@ -31,6 +31,8 @@ pub struct Capabilities {
     pub logs: LogBuffer,
     /// `None` when the node has no Kafka.
     pub publish: Option<PublishContext>,
+    /// Enforces the tenant's kv key quota on writes that may create a key.
+    pub quotas: Arc<crate::quotas::QuotaGuard>,
 }
 
 /// Adds every geyser capability to the linker.
