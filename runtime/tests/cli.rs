@@ -68,9 +68,15 @@ fn serve_and_client_commands_work_end_to_end() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let err = stderr_failure(&geyser(&node, "wrong", &["functions"]));
+    let unknown = format!("gy_{}", "0".repeat(64));
+    let err = stderr_failure(&geyser(&node, &unknown, &["functions"]));
     assert!(
         err.contains("401") && err.contains("invalid API key"),
+        "{err}"
+    );
+    let err = stderr_failure(&geyser(&node, "wrong", &["functions"]));
+    assert!(
+        err.contains("401") && err.contains("malformed API key"),
         "{err}"
     );
 

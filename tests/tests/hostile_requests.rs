@@ -363,3 +363,81 @@ async fn bogus_cron_expressions_and_topic_names_are_refused() {
     }
     assert_eq!(snapshot(&api, &t).await, before);
 }
+
+/// Mutated components (truncations, bit flips, splices, random bytes; a fixed seed, so every
+/// run uploads the same 80): each is either refused with a 400 that names the reason or
+/// deployed and then answers (or fails) like any function; the node keeps serving throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutated_components_are_refused_or_contained() {
+    let api = server().api();
+    let t = api.create_tenant("mutants").await;
+    let original = guest("example_hello");
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        // xorshift64*: reproducible without a dependency.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    };
+    let (mut refused, mut deployed) = (0, 0);
+    for i in 0..80 {
+        let mut bytes = original.clone();
+        match i % 4 {
+            0 => bytes.truncate((next() as usize) % original.len()),
+            1 => {
+                for _ in 0..1 + next() % 8 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] ^= 1 << (next() % 8);
+                }
+            }
+            2 => {
+                let from = (next() as usize) % bytes.len();
+                let to = (next() as usize) % bytes.len();
+                let len = ((next() as usize) % 4096).min(bytes.len() - from.max(to));
+                let chunk = bytes[from..from + len].to_vec();
+                bytes[to..to + len].copy_from_slice(&chunk);
+            }
+            _ => {
+                let len = 8 + (next() as usize) % 4096;
+                bytes = b"\0asm"
+                    .iter()
+                    .copied()
+                    .chain((0..len).map(|_| next() as u8))
+                    .collect();
+            }
+        }
+        let name = format!("m{i}");
+        let reply = api.deploy(&t, &name, "?timeout_ms=2000", bytes).await;
+        match reply.status {
+            StatusCode::BAD_REQUEST => {
+                assert_eq!(
+                    reply.json()["error"]["code"],
+                    "invalid_component",
+                    "{}",
+                    reply.body
+                );
+                assert!(!reply.error_message().is_empty());
+                refused += 1;
+            }
+            StatusCode::CREATED => {
+                let answer = api.invoke(&t.name, &name, "/").await;
+                assert!(
+                    answer.status == StatusCode::OK
+                        || answer.status == StatusCode::INTERNAL_SERVER_ERROR
+                        || answer.status == StatusCode::GATEWAY_TIMEOUT,
+                    "m{i}: {} {}",
+                    answer.status,
+                    answer.body
+                );
+                deployed += 1;
+            }
+            other => panic!("m{i}: {other} {}", reply.body),
+        }
+        assert_eq!(api.get("/healthz", None).await.status, StatusCode::OK);
+    }
+    println!("mutated components: {refused} refused, {deployed} deployed");
+    assert!(refused >= 40, "{refused} refused, {deployed} deployed");
+    let functions = api.get("/v1/functions", Some(&t.key)).await.json();
+    assert_eq!(functions.as_array().unwrap().len(), deployed);
+}
