@@ -36,7 +36,10 @@ async fn set_quotas(api: &Api, tenant: &TestTenant, body: serde_json::Value) {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
 }
 
-fn retry_after(reply: &geyser_e2e::Reply) -> u64 {
+/// Asserts a refusal's status and error code; returns its `Retry-After` in seconds.
+fn refused(reply: &geyser_e2e::Reply, status: StatusCode, code: &str) -> u64 {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(reply.json()["error"]["code"], code, "{}", reply.body);
     reply
         .headers
         .get("retry-after")
@@ -145,15 +148,8 @@ async fn request_rate_beyond_the_bucket_gets_429_with_retry_after() {
         );
     }
     let reply = api.invoke(&t.name, "hello", "/").await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
-    assert_eq!(reply.json()["error"]["code"], "rate_limited");
     // One token every 5 s.
-    let wait = retry_after(&reply);
+    let wait = refused(&reply, StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!((1..=5).contains(&wait), "Retry-After {wait}");
     // Another tenant has its own bucket.
     for _ in 0..5 {
@@ -211,14 +207,8 @@ async fn a_tenant_at_its_concurrency_limit_waits_then_gets_429_and_others_are_se
 
     let start = Instant::now();
     let reply = api.invoke(&t.name, "probe", "/").await;
-    assert_eq!(
-        reply.status,
-        StatusCode::TOO_MANY_REQUESTS,
-        "{}",
-        reply.body
-    );
-    assert_eq!(reply.json()["error"]["code"], "concurrency_limited");
-    assert_eq!(retry_after(&reply), 1);
+    let wait = refused(&reply, StatusCode::TOO_MANY_REQUESTS, "concurrency_limited");
+    assert_eq!(wait, 1);
     // It waited for the queue timeout (300 ms), not for the loops.
     assert!(
         start.elapsed() >= Duration::from_millis(250),
@@ -273,13 +263,9 @@ async fn a_saturated_node_sheds_load_with_503_and_retry_after() {
     let start = Instant::now();
     let reply = api.invoke(&t.name, "probe", "/").await;
     assert_eq!(
-        reply.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        reply.body
+        refused(&reply, StatusCode::SERVICE_UNAVAILABLE, "saturated"),
+        1
     );
-    assert_eq!(reply.json()["error"]["code"], "saturated");
-    assert_eq!(retry_after(&reply), 1);
     // Shed at once, not after the queue timeout.
     assert!(
         start.elapsed() < Duration::from_millis(1000),
