@@ -197,7 +197,10 @@ struct TenantState {
 /// write may have created a key), so it errs high between exact counts.
 struct KvCount {
     keys: u64,
-    counted: Instant,
+    /// When it was last counted exactly; `None`: never.
+    counted: Option<Instant>,
+    /// One writer is counting now.
+    recounting: bool,
 }
 
 /// A kv write refused because it would create a key over the tenant's quota.
@@ -415,25 +418,41 @@ impl QuotaGuard {
                 .kv_counts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some(count) = counts.get_mut(&tenant)
-                && count.counted.elapsed() < self.kv_recount
-                && count.keys < near
-            {
-                count.keys += 1;
-                return Ok(Ok(()));
+            let count = counts.entry(tenant).or_insert(KvCount {
+                keys: 0,
+                counted: None,
+                recounting: false,
+            });
+            if count.keys < near {
+                let fresh = count
+                    .counted
+                    .is_some_and(|at| at.elapsed() < self.kv_recount);
+                // Far from the quota only one writer per tenant recounts; the others go on
+                // with the last figure (a burst must not send a COUNT per write).
+                if fresh || count.recounting {
+                    count.keys += 1;
+                    return Ok(Ok(()));
+                }
+                count.recounting = true;
             }
         }
-        let keys = store.kv_key_count(tenant).await?;
-        self.kv_counts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(
-                tenant,
-                KvCount {
-                    keys: keys + 1,
-                    counted: Instant::now(),
-                },
-            );
+        let counted = store.kv_key_count(tenant).await;
+        let keys = {
+            let mut counts = self
+                .kv_counts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let count = counts.entry(tenant).or_insert(KvCount {
+                keys: 0,
+                counted: None,
+                recounting: false,
+            });
+            count.recounting = false;
+            let keys = counted?;
+            count.keys = keys + 1;
+            count.counted = Some(Instant::now());
+            keys
+        };
         if keys < limit || store.kv_contains(tenant, key).await? {
             Ok(Ok(()))
         } else {
