@@ -195,6 +195,7 @@ struct TenantState {
 
 /// A tenant's kv key count as this node last saw it, raised by one for every write since (a
 /// write may have created a key), so it errs high between exact counts.
+#[derive(Default)]
 struct KvCount {
     keys: u64,
     /// When it was last counted exactly; `None`: never.
@@ -418,11 +419,7 @@ impl QuotaGuard {
                 .kv_counts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let count = counts.entry(tenant).or_insert(KvCount {
-                keys: 0,
-                counted: None,
-                recounting: false,
-            });
+            let count = counts.entry(tenant).or_default();
             if count.keys < near {
                 let fresh = count
                     .counted
@@ -442,11 +439,7 @@ impl QuotaGuard {
                 .kv_counts
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let count = counts.entry(tenant).or_insert(KvCount {
-                keys: 0,
-                counted: None,
-                recounting: false,
-            });
+            let count = counts.entry(tenant).or_default();
             count.recounting = false;
             let keys = counted?;
             count.keys = keys + 1;
