@@ -1,48 +1,12 @@
 //! Content-addressed component bytes. Stored in the database so that any node can fetch and
 //! compile a version it has never seen; each node caches the compiled form on its own disk.
 
-use crate::{Error, Result, Store, now_ms};
-use sha2::{Digest, Sha256};
+use crate::{ArtifactHash, ArtifactSource, Error, Result, Store, now_ms};
 use sqlx::Row;
-use std::fmt;
-
-/// SHA-256 of a component's bytes, lower-case hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ArtifactHash(String);
-
-impl ArtifactHash {
-    pub fn of(bytes: &[u8]) -> Self {
-        Self(hex::encode(Sha256::digest(bytes)))
-    }
-
-    /// Accepts only 64 lower-case hex digits, so a hash is always safe as a file name.
-    pub fn parse(s: &str) -> Option<Self> {
-        (s.len() == 64
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-        .then(|| Self(s.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ArtifactHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Where compiled code can be rebuilt from: the store's copy of the component bytes.
-pub trait ArtifactSource {
-    fn artifact_bytes(
-        &self,
-        hash: &ArtifactHash,
-    ) -> impl std::future::Future<Output = Result<Vec<u8>>> + Send;
-}
 
 impl ArtifactSource for Store {
+    type Error = Error;
+
     async fn artifact_bytes(&self, hash: &ArtifactHash) -> Result<Vec<u8>> {
         let row = sqlx::query("SELECT bytes FROM artifacts WHERE sha256 = $1")
             .bind(hash.as_str())

@@ -3,113 +3,10 @@
 
 use crate::artifacts::put_artifact;
 use crate::{
-    ArtifactHash, Error, FunctionId, FunctionName, Result, Store, Tenant, TenantId, TenantName,
-    Version, now_ms,
+    ActiveFunction, ArtifactHash, Error, FunctionId, FunctionLimits, FunctionName, Handlers,
+    Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
 };
 use sqlx::Row;
-
-/// Per-version limits and visibility. Kept per version so a rollback restores them too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FunctionLimits {
-    pub memory_mb: u32,
-    pub timeout_ms: u64,
-    /// Public functions may be invoked without a key; private ones need the owner's key.
-    pub public: bool,
-}
-
-/// Which handler a component exports, found when it is compiled at deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FunctionKind {
-    /// `wasi:http/incoming-handler`: invoked at `/fn/{tenant}/{function}`.
-    Http,
-    /// `geyser:function/event-handler`: invoked with events.
-    Event,
-    /// `geyser:function/schedule-handler`: invoked with ticks.
-    Schedule,
-}
-
-impl FunctionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FunctionKind::Http => "http",
-            FunctionKind::Event => "event",
-            FunctionKind::Schedule => "schedule",
-        }
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        match s {
-            "http" => Ok(FunctionKind::Http),
-            "event" => Ok(FunctionKind::Event),
-            "schedule" => Ok(FunctionKind::Schedule),
-            other => Err(corrupt(format!("unknown function kind {other:?}"))),
-        }
-    }
-}
-
-/// The set of handlers a component exports; a component may export several (an HTTP handler
-/// next to an event handler, say). Stored as a comma-separated list such as `http,event`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Handlers {
-    pub http: bool,
-    pub event: bool,
-    pub schedule: bool,
-}
-
-impl Handlers {
-    pub fn only(kind: FunctionKind) -> Handlers {
-        let mut handlers = Handlers::default();
-        handlers.insert(kind);
-        handlers
-    }
-
-    pub fn insert(&mut self, kind: FunctionKind) {
-        match kind {
-            FunctionKind::Http => self.http = true,
-            FunctionKind::Event => self.event = true,
-            FunctionKind::Schedule => self.schedule = true,
-        }
-    }
-
-    pub fn contains(self, kind: FunctionKind) -> bool {
-        match kind {
-            FunctionKind::Http => self.http,
-            FunctionKind::Event => self.event,
-            FunctionKind::Schedule => self.schedule,
-        }
-    }
-
-    pub fn is_empty(self) -> bool {
-        !(self.http || self.event || self.schedule)
-    }
-
-    /// The kinds in a fixed order: http, event, schedule.
-    pub fn kinds(self) -> impl Iterator<Item = FunctionKind> {
-        [
-            FunctionKind::Http,
-            FunctionKind::Event,
-            FunctionKind::Schedule,
-        ]
-        .into_iter()
-        .filter(move |kind| self.contains(*kind))
-    }
-
-    /// `http`, `event`, `http,event`, ...
-    pub fn to_text(self) -> String {
-        self.kinds()
-            .map(FunctionKind::as_str)
-            .collect::<Vec<_>>()
-            .join(",")
-    }
-
-    fn parse(s: &str) -> Result<Self> {
-        let mut handlers = Handlers::default();
-        for part in s.split(',') {
-            handlers.insert(FunctionKind::parse(part)?);
-        }
-        Ok(handlers)
-    }
-}
 
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
@@ -155,18 +52,6 @@ impl FunctionInfo {
     }
 }
 
-/// The active version of a function, resolved for an invocation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveFunction {
-    pub tenant: Tenant,
-    pub function: FunctionId,
-    pub name: FunctionName,
-    pub version: Version,
-    pub hash: ArtifactHash,
-    pub kind: Handlers,
-    pub limits: FunctionLimits,
-}
-
 fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::Corrupt(what.to_string())
 }
@@ -189,7 +74,7 @@ fn hash_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactHash> {
 
 fn kind_from_row(row: &sqlx::any::AnyRow) -> Result<Handlers> {
     let kind: String = row.try_get("kind")?;
-    Handlers::parse(&kind)
+    Ok(Handlers::parse(&kind)?)
 }
 
 fn name_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionName> {

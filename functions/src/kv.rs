@@ -5,10 +5,7 @@
 use crate::{Backend, Error, Store, TenantId, now_ms};
 use sqlx::{Any, Executor, Row};
 
-/// Longest key, in bytes.
-pub const MAX_KEY_BYTES: usize = 256;
-/// Largest value, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+pub use geyser_core::kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
 /// Why a kv operation failed; the guest sees each case.
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +23,18 @@ pub enum KvError {
 impl From<sqlx::Error> for KvError {
     fn from(err: sqlx::Error) -> Self {
         KvError::Store(Error::Database(err))
+    }
+}
+
+impl From<KvError> for geyser_core::kv::KvError {
+    fn from(err: KvError) -> Self {
+        use geyser_core::kv::KvError as Guest;
+        match err {
+            KvError::InvalidKey(n) => Guest::InvalidKey(n),
+            KvError::ValueTooLarge(n) => Guest::ValueTooLarge(n),
+            KvError::NotANumber(key) => Guest::NotANumber(key),
+            KvError::Store(inner) => Guest::Backend(Box::new(inner)),
+        }
     }
 }
 
@@ -347,5 +356,110 @@ impl KvTransaction {
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
         list_keys(self.connection().await?, tenant, prefix, limit).await
+    }
+}
+
+/// A delivery's [`KvTransaction`] shared with the invocation that runs in it: the guest's kv
+/// calls go through [`geyser_core::Kv`], the trigger takes the transaction back to commit it.
+#[derive(Debug)]
+pub struct SharedKvTransaction {
+    store: Store,
+    inner: tokio::sync::Mutex<KvTransaction>,
+}
+
+impl SharedKvTransaction {
+    pub fn new(store: &Store) -> Self {
+        SharedKvTransaction {
+            store: store.clone(),
+            inner: tokio::sync::Mutex::new(store.kv_transaction()),
+        }
+    }
+
+    /// The transaction with everything done in it so far; a fresh one is left in its place.
+    pub async fn take(&self) -> KvTransaction {
+        std::mem::replace(&mut *self.inner.lock().await, self.store.kv_transaction())
+    }
+}
+
+type GuestResult<T> = Result<T, geyser_core::kv::KvError>;
+
+#[async_trait::async_trait]
+impl geyser_core::Kv for Store {
+    async fn get(&self, tenant: TenantId, key: &str) -> GuestResult<Option<Vec<u8>>> {
+        Ok(self.kv_get(tenant, key).await?)
+    }
+    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> GuestResult<()> {
+        Ok(self.kv_set(tenant, key, value).await?)
+    }
+    async fn delete(&self, tenant: TenantId, key: &str) -> GuestResult<bool> {
+        Ok(self.kv_delete(tenant, key).await?)
+    }
+    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> GuestResult<i64> {
+        Ok(self.kv_increment(tenant, key, delta).await?)
+    }
+    async fn compare_and_swap(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> GuestResult<bool> {
+        Ok(self.kv_compare_and_swap(tenant, key, expected, new).await?)
+    }
+    async fn list_keys(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        limit: u32,
+    ) -> GuestResult<Vec<String>> {
+        Ok(self.kv_list_keys(tenant, prefix, limit).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl geyser_core::Kv for SharedKvTransaction {
+    async fn get(&self, tenant: TenantId, key: &str) -> GuestResult<Option<Vec<u8>>> {
+        Ok(self.inner.lock().await.get(tenant, key).await?)
+    }
+    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> GuestResult<()> {
+        Ok(self.inner.lock().await.set(tenant, key, value).await?)
+    }
+    async fn delete(&self, tenant: TenantId, key: &str) -> GuestResult<bool> {
+        Ok(self.inner.lock().await.delete(tenant, key).await?)
+    }
+    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> GuestResult<i64> {
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .increment(tenant, key, delta)
+            .await?)
+    }
+    async fn compare_and_swap(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: &[u8],
+    ) -> GuestResult<bool> {
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .compare_and_swap(tenant, key, expected, new)
+            .await?)
+    }
+    async fn list_keys(
+        &self,
+        tenant: TenantId,
+        prefix: &str,
+        limit: u32,
+    ) -> GuestResult<Vec<String>> {
+        Ok(self
+            .inner
+            .lock()
+            .await
+            .list_keys(tenant, prefix, limit)
+            .await?)
     }
 }

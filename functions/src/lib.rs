@@ -1,43 +1,44 @@
-//! Everything about a deployed function and its owner: tenants, API keys, functions, versions,
-//! content-addressed artifacts and invocation records, kept in one sqlx store (SQLite by default,
-//! PostgreSQL for several nodes). The same queries and migrations serve both dialects.
+//! The store: Geyser's only crate that speaks SQL. Tenants, API keys, functions, versions,
+//! content-addressed artifacts, invocation records and rollups, budgets, quota overrides, the
+//! per-tenant kv, log lines, cron and Kafka bindings — kept in one sqlx database (SQLite by
+//! default, PostgreSQL for several nodes). The same queries serve both dialects; each dialect
+//! has its own migration set (`migrations/sqlite`, `migrations/postgres`), kept equal up to the
+//! dialect's spelling by a test.
+//!
+//! (The crate keeps its first name, `geyser-functions`; what it is, is the store.) Its domain
+//! types come from `geyser-core` and are re-exported here.
 
 mod artifacts;
 mod budgets;
 mod catalog;
-mod ids;
 mod kafka;
 mod keys;
 mod kv;
 pub mod latency;
 mod logs;
-mod names;
 mod quotas;
+mod routes;
 mod schedules;
 mod store;
 mod tenants;
 mod usage;
 
-pub use artifacts::{ArtifactHash, ArtifactSource};
 pub use budgets::{Budget, BudgetPolicy};
-pub use catalog::{
-    ActiveFunction, DeployRequest, Deployed, FunctionInfo, FunctionKind, FunctionLimits, Handlers,
-    VersionInfo,
+pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
+pub use geyser_core::{
+    ActiveFunction, ArtifactHash, ArtifactSource, FunctionId, FunctionKind, FunctionLimits,
+    FunctionName, HOUR_MS, Handlers, InvalidName, InvocationId, InvocationRecord, KeyId, LogLine,
+    Outcome, Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version, hour_of, now_ms,
 };
-pub use ids::{FunctionId, InvocationId, KeyId, TenantId, Version};
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
-pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES};
-pub use logs::LogLine;
-pub use names::{FunctionName, InvalidName, TenantName};
+pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES, SharedKvTransaction};
 pub use quotas::QuotaOverrides;
+pub use routes::RouteCache;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
-pub use tenants::{CreatedKey, CreatedTenant, KeyInfo, KeyLookup, MAX_KEY_NAME_CHARS, Tenant};
-pub use usage::{
-    FunctionUsage, HOUR_MS, InvocationRecord, LatencyRow, Outcome, RollupRow, TriggerKind,
-    UsageFigures, UsageReport, hour_of,
-};
+pub use tenants::{CreatedKey, CreatedTenant, KeyInfo, KeyLookup, MAX_KEY_NAME_CHARS};
+pub use usage::{FunctionUsage, LatencyRow, RollupRow, UsageFigures, UsageReport};
 
 /// Errors of the function store. Variants carry the typed ids they concern.
 #[derive(Debug, thiserror::Error)]
@@ -71,12 +72,10 @@ pub enum Error {
     Corrupt(String),
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Milliseconds since the Unix epoch, the time unit of every stored timestamp.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+impl From<UnknownValue> for Error {
+    fn from(err: UnknownValue) -> Self {
+        Error::Corrupt(err.0)
+    }
 }
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

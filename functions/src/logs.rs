@@ -1,20 +1,8 @@
 //! Log lines captured from invocations (the guest's stdout, stderr and logging calls), kept per
 //! function so its tenant can read them.
 
-use crate::{Error, FunctionName, InvocationId, Result, Store, TenantId};
+use crate::{Error, FunctionName, InvocationId, LogLine, Result, Store, TenantId};
 use sqlx::Row;
-
-/// One captured line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub tenant: TenantId,
-    pub function: FunctionName,
-    pub invocation: InvocationId,
-    pub at_ms: i64,
-    /// `trace` … `error`, or `stdout` / `stderr` for captured output.
-    pub level: String,
-    pub message: String,
-}
 
 impl Store {
     pub async fn insert_logs(&self, lines: &[LogLine]) -> Result<()> {

@@ -1,17 +1,7 @@
 //! Tenants, their API keys (several per tenant, each revocable) and whether a tenant is disabled.
 
-use crate::{ApiKey, Error, KeyId, Result, Store, TenantId, TenantName, now_ms};
+use crate::{ApiKey, Error, KeyId, Result, Store, Tenant, TenantId, TenantName, now_ms};
 use sqlx::Row;
-
-/// A tenant as the rest of the host sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub id: TenantId,
-    pub name: TenantName,
-    /// Disabled by the admin: its functions do not answer and its keys are refused; its data
-    /// stays.
-    pub disabled: bool,
-}
 
 /// A freshly created tenant with its key: the only moment the plaintext key exists.
 #[derive(Debug)]

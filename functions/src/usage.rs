@@ -1,142 +1,11 @@
 //! Invocation records (one per invocation, written in batches by the host's metering writer)
 //! and the per-function usage computed from them.
 
-use crate::{Error, FunctionName, InvocationId, Result, Store, TenantId, Version};
+use crate::{
+    Error, FunctionName, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind, Version,
+};
 use sqlx::Row;
-use std::fmt;
 use std::str::FromStr;
-
-/// How an invocation ended. `Ok` means the guest produced a result, whatever HTTP status it chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Ok,
-    Error,
-    Timeout,
-    MemoryLimit,
-    Trap,
-    Rejected,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Ok,
-        Outcome::Error,
-        Outcome::Timeout,
-        Outcome::MemoryLimit,
-        Outcome::Trap,
-        Outcome::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Timeout => "timeout",
-            Outcome::MemoryLimit => "memory-limit",
-            Outcome::Trap => "trap",
-            Outcome::Rejected => "rejected",
-        }
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| Error::Corrupt(format!("unknown outcome {s:?}")))
-    }
-}
-
-/// What started an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TriggerKind {
-    Http,
-    Kafka,
-    Cron,
-    Manual,
-}
-
-impl TriggerKind {
-    pub const ALL: [TriggerKind; 4] = [
-        TriggerKind::Http,
-        TriggerKind::Kafka,
-        TriggerKind::Cron,
-        TriggerKind::Manual,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerKind::Http => "http",
-            TriggerKind::Kafka => "kafka",
-            TriggerKind::Cron => "cron",
-            TriggerKind::Manual => "manual",
-        }
-    }
-}
-
-impl FromStr for TriggerKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        TriggerKind::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| Error::Corrupt(format!("unknown trigger {s:?}")))
-    }
-}
-
-/// One metered invocation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct InvocationRecord {
-    pub id: InvocationId,
-    pub tenant: TenantId,
-    pub function: FunctionName,
-    pub version: Version,
-    pub trigger: TriggerKind,
-    pub started_at_ms: i64,
-    pub wall_ns: u64,
-    pub cpu_ns: u64,
-    pub peak_memory_bytes: u64,
-    /// The memory limit the invocation ran under (what allocated-memory billing would charge).
-    pub memory_limit_bytes: u64,
-    pub outcome: Outcome,
-    /// The invocation's W3C `traceparent` (its own span in the caller's trace).
-    pub traceparent: Option<String>,
-}
-
-const GIB: f64 = (1u64 << 30) as f64;
-
-impl InvocationRecord {
-    /// Peak memory in GiB × wall seconds: what the tenant is billed for memory.
-    pub fn gb_seconds(&self) -> f64 {
-        (self.peak_memory_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
-    }
-
-    /// Memory limit in GiB × wall seconds: what billing by allocated memory would charge.
-    pub fn allocated_gb_seconds(&self) -> f64 {
-        (self.memory_limit_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
-    }
-
-    /// The start of the hour the invocation started in (its rollup row).
-    pub fn hour_ms(&self) -> i64 {
-        hour_of(self.started_at_ms)
-    }
-}
-
-/// Milliseconds in an hour, the rollup granularity.
-pub const HOUR_MS: i64 = 3_600_000;
-
-/// The start of the UTC hour `at_ms` falls in.
-pub fn hour_of(at_ms: i64) -> i64 {
-    at_ms.div_euclid(HOUR_MS) * HOUR_MS
-}
 
 /// Usage figures summed over invocation records (peak memory is the maximum).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -219,9 +88,13 @@ fn insert_invocations_sql(rows: usize) -> String {
 }
 
 /// A text column parsed into `T` (an id, a trigger, an outcome).
-fn parsed<T: FromStr<Err = Error>>(row: &sqlx::any::AnyRow, column: &str) -> Result<T> {
+fn parsed<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: FromStr,
+    T::Err: Into<Error>,
+{
     let text: String = row.try_get(column)?;
-    T::from_str(&text)
+    text.parse().map_err(Into::into)
 }
 
 /// The `function_name` column.
@@ -575,6 +448,7 @@ fn latency_rollup(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::InvocationId;
 
     #[test]
     fn ids_sort_by_start_time_around_the_prune_cutoff() {

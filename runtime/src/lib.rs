@@ -1,8 +1,13 @@
-//! The Geyser host: a multi-tenant serverless runtime for WebAssembly components.
+//! The Geyser node, wired: [`server::serve`] opens the store, builds the engine with the node's
+//! admission policy and finish observers, starts the triggers (cron, Kafka) and serves the HTTP
+//! edge until shutdown, then stops in order. [`config::Config`] assembles each crate's section.
+//! The `geyser` binary (`src/main.rs`) adds the CLI.
 //!
-//! A node runs one wasmtime [`Engine`](wasmtime::Engine), keeps function versions warm only while
-//! they are used, runs every invocation in a fresh `Store` with a memory limit and a deadline,
-//! and meters each one per tenant. [`server::serve`] wires everything behind an HTTP listener.
+//! Crates and their edges (enforced by each crate's `Cargo.toml`; see ARCHITECTURE.md):
+//! `geyser-core` (vocabulary, capability traits) ← `geyser-functions` (the store, sqlx) and
+//! `geyser-engine` (wasmtime; no sqlx/axum/rdkafka) ← `geyser-billing`, `geyser-quotas`,
+//! `geyser-telemetry` ← `geyser-cron`, `geyser-kafka` (rdkafka), `geyser-http` (axum; no
+//! rdkafka) ← this crate.
 //!
 //! ```no_run
 //! use geyser_runtime::config::Config;
@@ -18,29 +23,10 @@
 //! # }
 //! ```
 
-pub mod api;
-mod artifact_cache;
-pub mod billing;
-mod capabilities;
+mod admission;
 pub mod config;
-mod cpu;
-pub mod cron;
-mod engine;
-mod guest_body;
-pub mod handlers;
-pub mod host;
-mod http_server;
-pub mod invoke;
-pub mod kafka;
-mod metering;
-mod metrics;
-pub mod otlp;
-pub mod quotas;
-mod resident;
-mod routes;
-mod sandbox;
+mod observe;
 pub mod server;
-pub mod trace;
 
 /// Errors that stop a node from starting or serving.
 #[derive(Debug, thiserror::Error)]
@@ -49,14 +35,14 @@ pub enum Error {
     Config(#[from] config::ConfigError),
     #[error(transparent)]
     Store(#[from] geyser_functions::Error),
-    #[error("cannot set up the wasm engine: {0}")]
-    Engine(String),
+    #[error(transparent)]
+    Engine(#[from] geyser_engine::Error),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
     #[error("cannot set up the Kafka client: {0}")]
     Kafka(String),
     #[error(transparent)]
-    Otlp(#[from] otlp::OtlpError),
+    Otlp(#[from] geyser_telemetry::OtlpError),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,15 +2,19 @@
 //! the orderly stop (stop accepting, finish in-flight invocations, flush metering).
 
 use crate::Error;
-use crate::api::{self, AppState};
+use crate::admission::NodeAdmission;
 use crate::config::Config;
-use crate::cron::{CronRunner, CronSettings};
-use crate::host::Host;
-use crate::invoke::Invoker;
-use crate::metering::Meter;
-use crate::metrics::Metrics;
-use geyser_functions::{ApiKey, Store};
+use crate::observe::NodeObserver;
+use geyser_billing::{BudgetGuard, PriceTable};
+use geyser_core::{EventBusControl, Kv, MetricFamilies, Publish};
+use geyser_cron::{CronRunner, CronSettings};
+use geyser_engine::{Host, Invoker, InvokerParts, InvokerSettings};
+use geyser_functions::{ApiKey, RouteCache, Store};
+use geyser_http::{AppState, EdgeConfig};
+use geyser_kafka::{ConsumerSettings, KafkaStats, KafkaTrigger, Publisher};
+use geyser_quotas::{QuotaGuard, QuotaKv};
 use geyser_scheduler::{Clock, SystemClock};
+use geyser_telemetry::{Meter, Metrics, SpanExport};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +31,6 @@ pub enum AdminKeySource {
     DataDir,
 }
 
-/// How long shutdown waits for running invocations.
 /// Serves until `shutdown` resolves, then stops in order and returns once metering is flushed.
 pub async fn serve(
     config: Config,
@@ -56,12 +59,12 @@ pub async fn serve_with_clock(
     let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
     let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
     let metrics = Arc::new(Metrics::new(config.metrics.max_function_series));
-    let budgets = Arc::new(crate::billing::BudgetGuard::new(
+    let budgets = Arc::new(BudgetGuard::new(
         store.clone(),
-        crate::billing::PriceTable::from_config(&config.billing),
+        PriceTable::from_config(&config.billing),
         Duration::from_millis(config.billing.budget_refresh_ms),
     ));
-    let quotas = Arc::new(crate::quotas::QuotaGuard::new(
+    let quotas = Arc::new(QuotaGuard::new(
         &config.quotas,
         Duration::from_millis(config.engine.queue_timeout_ms),
         config.engine.max_queued,
@@ -70,7 +73,7 @@ pub async fn serve_with_clock(
         tracing::warn!(error = %err, "reading quota overrides failed; defaults apply");
     }
     let otlp = match &config.otlp.endpoint {
-        Some(endpoint) => Some(Arc::new(crate::otlp::SpanExport::new(
+        Some(endpoint) => Some(Arc::new(SpanExport::new(
             endpoint,
             Duration::from_millis(config.otlp.batch_delay_ms),
         )?)),
@@ -79,7 +82,7 @@ pub async fn serve_with_clock(
     let tasks = TaskTracker::new();
     let publisher = match &config.kafka.brokers {
         Some(brokers) => Some(
-            crate::kafka::Publisher::new(
+            Publisher::new(
                 brokers,
                 Duration::from_millis(config.kafka.publish_timeout_ms),
             )
@@ -87,25 +90,41 @@ pub async fn serve_with_clock(
         ),
         None => None,
     };
-    let invoker = Invoker {
+    let kv: Arc<dyn Kv> = Arc::new(QuotaKv::new(
+        Arc::new(store.clone()),
+        quotas.clone(),
+        store.clone(),
+    ));
+    let invoker = Invoker::new(InvokerParts {
         host: host.clone(),
-        store: store.clone(),
-        meter: meter.clone(),
-        metrics: metrics.clone(),
+        artifacts: store.clone(),
+        kv,
+        publish: publisher
+            .clone()
+            .map(|publisher| Arc::new(publisher) as Arc<dyn Publish>),
+        admission: Arc::new(NodeAdmission {
+            budgets: budgets.clone(),
+            quotas: quotas.clone(),
+            metrics: metrics.clone(),
+        }),
+        observers: vec![Arc::new(NodeObserver {
+            metrics: metrics.clone(),
+            meter: meter.clone(),
+            otlp: otlp.clone(),
+        })],
         tasks: tasks.clone(),
-        max_request_body_bytes: config.http.max_request_body_bytes,
-        publisher: publisher.clone(),
-        routes: Arc::new(crate::routes::RouteCache::new(Duration::from_millis(
-            config.http.route_cache_ms,
-        ))),
-        budgets,
-        otlp: otlp.clone(),
-        quotas: quotas.clone(),
-    };
+        settings: InvokerSettings {
+            max_request_body_bytes: config.http.max_request_body_bytes,
+            measure_cpu: config.metering.enabled,
+        },
+    });
+    let routes = Arc::new(RouteCache::new(Duration::from_millis(
+        config.http.route_cache_ms,
+    )));
     let evictor = tokio::spawn(evict_loop(host.clone()));
     let quota_refresher = tokio::spawn(quota_refresh_loop(
         store.clone(),
-        quotas,
+        quotas.clone(),
         Duration::from_millis(config.quotas.refresh_ms),
     ));
     let pruner = tokio::spawn(prune_loop(
@@ -115,6 +134,8 @@ pub async fn serve_with_clock(
     let cron = CronRunner {
         store: store.clone(),
         invoker: invoker.clone(),
+        routes: routes.clone(),
+        passes: Default::default(),
         clock,
         settings: CronSettings {
             pass_interval: Duration::from_millis(config.scheduler.pass_interval_ms),
@@ -125,18 +146,21 @@ pub async fn serve_with_clock(
         tasks: tasks.clone(),
     };
     let scheduler = tokio::spawn(cron.clone().run());
-    let kafka = publisher.map(|publisher| crate::kafka::KafkaTrigger {
+    let kafka_stats = Arc::new(KafkaStats::default());
+    let kafka = publisher.map(|publisher| KafkaTrigger {
         store: store.clone(),
         invoker: invoker.clone(),
+        routes: routes.clone(),
+        quotas: quotas.clone(),
         publisher,
-        settings: crate::kafka::ConsumerSettings {
+        settings: ConsumerSettings {
             brokers: config.kafka.brokers.clone().unwrap_or_default(),
             partition_buffer: config.kafka.partition_buffer,
             partition_buffer_bytes: config.kafka.partition_buffer_bytes,
             unordered_concurrency: config.kafka.unordered_concurrency,
             max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
         },
-        metrics: metrics.clone(),
+        stats: kafka_stats.clone(),
         reconcile_interval: Duration::from_millis(config.kafka.reconcile_interval_ms),
         processed_retention: Duration::from_millis(config.kafka.processed_retention_ms),
         changed: Arc::new(tokio::sync::Notify::new()),
@@ -145,24 +169,40 @@ pub async fn serve_with_clock(
     let kafka_supervisor = kafka
         .clone()
         .map(|trigger| tokio::spawn(trigger.run(kafka_stop.clone())));
+    // `/metrics` writes each component's families in this order.
+    let families: Vec<Arc<dyn MetricFamilies>> = vec![
+        metrics.clone(),
+        Arc::new(invoker.clone()),
+        Arc::new(cron.clone()),
+        budgets.clone(),
+        quotas.clone(),
+        kafka_stats,
+    ];
+    let header_read_timeout = Duration::from_millis(config.http.header_read_timeout_ms);
+    let shutdown_grace = Duration::from_millis(config.http.shutdown_grace_ms);
+    let body_idle_timeout = Duration::from_millis(config.http.body_idle_timeout_ms);
     let state = AppState {
         store: store.clone(),
         host,
-        meter,
-        metrics,
         invoker,
+        routes,
+        meter,
+        budgets,
+        quotas,
         cron,
-        kafka,
+        bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
+        metrics: Arc::new(families),
         admin_key: Arc::new(admin_key),
-        config: Arc::new(config),
+        config: Arc::new(EdgeConfig {
+            http: config.http.clone(),
+            engine: config.engine.clone(),
+            billing: config.billing.clone(),
+        }),
     };
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = store.backend_name(), "geyser listening");
-    let header_read_timeout = Duration::from_millis(state.config.http.header_read_timeout_ms);
-    let shutdown_grace = Duration::from_millis(state.config.http.shutdown_grace_ms);
-    let body_idle_timeout = Duration::from_millis(state.config.http.body_idle_timeout_ms);
-    let app = api::router(state);
-    crate::http_server::serve(
+    let app = geyser_http::router(state);
+    geyser_http::serve(
         listener,
         app,
         header_read_timeout,
@@ -216,11 +256,7 @@ async fn prune_loop(store: Store, retention: Duration) {
 }
 
 /// Rereads the admin's quota overrides, so a change through another node applies here too.
-async fn quota_refresh_loop(
-    store: Store,
-    quotas: Arc<crate::quotas::QuotaGuard>,
-    period: Duration,
-) {
+async fn quota_refresh_loop(store: Store, quotas: Arc<QuotaGuard>, period: Duration) {
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -240,7 +276,7 @@ async fn evict_loop(host: Arc<Host>) {
         let evicted = host.evict_idle();
         if evicted > 0 {
             // Off the async threads: trimming walks the allocator's arenas.
-            let _ = tokio::task::spawn_blocking(crate::host::release_freed_memory).await;
+            let _ = tokio::task::spawn_blocking(geyser_engine::release_freed_memory).await;
             tracing::debug!(
                 evicted,
                 resident = host.resident_count(),

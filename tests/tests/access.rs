@@ -2,7 +2,7 @@
 //! revoke), disabled tenants — on SQLite, and keys and disabling also on PostgreSQL.
 
 use geyser_e2e::{Api, Backend, TestServer, TestTenant, guest};
-use geyser_runtime::api::{Access, endpoints};
+use geyser_http::{Access, endpoints};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

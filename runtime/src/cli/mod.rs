@@ -1,12 +1,10 @@
 //! Command-line interface: argument parsing and the subcommands.
 
-mod client;
-mod scaffold;
 mod serve;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use client::Client;
+use geyser_cli::{Client, scaffold};
 use std::path::PathBuf;
 
 #[derive(Parser, Debug)]

@@ -1,0 +1,44 @@
+//! Content-addressed component bytes: the hash every cache is keyed by, and where the bytes
+//! come from when a node has not compiled them yet.
+
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// SHA-256 of a component's bytes, lower-case hex.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ArtifactHash(String);
+
+impl ArtifactHash {
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// Accepts only 64 lower-case hex digits, so a hash is always safe as a file name.
+    pub fn parse(s: &str) -> Option<Self> {
+        (s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ArtifactHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where compiled code can be rebuilt from: the store's copy of the component bytes.
+pub trait ArtifactSource: Send + Sync {
+    /// Why the bytes could not be read (the store's own error).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    fn artifact_bytes(
+        &self,
+        hash: &ArtifactHash,
+    ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+}

@@ -1,0 +1,75 @@
+//! The Prometheus text exposition format, written in one place: each component of a node
+//! contributes its own metric families through [`MetricFamilies`], and `/metrics` concatenates
+//! them. Label values are escaped here; a family is written with its `HELP` and `TYPE` once.
+
+use std::fmt::Write;
+
+/// A component that owns some metric families (the engine's slots, the quota guard, the Kafka
+/// trigger…) and writes them on demand.
+pub trait MetricFamilies: Send + Sync {
+    fn render(&self, out: &mut String);
+}
+
+/// The kinds of family this node writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// Writes a family's `# HELP` and `# TYPE` lines.
+pub fn header(out: &mut String, name: &str, help: &str, kind: Kind) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {}", kind.as_str());
+}
+
+/// Writes one sample; `labels` is already `k="v",...` (or empty).
+pub fn sample(out: &mut String, name: &str, labels: &str, value: f64) {
+    if labels.is_empty() {
+        let _ = writeln!(out, "{name} {value}");
+    } else {
+        let _ = writeln!(out, "{name}{{{labels}}} {value}");
+    }
+}
+
+/// A family with one unlabelled sample.
+pub fn single(out: &mut String, name: &str, help: &str, kind: Kind, value: f64) {
+    header(out, name, help, kind);
+    sample(out, name, "", value);
+}
+
+/// A label value with `\`, `"` and newlines escaped.
+pub fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_samples_follow_the_text_format() {
+        let mut out = String::new();
+        single(&mut out, "a_total", "Things.", Kind::Counter, 3.0);
+        header(&mut out, "b", "Gauge b.", Kind::Gauge);
+        sample(&mut out, "b", &format!("t=\"{}\"", escape("x\"y\\")), 1.5);
+        assert_eq!(
+            out,
+            "# HELP a_total Things.\n# TYPE a_total counter\na_total 3\n\
+             # HELP b Gauge b.\n# TYPE b gauge\nb{t=\"x\\\"y\\\\\"} 1.5\n"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! What an invocation leaves behind: how it ended, what started it, its metered record and
+//! the lines it logged.
+
+use crate::{FunctionName, InvocationId, TenantId, UnknownValue, Version};
+use std::fmt;
+use std::str::FromStr;
+
+/// How an invocation ended. `Ok` means the guest produced a result, whatever HTTP status it chose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Ok,
+    Error,
+    Timeout,
+    MemoryLimit,
+    Trap,
+    Rejected,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Timeout,
+        Outcome::MemoryLimit,
+        Outcome::Trap,
+        Outcome::Rejected,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Timeout => "timeout",
+            Outcome::MemoryLimit => "memory-limit",
+            Outcome::Trap => "trap",
+            Outcome::Rejected => "rejected",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, UnknownValue> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| UnknownValue(format!("unknown outcome {s:?}")))
+    }
+}
+
+/// What started an invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TriggerKind {
+    Http,
+    Kafka,
+    Cron,
+    Manual,
+}
+
+impl TriggerKind {
+    pub const ALL: [TriggerKind; 4] = [
+        TriggerKind::Http,
+        TriggerKind::Kafka,
+        TriggerKind::Cron,
+        TriggerKind::Manual,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TriggerKind::Http => "http",
+            TriggerKind::Kafka => "kafka",
+            TriggerKind::Cron => "cron",
+            TriggerKind::Manual => "manual",
+        }
+    }
+}
+
+impl FromStr for TriggerKind {
+    type Err = UnknownValue;
+    fn from_str(s: &str) -> Result<Self, UnknownValue> {
+        TriggerKind::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownValue(format!("unknown trigger {s:?}")))
+    }
+}
+
+/// One metered invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationRecord {
+    pub id: InvocationId,
+    pub tenant: TenantId,
+    pub function: FunctionName,
+    pub version: Version,
+    pub trigger: TriggerKind,
+    pub started_at_ms: i64,
+    pub wall_ns: u64,
+    pub cpu_ns: u64,
+    pub peak_memory_bytes: u64,
+    /// The memory limit the invocation ran under (what allocated-memory billing would charge).
+    pub memory_limit_bytes: u64,
+    pub outcome: Outcome,
+    /// The invocation's W3C `traceparent` (its own span in the caller's trace).
+    pub traceparent: Option<String>,
+}
+
+const GIB: f64 = (1u64 << 30) as f64;
+
+impl InvocationRecord {
+    /// Peak memory in GiB × wall seconds: what the tenant is billed for memory.
+    pub fn gb_seconds(&self) -> f64 {
+        (self.peak_memory_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
+    }
+
+    /// Memory limit in GiB × wall seconds: what billing by allocated memory would charge.
+    pub fn allocated_gb_seconds(&self) -> f64 {
+        (self.memory_limit_bytes as f64 / GIB) * (self.wall_ns as f64 / 1e9)
+    }
+
+    /// The start of the hour the invocation started in (its rollup row).
+    pub fn hour_ms(&self) -> i64 {
+        hour_of(self.started_at_ms)
+    }
+}
+
+/// Milliseconds in an hour, the rollup granularity.
+pub const HOUR_MS: i64 = 3_600_000;
+
+/// The start of the UTC hour `at_ms` falls in.
+pub fn hour_of(at_ms: i64) -> i64 {
+    at_ms.div_euclid(HOUR_MS) * HOUR_MS
+}
+
+/// One captured line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub tenant: TenantId,
+    pub function: FunctionName,
+    pub invocation: InvocationId,
+    pub at_ms: i64,
+    /// `trace` … `error`, or `stdout` / `stderr` for captured output.
+    pub level: String,
+    pub message: String,
+}

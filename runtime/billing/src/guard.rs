@@ -1,0 +1,225 @@
+//! Budget enforcement on the invocation path: each node keeps every tenant's month-to-date cost
+//! and budget for `budget_refresh_ms`, refreshed by one caller while the others use the last
+//! figure, so admitting an invocation costs a map lookup.
+
+use super::month::Month;
+use super::prices::{PriceTable, Quantities};
+use super::statement::{BudgetState, BudgetStatus};
+use geyser_functions::{Budget, BudgetPolicy, Store, Tenant, TenantId, now_ms};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Why an invocation was refused: the tenant's budget is spent and its policy is `refuse`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetRefusal {
+    pub tenant: String,
+    pub status: BudgetStatus,
+}
+
+impl std::fmt::Display for BudgetRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "tenant {} has spent ${:.4} of its ${:.2} monthly budget; new invocations are refused \
+             until the budget is raised (PUT /v1/billing/budget) or the month ends",
+            self.tenant, self.status.spent_usd, self.status.budget.monthly_usd
+        )
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    tenant: String,
+    budget: Option<Budget>,
+    spent_usd: f64,
+    fetched: Instant,
+    refreshing: bool,
+}
+
+impl Entry {
+    fn status(&self) -> Option<BudgetStatus> {
+        self.budget.map(|b| BudgetStatus::new(b, self.spent_usd))
+    }
+}
+
+#[derive(Debug)]
+pub struct BudgetGuard {
+    store: Store,
+    prices: PriceTable,
+    refresh: Duration,
+    entries: Mutex<HashMap<TenantId, Entry>>,
+    /// Bumped by `forget`: a refresh that began before a budget change must not put back
+    /// what it read.
+    generation: AtomicU64,
+}
+
+/// A tenant's cost so far this month (after the free tier), from the hourly rollups.
+pub async fn month_to_date_usd(
+    store: &Store,
+    prices: &PriceTable,
+    tenant: TenantId,
+) -> geyser_functions::Result<f64> {
+    let month = Month::containing(now_ms());
+    let rows = store
+        .rollup_rows(tenant, month.start_ms(), month.end_ms())
+        .await?;
+    let mut total = Quantities::default();
+    for row in &rows {
+        total.add(&Quantities::of(row));
+    }
+    Ok(prices.month_cost(&total))
+}
+
+impl BudgetGuard {
+    pub fn new(store: Store, prices: PriceTable, refresh: Duration) -> BudgetGuard {
+        BudgetGuard {
+            store,
+            prices,
+            refresh,
+            entries: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// Ok unless the tenant's budget is spent and its policy refuses. A database error lets
+    /// the invocation run (logged): billing trouble does not take functions down.
+    pub async fn admit(self: &Arc<Self>, tenant: &Tenant) -> Result<(), BudgetRefusal> {
+        // One refresh per tenant at a time, on a task of its own: it finishes (and clears the
+        // flag) even if the caller goes away. Only the caller that found nothing known waits
+        // for it; everyone else uses the last figure (none yet: admitted), so a burst on a
+        // tenant this node has not seen does not send one query per request.
+        let (status, first) = {
+            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+            match entries.get_mut(&tenant.id) {
+                Some(entry) => {
+                    if entry.fetched.elapsed() >= self.refresh && !entry.refreshing {
+                        entry.refreshing = true;
+                        self.spawn_refresh(tenant);
+                    }
+                    (entry.status(), None)
+                }
+                None => {
+                    entries.insert(
+                        tenant.id,
+                        Entry {
+                            tenant: tenant.name.to_string(),
+                            budget: None,
+                            spent_usd: 0.0,
+                            fetched: Instant::now(),
+                            refreshing: true,
+                        },
+                    );
+                    (None, Some(self.spawn_refresh(tenant)))
+                }
+            }
+        };
+        let status = match first {
+            Some(refresh) => refresh.await.ok().flatten(),
+            None => status,
+        };
+        match status {
+            Some(status)
+                if status.state == BudgetState::Exceeded
+                    && status.budget.policy == BudgetPolicy::Refuse =>
+            {
+                Err(BudgetRefusal {
+                    tenant: tenant.name.to_string(),
+                    status,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn spawn_refresh(
+        self: &Arc<Self>,
+        tenant: &Tenant,
+    ) -> tokio::task::JoinHandle<Option<BudgetStatus>> {
+        let guard = self.clone();
+        let tenant = tenant.clone();
+        tokio::spawn(async move { guard.refresh(&tenant).await })
+    }
+
+    async fn refresh(&self, tenant: &Tenant) -> Option<BudgetStatus> {
+        let generation = self.generation.load(Ordering::Acquire);
+        let read = async {
+            let budget = self.store.budget(tenant.id).await?;
+            let spent_usd = match budget {
+                Some(_) => month_to_date_usd(&self.store, &self.prices, tenant.id).await?,
+                None => 0.0,
+            };
+            Ok::<_, geyser_functions::Error>((budget, spent_usd))
+        };
+        let (budget, spent_usd) = match read.await {
+            Ok(figures) => figures,
+            Err(err) => {
+                tracing::error!(tenant = %tenant.name, error = %err, "reading the budget failed; admitting");
+                (None, 0.0)
+            }
+        };
+        let entry = Entry {
+            tenant: tenant.name.to_string(),
+            budget,
+            spent_usd,
+            fetched: Instant::now(),
+            refreshing: false,
+        };
+        let status = entry.status();
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if self.generation.load(Ordering::Acquire) == generation {
+            entries.insert(tenant.id, entry);
+        } else if let Some(kept) = entries.get_mut(&tenant.id) {
+            // A budget changed meanwhile (maybe another tenant's): read again next time.
+            kept.refreshing = false;
+        }
+        status
+    }
+
+    /// Forgets what this node knows of a tenant (its budget changed here).
+    pub fn forget(&self, tenant: TenantId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(&tenant);
+    }
+}
+
+impl geyser_core::MetricFamilies for BudgetGuard {
+    /// Budget gauges of the tenants this node has admitted invocations of.
+    fn render(&self, out: &mut String) {
+        let mut rows: Vec<(String, BudgetStatus)> = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter_map(|e| e.status().map(|s| (e.tenant.clone(), s)))
+            .collect();
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let _ = writeln!(
+            out,
+            "# HELP geyser_budget_used_ratio Month-to-date cost over the monthly budget.\n\
+             # TYPE geyser_budget_used_ratio gauge"
+        );
+        for (tenant, s) in &rows {
+            let _ = writeln!(
+                out,
+                "geyser_budget_used_ratio{{tenant=\"{tenant}\"}} {}",
+                s.used_ratio
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP geyser_budget_warning 1 when at least 80 % of the monthly budget is spent.\n\
+             # TYPE geyser_budget_warning gauge"
+        );
+        for (tenant, s) in &rows {
+            let warning = u8::from(s.state != BudgetState::Ok);
+            let _ = writeln!(
+                out,
+                "geyser_budget_warning{{tenant=\"{tenant}\"}} {warning}"
+            );
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! The client side of the `geyser` command: [`Client`] speaks a node's HTTP API (`GEYSER_URL`,
+//! `GEYSER_API_KEY`), [`scaffold`] writes a new function crate (`geyser new`). `anyhow` is
+//! fine here: this is the binary's edge. It links neither wasmtime nor librdkafka, so a client
+//! build never pulls them in.
+
+mod client;
+pub mod scaffold;
+
+pub use client::Client;

@@ -1,0 +1,62 @@
+//! The node's disk cache of compiled components, keyed by content hash under a directory named
+//! for the engine's compatibility hash (a wasmtime upgrade or config change starts a new one).
+
+use geyser_core::ArtifactHash;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::{Path, PathBuf};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+#[derive(Debug, Clone)]
+pub struct ArtifactCache {
+    dir: PathBuf,
+}
+
+impl ArtifactCache {
+    pub fn open(root: &Path, engine: &Engine) -> std::io::Result<Self> {
+        let mut hasher = DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        let dir = root.join(format!("{:016x}", hasher.finish()));
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    fn path(&self, hash: &ArtifactHash) -> PathBuf {
+        self.dir.join(format!("{hash}.cwasm"))
+    }
+
+    /// Writes the compiled form atomically (temp file + rename), so a crash never leaves a
+    /// truncated artifact that a later load would trust.
+    pub fn store(&self, hash: &ArtifactHash, component: &Component) -> wasmtime::Result<()> {
+        let bytes = component.serialize()?;
+        let tmp = self
+            .dir
+            .join(format!("{hash}.{}.tmp", uuid::Uuid::now_v7()));
+        std::fs::write(&tmp, &bytes)?;
+        std::fs::rename(&tmp, self.path(hash))?;
+        Ok(())
+    }
+
+    /// The compiled component, if this node has it. A file the engine refuses (stale or
+    /// corrupt) is removed and reported as absent, so the caller recompiles.
+    pub fn load(&self, engine: &Engine, hash: &ArtifactHash) -> Option<Component> {
+        let path = self.path(hash);
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: the file is in this node's private cache directory, was produced by
+        // `Component::serialize` on an engine with the same compatibility hash (the directory
+        // name), and was written atomically by `store`; wasmtime additionally checks its
+        // header and version before use.
+        #[allow(unsafe_code)]
+        let loaded = unsafe { Component::deserialize_file(engine, &path) };
+        match loaded {
+            Ok(component) => Some(component),
+            Err(err) => {
+                tracing::warn!(artifact = %hash, error = %err, "discarding unusable compiled artifact");
+                let _ = std::fs::remove_file(&path);
+                None
+            }
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The process lifetime: one wasmtime `Engine` (pooling allocator, epoch interruption, async
+//! support) and one `Linker` that every function version is pre-instantiated against.
+
+use crate::EngineConfig;
+use crate::sandbox::InvocationState;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// Core instances a component may contain: the main module plus wit-component shims.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+
+/// Builds the engine. The pool reserves `max_instances` slots up front so instantiation never
+/// calls `mmap`; memories are capped at `max_memory_mb` by the pool and per function by the
+/// store's limiter.
+pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
+    let mut pool = PoolingAllocationConfig::default();
+    let instances = cfg.max_instances;
+    pool.total_component_instances(instances)
+        .total_core_instances(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_stacks(instances)
+        .max_memories_per_component(4)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memory_size(usize::try_from(u64::from(cfg.max_memory_mb) << 20).unwrap_or(usize::MAX))
+        // How much of a reused memory is memset and kept rather than handed back (measured:
+        // handing it all back is cheaper for small guests; see `EngineConfig`).
+        .linear_memory_keep_resident(cfg.keep_resident_bytes)
+        .table_keep_resident(64 << 10);
+
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        .max_wasm_stack(1 << 20)
+        .memory_init_cow(cfg.memory_init_cow)
+        .parallel_compilation(true);
+    Engine::new(&config)
+}
+
+/// The one linker: WASI 0.2, wasi:http and the `geyser:function` capabilities.
+pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<InvocationState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::capabilities::add_to_linker(&mut linker)?;
+    Ok(linker)
+}
+
+/// Advances the engine's epoch every `tick` on a dedicated thread, which ends when the engine
+/// is dropped. Deadlines are counted in ticks.
+pub fn spawn_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("geyser-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(tick);
+            }
+        })?;
+    Ok(())
+}

@@ -1,0 +1,87 @@
+//! Policy the binary wires into the engine: [`Admission`] decides whether an invocation may
+//! start (tenant disabled, budget, quotas), [`Observer`]s hear how each one ended (metrics,
+//! metering, OTLP). The engine has no field per concern; it calls these.
+
+use geyser_core::{ActiveFunction, InvocationRecord, LogLine, TraceContext, TriggerKind};
+use std::time::Duration;
+
+/// Why an invocation was refused before it ran. Nothing ran, so nothing is metered or billed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct Refusal {
+    pub reason: RefusalReason,
+    /// What the caller is told.
+    pub message: String,
+    /// When a retry may succeed (`Retry-After`); `None`: waiting will not help.
+    pub retry_after: Option<Duration>,
+}
+
+/// The kinds of refusal, each with its own answer at the edges (HTTP status, Kafka redelivery).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    /// The admin disabled the tenant.
+    TenantDisabled,
+    /// The tenant's `refuse` budget is spent.
+    BudgetExceeded,
+    /// The tenant's HTTP request rate is exceeded.
+    RateLimited,
+    /// The tenant's (or function's) concurrency is exhausted and no slot freed in time.
+    ConcurrencyLimited,
+    /// The node's instance slots are exhausted.
+    Saturated,
+}
+
+impl Refusal {
+    pub fn new(reason: RefusalReason, message: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn retry_after(mut self, after: Duration) -> Refusal {
+        self.retry_after = Some(after);
+        self
+    }
+}
+
+/// Held by an admitted invocation until its guest task ends (tenant and function slots).
+pub type AdmissionPermit = Box<dyn Send + Sync>;
+
+/// Decides whether an invocation may start.
+#[async_trait::async_trait]
+pub trait Admission: Send + Sync {
+    async fn admit(
+        &self,
+        function: &ActiveFunction,
+        trigger: TriggerKind,
+    ) -> Result<AdmissionPermit, Refusal>;
+}
+
+/// Admits everything (tests and tools that wire no policy).
+#[derive(Debug, Default)]
+pub struct AdmitAll;
+
+#[async_trait::async_trait]
+impl Admission for AdmitAll {
+    async fn admit(&self, _: &ActiveFunction, _: TriggerKind) -> Result<AdmissionPermit, Refusal> {
+        Ok(Box::new(()))
+    }
+}
+
+/// How one admitted invocation ended, as observers see it.
+#[derive(Debug)]
+pub struct Finish<'a> {
+    pub function: &'a ActiveFunction,
+    pub record: &'a InvocationRecord,
+    pub trace: &'a TraceContext,
+    pub wall: Duration,
+}
+
+/// Hears every admitted invocation's end. Called on the invocation path: must not block.
+pub trait Observer: Send + Sync {
+    fn finished(&self, finish: &Finish<'_>);
+    /// The lines the invocation logged or printed (called before `finished`).
+    fn logs(&self, lines: Vec<LogLine>);
+}

@@ -1,0 +1,312 @@
+//! Function management for the calling tenant: deploy a version, list, show, roll back, delete.
+
+use super::AppState;
+use super::auth::TenantCaller;
+use super::error::{ApiError, rejection};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use geyser_engine::PrepareError;
+use geyser_functions::{
+    ActiveFunction, DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version,
+    VersionInfo,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeployParams {
+    memory_mb: Option<u32>,
+    timeout_ms: Option<u64>,
+    public: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub struct DeployedDto {
+    name: String,
+    version: i64,
+    sha256: String,
+    kind: String,
+}
+
+#[derive(Serialize)]
+pub struct VersionDto {
+    version: i64,
+    sha256: String,
+    kind: String,
+    memory_mb: u32,
+    timeout_ms: u64,
+    public: bool,
+    created_at_ms: i64,
+}
+
+#[derive(Serialize)]
+pub struct FunctionDto {
+    name: String,
+    /// `http`, `event`, `schedule` or several (`http,event`): what the active version exports.
+    kind: String,
+    active_version: i64,
+    /// Where the function is invoked.
+    url: String,
+    memory_mb: u32,
+    timeout_ms: u64,
+    public: bool,
+    versions: Vec<VersionDto>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackBody {
+    version: i64,
+}
+
+impl From<&VersionInfo> for VersionDto {
+    fn from(v: &VersionInfo) -> Self {
+        VersionDto {
+            version: v.version.0,
+            sha256: v.hash.to_string(),
+            kind: v.kind.to_text(),
+            memory_mb: v.limits.memory_mb,
+            timeout_ms: v.limits.timeout_ms,
+            public: v.limits.public,
+            created_at_ms: v.created_at_ms,
+        }
+    }
+}
+
+fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
+    let active = info.active().map(|v| v.limits);
+    FunctionDto {
+        name: info.name.to_string(),
+        kind: info.active().map_or_else(String::new, |v| v.kind.to_text()),
+        active_version: info.active_version.0,
+        url: format!("/fn/{}/{}", tenant.name, info.name),
+        memory_mb: active.map_or(0, |l| l.memory_mb),
+        timeout_ms: active.map_or(0, |l| l.timeout_ms),
+        public: active.is_some_and(|l| l.public),
+        versions: info.versions.iter().map(VersionDto::from).collect(),
+    }
+}
+
+/// The caller's function `name`, as it would run now; 404 if the tenant has none of that name.
+pub(super) async fn active(
+    state: &AppState,
+    tenant: &Tenant,
+    name: &str,
+) -> Result<ActiveFunction, ApiError> {
+    let name = FunctionName::parse(name)?;
+    state
+        .store
+        .active_function(&tenant.name, &name)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {name:?} not found")))
+}
+
+fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {
+    let engine = &state.config.engine;
+    let memory_mb = params.memory_mb.unwrap_or(engine.default_memory_mb);
+    if memory_mb == 0 || memory_mb > engine.max_memory_mb {
+        return Err(ApiError::bad_request(format!(
+            "memory_mb must be between 1 and {}",
+            engine.max_memory_mb
+        )));
+    }
+    let timeout_ms = params.timeout_ms.unwrap_or(engine.default_timeout_ms);
+    if timeout_ms == 0 || timeout_ms > engine.max_timeout_ms {
+        return Err(ApiError::bad_request(format!(
+            "timeout_ms must be between 1 and {}",
+            engine.max_timeout_ms
+        )));
+    }
+    Ok(FunctionLimits {
+        memory_mb,
+        timeout_ms,
+        public: params.public.unwrap_or(true),
+    })
+}
+
+fn quota_exceeded(message: String) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "quota_exceeded", message)
+}
+
+/// The tenant's deploy quotas: memory per function and, for a new function, how many it has.
+/// Two concurrent deploys of new functions may both pass the count (one over at most).
+async fn check_quotas(
+    state: &AppState,
+    tenant: &Tenant,
+    name: &FunctionName,
+    quotas: &geyser_quotas::Quotas,
+    limits: &FunctionLimits,
+) -> Result<(), ApiError> {
+    if u64::from(limits.memory_mb) > quotas.max_memory_mb {
+        return Err(quota_exceeded(format!(
+            "memory_mb {} exceeds tenant {}'s quota of {} MiB",
+            limits.memory_mb, tenant.name, quotas.max_memory_mb
+        )));
+    }
+    let exists = state
+        .store
+        .active_function(&tenant.name, name)
+        .await?
+        .is_some();
+    if !exists {
+        let count = state.store.count_functions(tenant.id).await?;
+        if count >= quotas.max_functions {
+            return Err(quota_exceeded(format!(
+                "tenant {} has {count} functions, its quota is {}; delete one first",
+                tenant.name, quotas.max_functions
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// How much of an oversized upload is read and discarded before answering 413. Answering
+/// while the client is still sending makes the kernel reset the connection, and the client
+/// then sees a broken pipe instead of our answer.
+const OVERSIZE_DRAIN_BYTES: usize = 64 << 20;
+
+/// Reads an upload of at most `limit` bytes.
+async fn read_upload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("upload exceeds the limit of {limit} bytes"),
+        )
+    };
+    let mut stream = body.into_data_stream();
+    let mut buf = BytesMut::new();
+    let mut total = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::bad_request(format!("reading upload failed: {e}")))?;
+        total = total.saturating_add(chunk.len());
+        if total <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if total > limit.saturating_add(OVERSIZE_DRAIN_BYTES) {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
+}
+
+/// `PUT /v1/functions/{name}`: the body is the component. Compiled before it is stored, so a
+/// bad component is refused at once and the first call pays no compile.
+pub async fn deploy(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    params: Result<Query<DeployParams>, QueryRejection>,
+    body: Body,
+) -> Result<(StatusCode, Json<DeployedDto>), ApiError> {
+    // Read the upload before judging the request, so that an error answer does not leave unread
+    // bytes behind and break the client's keep-alive connection.
+    let quotas = state.quotas.quotas(tenant.id);
+    let upload_limit = usize::try_from(quotas.max_artifact_bytes)
+        .unwrap_or(usize::MAX)
+        .min(state.config.http.max_upload_bytes);
+    let body = read_upload(body, upload_limit).await?;
+    let name = FunctionName::parse(&name)?;
+    let Query(params) = params.map_err(rejection)?;
+    let limits = limits(&state, &params)?;
+    check_quotas(&state, &tenant, &name, &quotas, &limits).await?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty body: send the component bytes",
+        ));
+    }
+    let bytes = Arc::new(body.to_vec());
+    let (hash, pre) = state
+        .host
+        .prepare(bytes.clone())
+        .await
+        .map_err(|e| match e {
+            PrepareError::Component(e) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string())
+            }
+            PrepareError::Cache(e) => ApiError::internal(e),
+        })?;
+    let kind = pre.handlers();
+    let deployed = state
+        .store
+        .deploy(DeployRequest {
+            tenant: tenant.id,
+            name: &name,
+            bytes: &bytes,
+            hash: &hash,
+            kind,
+            limits,
+        })
+        .await?;
+    state.host.install(&hash, pre);
+    state.routes.invalidate(&tenant.name, &name);
+    tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
+    Ok((
+        StatusCode::CREATED,
+        Json(DeployedDto {
+            name: name.to_string(),
+            version: deployed.version.0,
+            sha256: hash.to_string(),
+            kind: kind.to_text(),
+        }),
+    ))
+}
+
+pub async fn list(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+) -> Result<Json<Vec<FunctionDto>>, ApiError> {
+    let functions = state.store.list_functions(tenant.id).await?;
+    Ok(Json(
+        functions.iter().map(|f| function_dto(&tenant, f)).collect(),
+    ))
+}
+
+pub async fn show(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<FunctionDto>, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let info = state.store.function(tenant.id, &name).await?;
+    Ok(Json(function_dto(&tenant, &info)))
+}
+
+pub async fn delete(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    state.store.delete_function(tenant.id, &name).await?;
+    state.routes.invalidate(&tenant.name, &name);
+    tracing::info!(tenant = %tenant.name, function = %name, "function deleted");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn rollback(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
+) -> Result<Json<FunctionDto>, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let Json(body) = body.map_err(rejection)?;
+    state
+        .store
+        .rollback(tenant.id, &name, Version(body.version))
+        .await?;
+    state.routes.invalidate(&tenant.name, &name);
+    tracing::info!(tenant = %tenant.name, function = %name, version = body.version, "function rolled back");
+    let info = state.store.function(tenant.id, &name).await?;
+    Ok(Json(function_dto(&tenant, &info)))
+}

@@ -1,0 +1,156 @@
+//! `ANY /fn/{tenant}/{function}/{*path}`: invokes a function's active version through
+//! `wasi:http/incoming-handler`. The guest sees the path below its mount, and its response is
+//! streamed back as it writes it.
+
+use super::AppState;
+use super::auth::{Caller, bearer, resolve};
+use super::error::ApiError;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use geyser_functions::{ActiveFunction, FunctionName, TenantName};
+use http_body_util::BodyExt;
+
+/// `/fn/acme/hello/x?y=1` → (`acme`, `hello`, `/x?y=1`); `/fn/acme/hello` → (…, `/`).
+fn split_target(uri: &Uri) -> Option<(&str, &str, String)> {
+    let rest = uri.path().strip_prefix("/fn/")?;
+    let (tenant, rest) = rest.split_once('/').unwrap_or((rest, ""));
+    let (function, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let path = match uri.query() {
+        Some(query) => format!("{path}?{query}"),
+        None => path.to_owned(),
+    };
+    Some((tenant, function, path))
+}
+
+/// Set on requests whose caller presented the function owner's key.
+const OWNER_HEADER: &str = "x-geyser-owner";
+
+/// Bytes of a refused request's body read before answering, so the client's keep-alive
+/// connection survives the error (see `functions::read_upload`).
+const REFUSED_BODY_DRAIN_BYTES: usize = 1 << 20;
+
+pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    match route(&state, parts).await {
+        Ok((parts, active)) => dispatch(&state, active, Request::from_parts(parts, body)).await,
+        Err(err) => {
+            let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN_BYTES)
+                .collect()
+                .await;
+            Err(err)
+        }
+    }
+}
+
+/// Resolves the target function and checks access; returns the request parts as the guest
+/// will see them.
+async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunction), ApiError> {
+    let not_found = || ApiError::not_found("function not found");
+    let (tenant, function, guest_path) = split_target(&parts.uri).ok_or_else(not_found)?;
+    let tenant = TenantName::parse(tenant).map_err(|_| not_found())?;
+    let function = FunctionName::parse(function).map_err(|_| not_found())?;
+    let active = state
+        .routes
+        .active(&state.store, &tenant, &function)
+        .await?
+        .ok_or_else(not_found)?;
+    if active.tenant.disabled {
+        return Err(ApiError::tenant_disabled(&active.tenant.name));
+    }
+
+    // Tell the guest whether the caller is the owner; nobody else may claim it.
+    let forged: Vec<_> = parts
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with("x-geyser-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        parts.headers.remove(name);
+    }
+    let presented = bearer(&parts);
+    let caller = match &presented {
+        Some(key) => Some(resolve(state, key).await?),
+        None => None,
+    };
+    let is_owner =
+        matches!(&caller, Some(Ok(Caller::Tenant(owner))) if owner.id == active.tenant.id);
+    if !active.limits.public && !is_owner {
+        return Err(match caller {
+            None => ApiError::unauthorized("this function is private: send the owner's API key"),
+            Some(Err(refused)) => refused.into(),
+            // Another tenant's (or the admin's) key: do not reveal that the function exists.
+            Some(Ok(_)) => not_found(),
+        });
+    }
+    if is_owner {
+        // The key has done its job; the guest learns the fact, not the secret.
+        parts.headers.remove(axum::http::header::AUTHORIZATION);
+        parts
+            .headers
+            .insert(OWNER_HEADER, HeaderValue::from_static("true"));
+    }
+
+    parts.uri = guest_path
+        .parse::<Uri>()
+        .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
+    if !parts.headers.contains_key(axum::http::header::HOST) {
+        parts.headers.insert(
+            axum::http::header::HOST,
+            HeaderValue::from_static("localhost"),
+        );
+    }
+    Ok((parts, active))
+}
+
+async fn dispatch(
+    state: &AppState,
+    active: ActiveFunction,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let invoked = state
+        .invoker
+        .invoke_http(active, request)
+        .await
+        .map_err(ApiError::from)?;
+    let (mut parts, body) = invoked.response.into_parts();
+    if let Ok(id) = HeaderValue::from_str(&invoked.id.to_string()) {
+        parts.headers.insert("x-geyser-invocation", id);
+    }
+    // The invocation's span in the caller's trace (or the trace it started).
+    if let Ok(trace) = HeaderValue::from_str(&invoked.traceparent) {
+        parts.headers.insert("traceparent", trace);
+    }
+    let body = Body::new(body);
+    Ok(Response::from_parts(parts, body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(uri: &str) -> Option<(String, String, String)> {
+        let uri: Uri = uri.parse().unwrap();
+        split_target(&uri).map(|(t, f, p)| (t.to_owned(), f.to_owned(), p))
+    }
+
+    #[test]
+    fn guest_sees_the_path_below_its_mount() {
+        let s = |t: &str, f: &str, p: &str| Some((t.to_owned(), f.to_owned(), p.to_owned()));
+        assert_eq!(split("/fn/acme/hello/x?y=1"), s("acme", "hello", "/x?y=1"));
+        assert_eq!(split("/fn/acme/hello"), s("acme", "hello", "/"));
+        assert_eq!(split("/fn/acme/hello/"), s("acme", "hello", "/"));
+        assert_eq!(split("/fn/acme/hello?q"), s("acme", "hello", "/?q"));
+        assert_eq!(
+            split("/fn/acme/hello/a/b%20c"),
+            s("acme", "hello", "/a/b%20c")
+        );
+        assert_eq!(split("/v1/x"), None);
+    }
+}

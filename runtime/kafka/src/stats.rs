@@ -1,0 +1,110 @@
+//! Per-binding Kafka figures for `/metrics`: consumer lag, deliveries, retries, dead letters,
+//! skipped redeliveries, paused partitions. One label set per binding (bounded cardinality).
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Counters of one binding, shared by its consumer and the metrics page.
+#[derive(Debug, Default)]
+pub struct BindingStats {
+    pub lag: AtomicI64,
+    pub delivered: AtomicU64,
+    pub retries: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub paused_partitions: AtomicI64,
+    pub pauses: AtomicU64,
+    pub assigned_partitions: AtomicI64,
+}
+
+/// `(tenant, function, topic)`.
+type Labels = (String, String, String);
+
+#[derive(Debug, Default)]
+pub struct KafkaStats {
+    bindings: Mutex<BTreeMap<Labels, Arc<BindingStats>>>,
+}
+
+impl KafkaStats {
+    /// The counters of a binding, created on first use; kept while the binding exists.
+    pub fn binding(&self, tenant: &str, function: &str, topic: &str) -> Arc<BindingStats> {
+        let mut map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((tenant.to_owned(), function.to_owned(), topic.to_owned()))
+            .or_default()
+            .clone()
+    }
+
+    pub fn remove(&self, tenant: &str, function: &str, topic: &str) {
+        let mut map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&(tenant.to_owned(), function.to_owned(), topic.to_owned()));
+    }
+}
+
+impl geyser_core::MetricFamilies for KafkaStats {
+    fn render(&self, out: &mut String) {
+        let map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
+        type Read = fn(&BindingStats) -> i64;
+        let series: [(&str, &str, &str, Read); 8] = [
+            (
+                "geyser_kafka_pauses_total",
+                "counter",
+                "Times a partition was paused because its worker fell behind.",
+                |s| s.pauses.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "geyser_kafka_assigned_partitions",
+                "gauge",
+                "Partitions of the binding's topic assigned to this node by the consumer group.",
+                |s| s.assigned_partitions.load(Ordering::Relaxed),
+            ),
+            (
+                "geyser_kafka_consumer_lag",
+                "gauge",
+                "Records on the binding's assigned partitions not yet processed.",
+                |s| s.lag.load(Ordering::Relaxed),
+            ),
+            (
+                "geyser_kafka_paused_partitions",
+                "gauge",
+                "Partitions paused because their worker is behind (backpressure).",
+                |s| s.paused_partitions.load(Ordering::Relaxed),
+            ),
+            (
+                "geyser_kafka_records_total",
+                "counter",
+                "Records the function processed successfully.",
+                |s| s.delivered.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "geyser_kafka_retries_total",
+                "counter",
+                "Failed attempts that were retried.",
+                |s| s.retries.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "geyser_kafka_dead_letters_total",
+                "counter",
+                "Records written to the dead-letter topic after their last attempt.",
+                |s| s.dead_lettered.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "geyser_kafka_duplicates_total",
+                "counter",
+                "Redelivered records skipped because they were already processed.",
+                |s| s.duplicates.load(Ordering::Relaxed) as i64,
+            ),
+        ];
+        for (name, kind, help, read) in series {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for ((tenant, function, topic), stats) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "{name}{{tenant=\"{tenant}\",function=\"{function}\",topic=\"{topic}\"}} {}",
+                    read(stats).max(0)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,406 @@
+//! Process counters and the Prometheus text rendering of `/metrics`: the golden signals —
+//! traffic and errors (per outcome), latency histograms (ok and failed apart), saturation
+//! (in flight, queued, instance slots, Kafka lag) and utilization (CPU, memory) — node-wide and
+//! per tenant × function. Per-function series are bounded: beyond `max_function_series`
+//! functions, the rest share one `tenant="_other",function="_other"` series.
+
+use geyser_core::prom::{self, Kind, MetricFamilies};
+use geyser_core::{FunctionName, Outcome, Tenant, TenantId};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency histogram buckets; `+Inf` follows.
+const LATENCY_BOUNDS_S: [f64; 17] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0,
+];
+
+/// Counters updated on the invocation path (lock-free but for the series lookup).
+#[derive(Debug)]
+pub struct Metrics {
+    invocations: [AtomicU64; Outcome::ALL.len()],
+    budget_refusals: AtomicU64,
+    /// Per tenant, per function name (looked up by `&str`: no allocation per invocation).
+    functions: RwLock<HashMap<TenantId, HashMap<String, Arc<FunctionSeries>>>>,
+    function_series: std::sync::atomic::AtomicUsize,
+    other: Arc<FunctionSeries>,
+    max_function_series: usize,
+}
+
+/// One function's counters.
+#[derive(Debug)]
+struct FunctionSeries {
+    /// `tenant="..",function=".."`, escaped once.
+    labels: String,
+    outcomes: [AtomicU64; Outcome::ALL.len()],
+    ok: Histogram,
+    failed: Histogram,
+    cpu_ns: AtomicU64,
+    /// Peak memory × wall time, in byte-milliseconds (GB-seconds × 2^30 × 1000).
+    memory_byte_ms: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; LATENCY_BOUNDS_S.len()],
+    count: AtomicU64,
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    fn observe(&self, wall: Duration) {
+        let seconds = wall.as_secs_f64();
+        if let Some(i) = LATENCY_BOUNDS_S.iter().position(|b| seconds <= *b) {
+            self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_ns.fetch_add(
+            u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let mut cumulative = 0;
+        for (bound, bucket) in LATENCY_BOUNDS_S.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Ordering::Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
+        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+    }
+}
+
+use prom::escape;
+
+impl FunctionSeries {
+    fn new(tenant: &str, function: &str) -> FunctionSeries {
+        FunctionSeries {
+            labels: format!(
+                "tenant=\"{}\",function=\"{}\"",
+                escape(tenant),
+                escape(function)
+            ),
+            outcomes: Default::default(),
+            ok: Histogram::default(),
+            failed: Histogram::default(),
+            cpu_ns: AtomicU64::new(0),
+            memory_byte_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+fn index(outcome: Outcome) -> usize {
+    Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0)
+}
+
+impl Metrics {
+    pub fn new(max_function_series: usize) -> Metrics {
+        Metrics {
+            invocations: Default::default(),
+            budget_refusals: AtomicU64::new(0),
+            functions: RwLock::new(HashMap::new()),
+            function_series: std::sync::atomic::AtomicUsize::new(0),
+            other: Arc::new(FunctionSeries::new("_other", "_other")),
+            max_function_series,
+        }
+    }
+
+    /// Counts a finished (or refused-before-running) invocation everywhere it shows.
+    pub fn finished(
+        &self,
+        tenant: &Tenant,
+        function: &FunctionName,
+        outcome: Outcome,
+        wall: Duration,
+        cpu_ns: u64,
+        peak_memory_bytes: u64,
+    ) {
+        self.invocations[index(outcome)].fetch_add(1, Ordering::Relaxed);
+        let series = self.series(tenant, function);
+        series.outcomes[index(outcome)].fetch_add(1, Ordering::Relaxed);
+        match outcome {
+            Outcome::Ok => series.ok.observe(wall),
+            _ => series.failed.observe(wall),
+        }
+        series.cpu_ns.fetch_add(cpu_ns, Ordering::Relaxed);
+        let byte_ms = (peak_memory_bytes as u128 * wall.as_millis()).min(u64::MAX as u128);
+        series
+            .memory_byte_ms
+            .fetch_add(byte_ms as u64, Ordering::Relaxed);
+    }
+
+    fn series(&self, tenant: &Tenant, function: &FunctionName) -> Arc<FunctionSeries> {
+        let name = function.as_str();
+        if let Some(series) = self
+            .functions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant.id)
+            .and_then(|functions| functions.get(name))
+        {
+            return series.clone();
+        }
+        let mut map = self.functions.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(series) = map.get(&tenant.id).and_then(|f| f.get(name)) {
+            return series.clone();
+        }
+        if self.function_series.load(Ordering::Relaxed) >= self.max_function_series {
+            return self.other.clone();
+        }
+        let series = Arc::new(FunctionSeries::new(tenant.name.as_str(), name));
+        map.entry(tenant.id)
+            .or_default()
+            .insert(name.to_owned(), series.clone());
+        self.function_series.fetch_add(1, Ordering::Relaxed);
+        series
+    }
+
+    pub fn budget_refused(&self) {
+        self.budget_refusals.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_node(&self, out: &mut String) {
+        prom::header(
+            out,
+            "geyser_invocations_total",
+            "Invocations by outcome.",
+            Kind::Counter,
+        );
+        for outcome in Outcome::ALL {
+            let n = self.invocations[index(outcome)].load(Ordering::Relaxed);
+            prom::sample(
+                out,
+                "geyser_invocations_total",
+                &format!("outcome=\"{outcome}\""),
+                n as f64,
+            );
+        }
+        let (cpu_seconds, resident_bytes) = process_usage();
+        prom::single(
+            out,
+            "process_resident_memory_bytes",
+            "Resident memory of the node process.",
+            Kind::Gauge,
+            resident_bytes,
+        );
+        prom::single(
+            out,
+            "process_cpu_seconds_total",
+            "CPU time (user + system) the node process used.",
+            Kind::Counter,
+            cpu_seconds,
+        );
+        prom::single(
+            out,
+            "geyser_budget_refusals_total",
+            "Invocations refused because the tenant's monthly budget was spent.",
+            Kind::Counter,
+            self.budget_refusals.load(Ordering::Relaxed) as f64,
+        );
+    }
+
+    fn render_functions(&self, out: &mut String) {
+        let mut all: Vec<Arc<FunctionSeries>> = self
+            .functions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .flat_map(|functions| functions.values().cloned())
+            .collect();
+        all.sort_by(|a, b| a.labels.cmp(&b.labels));
+        if self.other.ok.count.load(Ordering::Relaxed)
+            + self.other.failed.count.load(Ordering::Relaxed)
+            > 0
+        {
+            all.push(self.other.clone());
+        }
+        let _ = writeln!(
+            out,
+            "# HELP geyser_function_invocations_total Invocations per function and outcome.\n\
+             # TYPE geyser_function_invocations_total counter"
+        );
+        for s in &all {
+            for outcome in Outcome::ALL {
+                let n = s.outcomes[index(outcome)].load(Ordering::Relaxed);
+                if n > 0 {
+                    let _ = writeln!(
+                        out,
+                        "geyser_function_invocations_total{{{},outcome=\"{outcome}\"}} {n}",
+                        s.labels
+                    );
+                }
+            }
+        }
+        for (name, help, failed) in [
+            (
+                "geyser_function_duration_seconds",
+                "Wall time of invocations that ended ok.",
+                false,
+            ),
+            (
+                "geyser_function_failed_duration_seconds",
+                "Wall time of invocations that failed (error, timeout, memory limit, trap, rejected).",
+                true,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            for s in &all {
+                let histogram = if failed { &s.failed } else { &s.ok };
+                histogram.render(out, name, &s.labels);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP geyser_function_cpu_seconds_total CPU time guests spent, per function.\n\
+             # TYPE geyser_function_cpu_seconds_total counter"
+        );
+        for s in &all {
+            let v = s.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9;
+            let _ = writeln!(out, "geyser_function_cpu_seconds_total{{{}}} {v}", s.labels);
+        }
+        let _ = writeln!(
+            out,
+            "# HELP geyser_function_gb_seconds_total Peak memory (GiB) × wall seconds, per function.\n\
+             # TYPE geyser_function_gb_seconds_total counter"
+        );
+        for s in &all {
+            let v = s.memory_byte_ms.load(Ordering::Relaxed) as f64 / (1u64 << 30) as f64 / 1e3;
+            let _ = writeln!(out, "geyser_function_gb_seconds_total{{{}}} {v}", s.labels);
+        }
+    }
+}
+
+impl MetricFamilies for Metrics {
+    fn render(&self, out: &mut String) {
+        self.render_node(out);
+        self.render_functions(out);
+    }
+}
+
+/// (CPU seconds, resident bytes) of this process, from `/proc/self`; zeros elsewhere.
+fn process_usage() -> (f64, f64) {
+    let ticks = clock_ticks_per_second();
+    let cpu = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name (which may contain spaces) end with ')'.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / ticks)
+        })
+        .unwrap_or(0.0);
+    let page = page_size();
+    let resident = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map(|pages| pages * page)
+        .unwrap_or(0.0);
+    (cpu, resident)
+}
+
+/// The unit of `/proc/self/statm`'s sizes: the kernel's page size, which is not 4096 bytes
+/// everywhere (16 KiB on Apple silicon Linux, 64 KiB on some arm64 and ppc64 kernels).
+fn page_size() -> f64 {
+    // SAFETY: `sysconf` only reads a configuration value and has no preconditions.
+    #[allow(unsafe_code)]
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 { size as f64 } else { 4096.0 }
+}
+
+/// The unit of `/proc/self/stat`'s CPU times.
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: `sysconf` only reads a configuration value and has no preconditions.
+    #[allow(unsafe_code)]
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geyser_core::TenantName;
+
+    #[test]
+    fn resident_memory_matches_the_kernels_own_figure() {
+        // VmRSS (kB) is the kernel's own reading of what statm counts in pages: equal only if
+        // the page size is right.
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        let (_, resident) = process_usage();
+        let ratio = resident / (kib * 1024.0);
+        assert!(
+            (0.9..1.1).contains(&ratio),
+            "statm {resident} vs VmRSS {kib} kB"
+        );
+    }
+
+    fn tenant(id: i64, name: &str) -> Tenant {
+        Tenant {
+            disabled: false,
+            id: TenantId(id),
+            name: TenantName::parse(name).unwrap(),
+        }
+    }
+
+    #[test]
+    fn function_series_are_bounded_and_histograms_split_ok_from_failed() {
+        let metrics = Metrics::new(2);
+        let (a, b) = (tenant(1, "acme"), tenant(2, "globex"));
+        let f = |n: &str| FunctionName::parse(n).unwrap();
+        let ms = Duration::from_millis;
+        metrics.finished(&a, &f("one"), Outcome::Ok, ms(3), 1_000, 1 << 20);
+        metrics.finished(&a, &f("one"), Outcome::Trap, ms(700), 0, 0);
+        metrics.finished(&b, &f("two"), Outcome::Ok, ms(1), 0, 0);
+        metrics.finished(&b, &f("three"), Outcome::Ok, ms(1), 0, 0);
+        metrics.finished(&a, &f("four"), Outcome::Timeout, ms(1), 0, 0);
+        let mut out = String::new();
+        metrics.render_functions(&mut out);
+        let one = "tenant=\"acme\",function=\"one\"";
+        let other = "tenant=\"_other\",function=\"_other\"";
+        assert!(
+            out.contains(&format!(
+                "geyser_function_invocations_total{{{one},outcome=\"ok\"}} 1"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(&format!(
+            "geyser_function_invocations_total{{{one},outcome=\"trap\"}} 1"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_duration_seconds_bucket{{{one},le=\"0.005\"}} 1"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_duration_seconds_bucket{{{one},le=\"0.0025\"}} 0"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_failed_duration_seconds_bucket{{{one},le=\"1\"}} 1"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_failed_duration_seconds_count{{{one}}} 1"
+        )));
+        // Two functions have series of their own; the third and fourth share `_other`.
+        assert!(!out.contains("function=\"three\""));
+        assert!(out.contains(&format!(
+            "geyser_function_invocations_total{{{other},outcome=\"ok\"}} 1"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_invocations_total{{{other},outcome=\"timeout\"}} 1"
+        )));
+        assert!(out.contains(&format!(
+            "geyser_function_cpu_seconds_total{{{one}}} 0.000001"
+        )));
+    }
+}
