@@ -248,20 +248,28 @@ impl Store {
         name: &FunctionName,
         version: Version,
     ) -> Result<()> {
-        let info = self.function(tenant, name).await?;
-        if !info.versions.iter().any(|v| v.version == version) {
-            return Err(Error::UnknownVersion {
-                tenant,
-                name: name.clone(),
-                version,
-            });
+        // One statement: the check that the version exists and the switch happen together,
+        // so a concurrent delete cannot make this answer Ok with nothing changed.
+        let done = sqlx::query(
+            "UPDATE functions SET active_version = $1 \
+             WHERE tenant_id = $2 AND name = $3 AND EXISTS \
+             (SELECT 1 FROM function_versions v WHERE v.function_id = functions.id AND v.version = $1)",
+        )
+        .bind(version.0)
+        .bind(tenant.0)
+        .bind(name.as_str())
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
         }
-        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
-            .bind(version.0)
-            .bind(info.id.0)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        // Nothing changed: say why (the function is gone, or never had that version).
+        self.function(tenant, name).await?;
+        Err(Error::UnknownVersion {
+            tenant,
+            name: name.clone(),
+            version,
+        })
     }
 
     /// The active version of `tenant/function`, as the gateway needs it to invoke.

@@ -258,7 +258,6 @@ impl Store {
         list_keys(&self.pool, tenant, prefix, limit).await
     }
 
-    /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]).
     /// How many keys `tenant` holds (for the `max_kv_keys` quota; one index range count).
     pub async fn kv_key_count(&self, tenant: TenantId) -> Result<u64, KvError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM kv WHERE tenant_id = $1")
@@ -280,6 +279,7 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]).
     pub fn kv_transaction(&self) -> KvTransaction {
         KvTransaction {
             store: self.clone(),

@@ -83,7 +83,9 @@ fn insert_invocations_sql(rows: usize) -> String {
         }
         sql.push(')');
     }
-    sql.push_str(" ON CONFLICT (id) DO NOTHING");
+    // RETURNING lists only the rows this statement wrote (not the ones already there), so a
+    // retried batch is rolled up once.
+    sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     sql
 }
 
@@ -116,6 +118,7 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.begin_write().await?;
+        let mut written: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in records.chunks(ROWS_PER_INSERT) {
             let sql = insert_invocations_sql(chunk.len());
             let mut query = sqlx::query(&sql);
@@ -135,9 +138,18 @@ impl Store {
                     .bind(i64::try_from(r.memory_limit_bytes).unwrap_or(i64::MAX))
                     .bind(r.traceparent.clone());
             }
-            query.execute(&mut *tx).await?;
+            for row in query.fetch_all(&mut *tx).await? {
+                written.insert(row.try_get("id")?);
+            }
         }
-        // The rollups change in the same transaction: they always equal the records.
+        // The rollups change in the same transaction, by the records it actually inserted: a
+        // batch retried after an ambiguous commit (or a record sent twice) is not counted again.
+        let records: Vec<InvocationRecord> = records
+            .iter()
+            .filter(|r| written.contains(&r.id.to_string()))
+            .cloned()
+            .collect();
+        let records = records.as_slice();
         for (key, sum) in rollup(records) {
             sqlx::query(UPSERT_USAGE_HOURLY)
                 .bind(key.tenant)
@@ -471,7 +483,7 @@ mod tests {
         assert!(sql.ends_with(
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), \
              ($14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
-             ON CONFLICT (id) DO NOTHING"
+             ON CONFLICT (id) DO NOTHING RETURNING id"
         ));
         let full = insert_invocations_sql(ROWS_PER_INSERT);
         let last = ROWS_PER_INSERT * INVOCATION_COLUMNS;

@@ -68,3 +68,28 @@ async fn pruning_keeps_the_rollups() {
         assert_eq!(store.prune_invocations(now - 30 * day).await.unwrap(), 0);
     }
 }
+
+#[tokio::test]
+async fn a_retried_batch_is_rolled_up_once() {
+    for (store, _dir) in stores().await {
+        let tenant = store
+            .create_tenant(&TenantName::parse("retry").unwrap())
+            .await
+            .unwrap()
+            .tenant
+            .id;
+        let now = now_ms();
+        let first = [record(tenant, now), record(tenant, now)];
+        store.insert_invocations(&first).await.unwrap();
+        // The writer's retry after an ambiguous commit sends the same batch again, with one
+        // new record beside the two already stored.
+        let retried = [first[0].clone(), first[1].clone(), record(tenant, now)];
+        store.insert_invocations(&retried).await.unwrap();
+        let usage = store.usage(tenant).await.unwrap().totals();
+        assert_eq!(usage.invocations, 3, "each record is billed once");
+        assert_eq!(usage.cpu_ns, 3_000_000);
+        let job = FunctionName::parse("job").unwrap();
+        let stored = store.recent_invocations(tenant, &job, 10).await.unwrap();
+        assert_eq!(stored.len(), 3);
+    }
+}

@@ -1,11 +1,15 @@
 //! The glue between `wasi:http/incoming-handler` and [`crate::http`]: reads the request whole,
-//! runs the user's handler, writes the response.
+//! runs the user's handler, writes the response. A body that cannot be read to its end (too
+//! large for the host, the client went away) is answered with an error and the handler is not
+//! called: it never sees a prefix that looks like a complete body.
 
-use crate::http::{Request, Response, Result};
-use std::io::{Read as _, Write as _};
+use crate::http::{Error, Request, Response, Result};
+use std::io::Write as _;
 use wasi::http::types::{
-    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+    ErrorCode, Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
+    ResponseOutparam,
 };
+use wasi::io::streams::{InputStream, StreamError};
 
 fn method_name(method: &Method) -> String {
     match method {
@@ -22,17 +26,52 @@ fn method_name(method: &Method) -> String {
     }
 }
 
-fn read_request(incoming: &IncomingRequest) -> Request {
+/// Reads `stream` to its end; an error names why it stopped early.
+fn read_all(stream: &InputStream, into: &mut Vec<u8>) -> std::result::Result<(), Error> {
+    loop {
+        match stream.blocking_read(64 << 10) {
+            Ok(chunk) => into.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Ok(()),
+            Err(StreamError::LastOperationFailed(err)) => {
+                return Err(match wasi::http::types::http_error_code(&err) {
+                    Some(ErrorCode::HttpRequestBodySize(limit)) => Error::new(
+                        413,
+                        match limit {
+                            Some(limit) => format!("request body is larger than {limit} bytes"),
+                            None => "request body is too large".to_owned(),
+                        },
+                    ),
+                    _ => Error::new(
+                        400,
+                        format!(
+                            "request body could not be read to its end: {}",
+                            err.to_debug_string()
+                        ),
+                    ),
+                });
+            }
+        }
+    }
+}
+
+fn read_request(incoming: &IncomingRequest) -> std::result::Result<Request, Error> {
     let path = incoming.path_with_query().unwrap_or_else(|| "/".into());
     let mut request = Request::new(&method_name(&incoming.method()), &path);
     request.headers = incoming.headers().entries();
-    if let Ok(body) = incoming.consume() {
-        if let Ok(mut stream) = body.stream() {
-            let _ = stream.read_to_end(&mut request.body);
+    let body = incoming
+        .consume()
+        .map_err(|()| Error::new(500, "request body was already taken"))?;
+    let read = match body.stream() {
+        Ok(stream) => {
+            let read = read_all(&stream, &mut request.body);
+            // The stream is a child of the body: it must go before the body is finished.
+            drop(stream);
+            read
         }
-        IncomingBody::finish(body);
-    }
-    request
+        Err(()) => Err(Error::new(500, "request body stream was already taken")),
+    };
+    IncomingBody::finish(body);
+    read.map(|()| request)
 }
 
 fn write_response(response_out: ResponseOutparam, response: Response) {
@@ -62,7 +101,9 @@ pub fn serve_http(
     response_out: ResponseOutparam,
     handler: fn(Request) -> Result,
 ) {
-    let request = read_request(&incoming);
-    let response = handler(request).unwrap_or_else(|err| err.into_response());
+    let response = match read_request(&incoming) {
+        Ok(request) => handler(request).unwrap_or_else(|err| err.into_response()),
+        Err(err) => err.into_response(),
+    };
     write_response(response_out, response);
 }

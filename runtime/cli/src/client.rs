@@ -120,7 +120,7 @@ impl Client {
                 sent += chunk.len();
                 eprint!(
                     "\ruploading {}: {} / {} KiB",
-                    file_name(total),
+                    mebibytes(total),
                     sent >> 10,
                     total >> 10
                 );
@@ -525,6 +525,6 @@ impl Client {
     }
 }
 
-fn file_name(total: usize) -> String {
+fn mebibytes(total: usize) -> String {
     format!("{:.1} MiB", total as f64 / f64::from(1 << 20))
 }

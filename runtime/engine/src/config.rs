@@ -20,7 +20,8 @@ pub struct EngineConfig {
     pub max_instances: u32,
     pub queue_timeout_ms: u64,
     /// Invocations that may wait for an instance slot (and, per tenant, for the tenant's
-    /// slots); beyond it requests are shed at once with 503 and `Retry-After`.
+    /// slots); beyond it requests are shed at once with `Retry-After`: 503 `saturated` when the
+    /// node's slots are the bottleneck, 429 `concurrency_limited` when the tenant's are.
     pub max_queued: u64,
     /// Epoch tick: the granularity of timeouts and of cooperative yielding. A running guest
     /// yields its worker thread every tick, so this bounds how long other tenants' requests wait

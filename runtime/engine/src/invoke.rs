@@ -58,7 +58,9 @@ pub enum InvokeError {
 }
 
 impl InvokeError {
-    /// The metered outcome this error stands for (the same one `classify` records).
+    /// The outcome this error stands for. Guest failures are metered with it (as `classify`
+    /// records them); a refusal by admission is not metered at all, a refusal for want of an
+    /// instance slot is metered as `rejected`.
     pub fn outcome(&self) -> Outcome {
         match self {
             InvokeError::Timeout(_) => Outcome::Timeout,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 wasmtime::component::bindgen!({
     path: "../../wit",
-    world: "geyser:function/host",
+    world: "geyser:function/imports",
     imports: { default: async },
 });
 
@@ -43,7 +43,7 @@ pub trait CapabilitiesView: Send {
 pub fn add_to_linker<T: CapabilitiesView + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
-    Host_::add_to_linker::<_, wasmtime::component::HasSelf<Capabilities>>(
+    Imports::add_to_linker::<_, wasmtime::component::HasSelf<Capabilities>>(
         linker,
         |state: &mut T| state.capabilities(),
     )
