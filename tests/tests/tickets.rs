@@ -290,3 +290,32 @@ async fn idempotency_expiry_confirm_release_and_isolation() {
         .await;
     assert_eq!(theirs.status, StatusCode::NOT_FOUND);
 }
+
+/// A request body larger than the node passes to guests reaches an SDK function as an error
+/// (413), never as a truncated prefix its handler would take for the whole body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sdk_function_never_sees_a_truncated_body() {
+    let server = TestServer::start(Backend::Sqlite, |c| c.http.max_request_body_bytes = 1024);
+    let api = server.api();
+    let t = api.create_tenant("truncated").await;
+    api.deploy_ok(&t, "tickets", "", tickets()).await;
+    let notes = "n".repeat(4000);
+    let big = json!({"name": "x", "date": "d", "notes": notes,
+        "tiers": [{"name": "a", "seats": 1, "price_cents": 1}]});
+    let reply = api
+        .post_json(&format!("/fn/{}/tickets/events", t.name), &t.key, big)
+        .await;
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        reply.body
+    );
+    // The same event within the limit is created.
+    let small = json!({"name": "x", "date": "d",
+        "tiers": [{"name": "a", "seats": 1, "price_cents": 1}]});
+    let reply = api
+        .post_json(&format!("/fn/{}/tickets/events", t.name), &t.key, small)
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}

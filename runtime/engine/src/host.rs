@@ -152,6 +152,12 @@ impl Host {
         .map_err(|e| PrepareError::Cache(e.to_string()))?
     }
 
+    /// Validates, compiles and links uploaded bytes on this thread and keeps nothing: the
+    /// deploy path's checks, as the fuzz target (and its corpus replay) drives them.
+    pub fn validate(&self, bytes: &[u8]) -> Result<geyser_core::Handlers, ComponentError> {
+        compile(&self.engine, &self.linker, bytes).map(|(_, prepared)| prepared.handlers())
+    }
+
     /// Makes a prepared version warm.
     pub fn install(&self, hash: &ArtifactHash, pre: Prepared) {
         self.resident.insert(hash, pre);

@@ -13,6 +13,48 @@ use axum::response::{IntoResponse, Response};
 use geyser_functions::{ActiveFunction, FunctionName, TenantName};
 use http_body_util::BodyExt;
 
+/// What a gateway URI names: the function, and the URI its guest sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayTarget {
+    pub tenant: TenantName,
+    pub function: FunctionName,
+    /// The path (and query) below the function's mount (`/` when there is none), or why it is
+    /// not a valid URI — answered with 400 only once the caller may know the function exists.
+    pub guest_uri: Result<Uri, String>,
+}
+
+impl GatewayTarget {
+    /// Parses `/fn/{tenant}/{function}{rest}`; `None` (404) when the URI is not under `/fn/` or
+    /// a name is not valid. Pure: the fuzz target and the gateway share it.
+    pub fn parse(uri: &Uri) -> Option<GatewayTarget> {
+        let (tenant, function, guest_path) = split_target(uri)?;
+        let tenant = TenantName::parse(tenant).ok()?;
+        let function = FunctionName::parse(function).ok()?;
+        let guest_uri = guest_path.parse::<Uri>().map_err(|e| e.to_string());
+        Some(GatewayTarget {
+            tenant,
+            function,
+            guest_uri,
+        })
+    }
+}
+
+/// The gateway's parsing of raw request-target bytes, as the fuzz target drives it: never
+/// panics, and whatever it accepts keeps the guest below its function's mount.
+pub fn fuzz_gateway_target(raw: &[u8]) -> Option<GatewayTarget> {
+    let uri = Uri::try_from(raw).ok()?;
+    let target = GatewayTarget::parse(&uri)?;
+    if let Ok(guest) = &target.guest_uri {
+        let path = guest.path();
+        assert!(path.starts_with('/'), "guest path {path:?} is not absolute");
+        assert!(
+            guest.authority().is_none(),
+            "guest URI {guest} names a host"
+        );
+    }
+    Some(target)
+}
+
 /// `/fn/acme/hello/x?y=1` → (`acme`, `hello`, `/x?y=1`); `/fn/acme/hello` → (…, `/`).
 fn split_target(uri: &Uri) -> Option<(&str, &str, String)> {
     let rest = uri.path().strip_prefix("/fn/")?;
@@ -52,12 +94,11 @@ pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<R
 /// will see them.
 async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunction), ApiError> {
     let not_found = || ApiError::not_found("function not found");
-    let (tenant, function, guest_path) = split_target(&parts.uri).ok_or_else(not_found)?;
-    let tenant = TenantName::parse(tenant).map_err(|_| not_found())?;
-    let function = FunctionName::parse(function).map_err(|_| not_found())?;
+    let target = GatewayTarget::parse(&parts.uri).ok_or_else(not_found)?;
+    let (tenant, function) = (&target.tenant, &target.function);
     let active = state
         .routes
-        .active(&state.store, &tenant, &function)
+        .active(&state.store, tenant, function)
         .await?
         .ok_or_else(not_found)?;
     if active.tenant.disabled {
@@ -97,8 +138,8 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
             .insert(OWNER_HEADER, HeaderValue::from_static("true"));
     }
 
-    parts.uri = guest_path
-        .parse::<Uri>()
+    parts.uri = target
+        .guest_uri
         .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
     if !parts.headers.contains_key(axum::http::header::HOST) {
         parts.headers.insert(

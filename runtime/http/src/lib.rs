@@ -9,7 +9,7 @@ mod config;
 mod cron;
 mod error;
 mod functions;
-mod gateway;
+pub mod gateway;
 mod hooks;
 mod http_server;
 mod invocations;
