@@ -4,12 +4,11 @@
 //! called: it never sees a prefix that looks like a complete body.
 
 use crate::http::{Error, Request, Response, Result};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use wasi::http::types::{
-    ErrorCode, Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse,
-    ResponseOutparam,
+    Fields, IncomingBody, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use wasi::io::streams::{InputStream, StreamError};
+use wasi::io::streams::InputStream;
 
 fn method_name(method: &Method) -> String {
     match method {
@@ -26,32 +25,15 @@ fn method_name(method: &Method) -> String {
     }
 }
 
-/// Reads `stream` to its end; an error names why it stopped early.
-fn read_all(stream: &InputStream, into: &mut Vec<u8>) -> std::result::Result<(), Error> {
-    loop {
-        match stream.blocking_read(64 << 10) {
-            Ok(chunk) => into.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => return Ok(()),
-            Err(StreamError::LastOperationFailed(err)) => {
-                return Err(match wasi::http::types::http_error_code(&err) {
-                    Some(ErrorCode::HttpRequestBodySize(limit)) => Error::new(
-                        413,
-                        match limit {
-                            Some(limit) => format!("request body is larger than {limit} bytes"),
-                            None => "request body is too large".to_owned(),
-                        },
-                    ),
-                    _ => Error::new(
-                        400,
-                        format!(
-                            "request body could not be read to its end: {}",
-                            err.to_debug_string()
-                        ),
-                    ),
-                });
-            }
-        }
-    }
+/// Reads `stream` to its end; an error means it stopped early.
+fn read_all(stream: &mut InputStream, into: &mut Vec<u8>) -> std::result::Result<(), Error> {
+    stream.read_to_end(into).map(|_| ()).map_err(|_| {
+        // The host's detail is not the client's business (it may carry host internals).
+        Error::new(
+            400,
+            "request body could not be read to its end (too large, or the client stopped sending)",
+        )
+    })
 }
 
 fn read_request(incoming: &IncomingRequest) -> std::result::Result<Request, Error> {
@@ -62,8 +44,8 @@ fn read_request(incoming: &IncomingRequest) -> std::result::Result<Request, Erro
         .consume()
         .map_err(|()| Error::new(500, "request body was already taken"))?;
     let read = match body.stream() {
-        Ok(stream) => {
-            let read = read_all(&stream, &mut request.body);
+        Ok(mut stream) => {
+            let read = read_all(&mut stream, &mut request.body);
             // The stream is a child of the body: it must go before the body is finished.
             drop(stream);
             read

@@ -132,7 +132,8 @@ async fn burst_sale_from_zero(backend: Backend) {
     let server = burst_server(backend);
     let api = server.api();
     let t = api.create_tenant("sale").await;
-    api.deploy_ok(&t, "tickets", "", tickets()).await;
+    api.deploy_ok(&t, "tickets", "?timeout_ms=60000", tickets())
+        .await;
     let event = create_event(&api, &t, 500, 600).await;
     wait_until_scaled_to_zero(&api).await;
 
@@ -165,7 +166,9 @@ async fn burst_split_across_two_nodes_sells_exactly_500() {
     let second = TestServer::join(&first, |c| c.engine.queue_timeout_ms = 120_000);
     let apis = [first.api(), second.api()];
     let t = apis[0].create_tenant("twonodes").await;
-    apis[0].deploy_ok(&t, "tickets", "", tickets()).await;
+    apis[0]
+        .deploy_ok(&t, "tickets", "?timeout_ms=60000", tickets())
+        .await;
     let event = create_event(&apis[0], &t, 500, 600).await;
 
     let (held, sold_out) = burst(&apis, &t.name, &event, 2000).await;
@@ -292,7 +295,8 @@ async fn idempotency_expiry_confirm_release_and_isolation() {
 }
 
 /// A request body larger than the node passes to guests reaches an SDK function as an error
-/// (413), never as a truncated prefix its handler would take for the whole body.
+/// the SDK answers itself, never as a truncated prefix its handler would take for the whole
+/// body (before the fix the handler parsed the first 1024 bytes and said "invalid JSON").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_sdk_function_never_sees_a_truncated_body() {
     let server = TestServer::start(Backend::Sqlite, |c| c.http.max_request_body_bytes = 1024);
@@ -305,10 +309,10 @@ async fn an_sdk_function_never_sees_a_truncated_body() {
     let reply = api
         .post_json(&format!("/fn/{}/tickets/events", t.name), &t.key, big)
         .await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
+    assert!(
+        reply.body.contains("could not be read to its end") && !reply.body.contains("JSON"),
+        "the handler must not have run: {}",
         reply.body
     );
     // The same event within the limit is created.
