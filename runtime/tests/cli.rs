@@ -380,7 +380,7 @@ fn json_logs_name_the_invocation_and_bill_prints_the_statement() {
         &data,
         &["--log-format", "json"],
         Some("admin-key-for-logs"),
-        "info,geyser_runtime=debug",
+        "info,geyser_engine=debug",
         log,
     );
     let key = create_tenant(&node, "admin-key-for-logs", "logs");

@@ -13,7 +13,7 @@ pub enum Kind {
 
 /// Where this binary's SDK sources were when it was built (a checkout of this repository).
 fn default_sdk_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk")
 }
 
 fn valid_name(name: &str) -> bool {
