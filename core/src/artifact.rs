@@ -32,13 +32,12 @@ impl fmt::Display for ArtifactHash {
     }
 }
 
-/// Where compiled code can be rebuilt from: the store's copy of the component bytes.
-pub trait ArtifactSource: Send + Sync {
-    /// Why the bytes could not be read (the store's own error).
-    type Error: std::error::Error + Send + Sync + 'static;
+/// Why a source could not give the bytes (the source's own error, boxed).
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 
-    fn artifact_bytes(
-        &self,
-        hash: &ArtifactHash,
-    ) -> impl std::future::Future<Output = Result<Vec<u8>, Self::Error>> + Send;
+/// Where compiled code can be rebuilt from: the store's copy of the component bytes. Object
+/// safe, so the engine holds it as `Arc<dyn ArtifactSource>`.
+#[async_trait::async_trait]
+pub trait ArtifactSource: Send + Sync {
+    async fn artifact_bytes(&self, hash: &ArtifactHash) -> Result<Vec<u8>, SourceError>;
 }

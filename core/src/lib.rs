@@ -18,7 +18,7 @@ pub mod topics;
 pub mod trace;
 pub mod ttl;
 
-pub use artifact::{ArtifactHash, ArtifactSource};
+pub use artifact::{ArtifactHash, ArtifactSource, SourceError};
 pub use function::{ActiveFunction, FunctionKind, FunctionLimits, Handlers, Tenant};
 pub use ids::{FunctionId, InvocationId, KeyId, TenantId, Version};
 pub use kv::Kv;

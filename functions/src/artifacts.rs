@@ -2,12 +2,19 @@
 //! compile a version it has never seen; each node caches the compiled form on its own disk.
 
 use crate::{ArtifactHash, ArtifactSource, Error, Result, Store, now_ms};
+use geyser_core::SourceError;
 use sqlx::Row;
 
+#[async_trait::async_trait]
 impl ArtifactSource for Store {
-    type Error = Error;
+    async fn artifact_bytes(&self, hash: &ArtifactHash) -> Result<Vec<u8>, SourceError> {
+        self.artifact(hash).await.map_err(Into::into)
+    }
+}
 
-    async fn artifact_bytes(&self, hash: &ArtifactHash) -> Result<Vec<u8>> {
+impl Store {
+    /// The component bytes stored under `hash`.
+    pub async fn artifact(&self, hash: &ArtifactHash) -> Result<Vec<u8>> {
         let row = sqlx::query("SELECT bytes FROM artifacts WHERE sha256 = $1")
             .bind(hash.as_str())
             .fetch_optional(&self.pool)

@@ -97,7 +97,7 @@ pub async fn serve_with_clock(
     ));
     let invoker = Invoker::new(InvokerParts {
         host: host.clone(),
-        artifacts: store.clone(),
+        artifacts: Arc::new(store.clone()),
         kv,
         publish: publisher
             .clone()

@@ -164,10 +164,10 @@ impl Host {
     }
 
     /// The ready-to-instantiate form of an artifact, loading it if it is not warm.
-    pub async fn prepared<S: ArtifactSource>(
+    pub async fn prepared(
         &self,
         hash: &ArtifactHash,
-        source: &S,
+        source: &dyn ArtifactSource,
     ) -> Result<(Prepared, Temperature), LoadError> {
         let result = self
             .resident
@@ -179,10 +179,10 @@ impl Host {
         Ok(result)
     }
 
-    async fn load<S: ArtifactSource>(
+    async fn load(
         &self,
         hash: &ArtifactHash,
-        source: &S,
+        source: &dyn ArtifactSource,
     ) -> Result<Prepared, LoadError> {
         let component_error = |source| LoadError::Component {
             hash: hash.clone(),
@@ -205,7 +205,7 @@ impl Host {
             source
                 .artifact_bytes(hash)
                 .await
-                .map_err(|e| LoadError::Source(Box::new(e)))?,
+                .map_err(LoadError::Source)?,
         );
         tracing::info!(artifact = %hash, "compiling artifact missing from the local cache");
         let (stored_hash, pre) = self.prepare(bytes).await.map_err(|e| match e {

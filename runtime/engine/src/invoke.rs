@@ -100,7 +100,7 @@ pub struct Invoker {
 struct Inner {
     host: Arc<Host>,
     /// Where component bytes come from when this node has not compiled a version yet.
-    artifacts: Arc<dyn DynArtifactSource>,
+    artifacts: Arc<dyn ArtifactSource>,
     kv: Arc<dyn Kv>,
     publish: Option<Arc<dyn Publish>>,
     admission: Arc<dyn Admission>,
@@ -120,9 +120,10 @@ pub struct InvokerSettings {
 }
 
 /// What an [`Invoker`] is built from: the host, the capability backends and the hooks.
-pub struct InvokerParts<A> {
+pub struct InvokerParts {
     pub host: Arc<Host>,
-    pub artifacts: A,
+    /// Where component bytes come from when this node has not compiled a version yet.
+    pub artifacts: Arc<dyn ArtifactSource>,
     /// The tenants' kv (scoped per call by tenant id).
     pub kv: Arc<dyn Kv>,
     /// The node's event bus; `None` without one (then `publish` fails clearly).
@@ -132,44 +133,6 @@ pub struct InvokerParts<A> {
     /// Tracks guest tasks that outlive their handler (streaming bodies) so shutdown can wait.
     pub tasks: TaskTracker,
     pub settings: InvokerSettings,
-}
-
-/// [`ArtifactSource`] behind a pointer (its method is generic over the source's error).
-#[async_trait::async_trait]
-trait DynArtifactSource: Send + Sync {
-    async fn bytes(
-        &self,
-        hash: &geyser_core::ArtifactHash,
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>>;
-}
-
-#[async_trait::async_trait]
-impl<S: ArtifactSource> DynArtifactSource for S {
-    async fn bytes(
-        &self,
-        hash: &geyser_core::ArtifactHash,
-    ) -> Result<Vec<u8>, Box<dyn std::error::Error + Send + Sync>> {
-        self.artifact_bytes(hash)
-            .await
-            .map_err(|e| Box::new(e) as _)
-    }
-}
-
-struct Source<'a>(&'a dyn DynArtifactSource);
-
-/// The error of a [`Source`]: the boxed error of the source behind it.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-struct SourceError(Box<dyn std::error::Error + Send + Sync>);
-
-impl ArtifactSource for Source<'_> {
-    type Error = SourceError;
-    async fn artifact_bytes(
-        &self,
-        hash: &geyser_core::ArtifactHash,
-    ) -> Result<Vec<u8>, SourceError> {
-        self.0.bytes(hash).await.map_err(SourceError)
-    }
 }
 
 /// What a trigger adds to an invocation besides the function and its input.
@@ -213,11 +176,11 @@ impl Drop for InFlight<'_> {
 }
 
 impl Invoker {
-    pub fn new<A: ArtifactSource + 'static>(parts: InvokerParts<A>) -> Invoker {
+    pub fn new(parts: InvokerParts) -> Invoker {
         Invoker {
             inner: Arc::new(Inner {
                 host: parts.host,
-                artifacts: Arc::new(parts.artifacts),
+                artifacts: parts.artifacts,
                 kv: parts.kv,
                 publish: parts.publish,
                 admission: parts.admission,
@@ -297,7 +260,7 @@ impl Invoker {
             ));
         };
         match host
-            .prepared(&function.hash, &Source(&*self.inner.artifacts))
+            .prepared(&function.hash, &*self.inner.artifacts)
             .instrument(admission.span.clone())
             .await
         {
