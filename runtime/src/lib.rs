@@ -1,5 +1,5 @@
 //! The Geyser node, wired: [`server::serve`] opens the store, builds the engine with the node's
-//! admission policy and finish observers, starts the triggers (cron, Kafka) and serves the HTTP
+//! admission policy and finish observer, starts the triggers (cron, Kafka) and serves the HTTP
 //! edge until shutdown, then stops in order. [`config::Config`] assembles each crate's section.
 //! The `geyser` binary (`src/main.rs`) adds the CLI.
 //!

@@ -107,11 +107,11 @@ pub async fn serve_with_clock(
             quotas: quotas.clone(),
             metrics: metrics.clone(),
         }),
-        observers: vec![Arc::new(NodeObserver {
+        observer: Arc::new(NodeObserver {
             metrics: metrics.clone(),
             meter: meter.clone(),
             otlp: otlp.clone(),
-        })],
+        }),
         tasks: tasks.clone(),
         settings: InvokerSettings {
             max_request_body_bytes: config.http.max_request_body_bytes,

@@ -70,7 +70,7 @@ impl Admission for AdmitAll {
     }
 }
 
-/// How one admitted invocation ended, as observers see it.
+/// How one admitted invocation ended, as the observer sees it.
 #[derive(Debug)]
 pub struct Finish<'a> {
     pub function: &'a ActiveFunction,

@@ -104,7 +104,7 @@ struct Inner {
     kv: Arc<dyn Kv>,
     publish: Option<Arc<dyn Publish>>,
     admission: Arc<dyn Admission>,
-    observers: Vec<Arc<dyn Observer>>,
+    observer: Arc<dyn Observer>,
     tasks: TaskTracker,
     settings: InvokerSettings,
     in_flight: AtomicI64,
@@ -129,7 +129,8 @@ pub struct InvokerParts {
     /// The node's event bus; `None` without one (then `publish` fails clearly).
     pub publish: Option<Arc<dyn Publish>>,
     pub admission: Arc<dyn Admission>,
-    pub observers: Vec<Arc<dyn Observer>>,
+    /// Hears every admitted invocation's end (the binary composes metrics, metering, OTLP).
+    pub observer: Arc<dyn Observer>,
     /// Tracks guest tasks that outlive their handler (streaming bodies) so shutdown can wait.
     pub tasks: TaskTracker,
     pub settings: InvokerSettings,
@@ -184,7 +185,7 @@ impl Invoker {
                 kv: parts.kv,
                 publish: parts.publish,
                 admission: parts.admission,
-                observers: parts.observers,
+                observer: parts.observer,
                 tasks: parts.tasks,
                 settings: parts.settings,
                 in_flight: AtomicI64::new(0),
@@ -333,7 +334,7 @@ impl Invoker {
                 let _in_flight = InFlight(&invoker.inner.in_flight);
                 let result = guest.await;
                 drop(slot);
-                let mut lines: Vec<LogLine> = telemetry
+                let lines: Vec<LogLine> = telemetry
                     .take_logs()
                     .into_iter()
                     .map(|(at_ms, level, message)| LogLine {
@@ -345,9 +346,7 @@ impl Invoker {
                         message,
                     })
                     .collect();
-                for observer in &invoker.inner.observers {
-                    observer.logs(std::mem::take(&mut lines));
-                }
+                invoker.inner.observer.logs(lines);
                 let finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
                 invoker.finish(
                     &function,
@@ -585,9 +584,7 @@ impl Invoker {
             trace: &admission.trace,
             wall,
         };
-        for observer in &self.inner.observers {
-            observer.finished(&finish);
-        }
+        self.inner.observer.finished(&finish);
     }
 }
 

@@ -11,7 +11,7 @@
 //! The engine reaches the world only through traits: guests' kv through [`geyser_core::Kv`],
 //! publishing through [`geyser_core::Publish`], component bytes through
 //! [`geyser_core::ArtifactSource`]; admission (disabled tenants, budgets, quotas) and finish
-//! observers (metrics, metering, OTLP) are [`hooks`] the binary registers. Its `Cargo.toml`
+//! observer (metrics, metering, OTLP together) are [`hooks`] the binary registers. Its `Cargo.toml`
 //! has no sqlx, axum or rdkafka, so it cannot know them.
 //!
 //! ```no_run
