@@ -131,37 +131,30 @@ impl<S: RecordSink> Writer<S> {
     async fn run(self, mut rx: mpsc::Receiver<Command>) {
         let mut batch = Batch::default();
         let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
-        // When the oldest item of the batch has waited the interval; `None` while empty.
-        let mut deadline: Option<Instant> = None;
         loop {
-            let command = match deadline {
+            let command = match batch.since {
                 None => rx.recv().await,
-                Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                    Ok(command) => command,
-                    Err(_elapsed) => {
-                        self.write(&mut batch).await;
-                        deadline = None;
-                        continue;
+                Some(since) => {
+                    match tokio::time::timeout_at(since + self.interval, rx.recv()).await {
+                        Ok(command) => command,
+                        Err(_elapsed) => {
+                            self.write(&mut batch).await;
+                            continue;
+                        }
                     }
-                },
+                }
             };
-            if deadline.is_none() && matches!(command, Some(Command::Record(_) | Command::Logs(_)))
-            {
-                deadline = Some(Instant::now() + self.interval);
-            }
             match command {
                 Some(Command::Record(record)) => {
-                    batch.records.push(record);
+                    batch.push_record(record);
                     if batch.len() >= self.batch_size {
                         self.write(&mut batch).await;
-                        deadline = None;
                     }
                 }
                 Some(Command::Logs(lines)) => {
-                    batch.logs.extend(lines);
+                    batch.push_logs(lines);
                     if batch.len() >= self.batch_size {
                         self.write(&mut batch).await;
-                        deadline = None;
                     }
                 }
                 Some(Command::Flush(ack)) => {
@@ -169,13 +162,12 @@ impl<S: RecordSink> Writer<S> {
                     // Take whatever else is already queued, then write and acknowledge.
                     while let Ok(command) = rx.try_recv() {
                         match command {
-                            Command::Record(record) => batch.records.push(record),
-                            Command::Logs(lines) => batch.logs.extend(lines),
+                            Command::Record(record) => batch.push_record(record),
+                            Command::Logs(lines) => batch.push_logs(lines),
                             Command::Flush(ack) => waiting.push(ack),
                         }
                     }
                     self.write(&mut batch).await;
-                    deadline = None;
                     for ack in waiting.drain(..) {
                         let _ = ack.send(());
                     }
@@ -206,8 +198,7 @@ impl<S: RecordSink> Writer<S> {
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
-        batch.records.clear();
-        batch.logs.clear();
+        batch.clear();
     }
 }
 
@@ -216,11 +207,30 @@ impl<S: RecordSink> Writer<S> {
 struct Batch {
     records: Vec<InvocationRecord>,
     logs: Vec<LogLine>,
+    /// When the oldest item arrived (`None` while empty): the batch is written at the latest
+    /// `flush_interval_ms` after it.
+    since: Option<Instant>,
 }
 
 impl Batch {
     fn len(&self) -> usize {
         self.records.len() + self.logs.len()
+    }
+
+    fn push_record(&mut self, record: InvocationRecord) {
+        self.since.get_or_insert_with(Instant::now);
+        self.records.push(record);
+    }
+
+    fn push_logs(&mut self, lines: Vec<LogLine>) {
+        self.since.get_or_insert_with(Instant::now);
+        self.logs.extend(lines);
+    }
+
+    fn clear(&mut self) {
+        self.records.clear();
+        self.logs.clear();
+        self.since = None;
     }
 }
 
