@@ -183,7 +183,6 @@ pub async fn serve_with_clock(
     let body_idle_timeout = Duration::from_millis(config.http.body_idle_timeout_ms);
     let state = AppState {
         store: store.clone(),
-        host,
         invoker,
         routes,
         meter,

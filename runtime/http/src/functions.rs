@@ -226,7 +226,8 @@ pub async fn deploy(
     }
     let bytes = Arc::new(body.to_vec());
     let (hash, pre) = state
-        .host
+        .invoker
+        .host()
         .prepare(bytes.clone())
         .await
         .map_err(|e| match e {
@@ -247,7 +248,7 @@ pub async fn deploy(
             limits,
         })
         .await?;
-    state.host.install(&hash, pre);
+    state.invoker.host().install(&hash, pre);
     state.routes.invalidate(&tenant.name, &name);
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
     Ok((

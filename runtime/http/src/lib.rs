@@ -26,7 +26,7 @@ use axum::Router;
 use axum::routing::{any, get, post, put};
 use geyser_billing::{BillingConfig, BudgetGuard};
 use geyser_core::{EventBusControl, MetricFamilies};
-use geyser_engine::{EngineConfig, Host, Invoker};
+use geyser_engine::{EngineConfig, Invoker};
 use geyser_functions::{ApiKey, RouteCache, Store};
 use geyser_quotas::QuotaGuard;
 use geyser_telemetry::Meter;
@@ -50,7 +50,6 @@ pub struct EdgeConfig {
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub host: Arc<Host>,
     pub invoker: Invoker,
     /// The active version of each function, shared with the triggers.
     pub routes: Arc<RouteCache>,
