@@ -3,22 +3,9 @@
 //! command checks them without an instrumented build. Known shapes must get their refusal.
 
 use geyser_engine::{ComponentError, EngineConfig, Host};
-use std::path::{Path, PathBuf};
-
-fn inputs(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut files = Vec::new();
-    for dir in [
-        root.join("corpus").join(kind),
-        root.join("artifacts").join(kind),
-    ] {
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            files.extend(entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
-        }
-    }
-    files.sort();
-    files
-}
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::inputs;
 
 #[test]
 fn deploy_corpus_and_crashes_are_refused_or_accepted_without_panicking() {

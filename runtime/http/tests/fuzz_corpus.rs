@@ -2,22 +2,9 @@
 //! `fuzz/artifacts/gateway`) through the same entry on stable, and pins what known inputs mean.
 
 use geyser_http::gateway::fuzz_gateway_target;
-use std::path::{Path, PathBuf};
-
-fn inputs(kind: &str) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
-    let mut files = Vec::new();
-    for dir in [
-        root.join("corpus").join(kind),
-        root.join("artifacts").join(kind),
-    ] {
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            files.extend(entries.map(|e| e.unwrap().path()).filter(|p| p.is_file()));
-        }
-    }
-    files.sort();
-    files
-}
+#[path = "../../../fuzz/replay.rs"]
+mod replay;
+use replay::inputs;
 
 #[test]
 fn gateway_corpus_and_crashes_parse_without_panicking() {
