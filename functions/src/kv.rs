@@ -7,35 +7,11 @@ use sqlx::{Any, Executor, Row};
 
 pub use geyser_core::kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
-/// Why a kv operation failed; the guest sees each case.
-#[derive(Debug, thiserror::Error)]
-pub enum KvError {
-    #[error("key must be 1 to {MAX_KEY_BYTES} bytes, got {0}")]
-    InvalidKey(usize),
-    #[error("value must be at most {MAX_VALUE_BYTES} bytes, got {0}")]
-    ValueTooLarge(usize),
-    #[error("value at {0:?} is not a decimal integer")]
-    NotANumber(String),
-    #[error(transparent)]
-    Store(#[from] Error),
-}
+pub use geyser_core::kv::KvError;
 
-impl From<sqlx::Error> for KvError {
-    fn from(err: sqlx::Error) -> Self {
-        KvError::Store(Error::Database(err))
-    }
-}
-
-impl From<KvError> for geyser_core::kv::KvError {
-    fn from(err: KvError) -> Self {
-        use geyser_core::kv::KvError as Guest;
-        match err {
-            KvError::InvalidKey(n) => Guest::InvalidKey(n),
-            KvError::ValueTooLarge(n) => Guest::ValueTooLarge(n),
-            KvError::NotANumber(key) => Guest::NotANumber(key),
-            KvError::Store(inner) => Guest::Backend(Box::new(inner)),
-        }
-    }
+/// A database fault as a kv failure (the guest hears only that it may retry).
+fn db_fault(err: impl Into<Error>) -> KvError {
+    KvError::Backend(Box::new(err.into()))
 }
 
 fn check_key(key: &str) -> Result<(), KvError> {
@@ -62,8 +38,11 @@ async fn get<'c>(
         .bind(tenant.0)
         .bind(key)
         .fetch_optional(exec)
-        .await?;
-    Ok(row.map(|r| r.try_get("value")).transpose()?)
+        .await
+        .map_err(db_fault)?;
+    row.map(|r| r.try_get("value"))
+        .transpose()
+        .map_err(db_fault)
 }
 
 async fn set<'c>(
@@ -83,7 +62,7 @@ async fn set<'c>(
     .bind(value)
     .bind(now_ms())
     .execute(exec)
-    .await?;
+    .await.map_err(db_fault)?;
     Ok(())
 }
 
@@ -98,7 +77,8 @@ async fn delete<'c>(
         .bind(tenant.0)
         .bind(key)
         .execute(exec)
-        .await?;
+        .await
+        .map_err(db_fault)?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -138,13 +118,14 @@ async fn increment<'c>(
         .bind(delta)
         .bind(now_ms())
         .fetch_optional(exec)
-        .await?;
+        .await
+        .map_err(db_fault)?;
     let Some(row) = row else {
         return Err(KvError::NotANumber(key.to_owned()));
     };
-    let text: String = row.try_get("value")?;
+    let text: String = row.try_get("value").map_err(db_fault)?;
     text.parse()
-        .map_err(|_| KvError::Store(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
+        .map_err(|_| db_fault(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
 }
 
 /// Sets `key` to `new` if it currently holds `expected` (`None`: absent). Returns whether it did.
@@ -158,31 +139,29 @@ async fn compare_and_swap<'c>(
     check_key(key)?;
     check_value(new)?;
     let done = match expected {
-        Some(old) => {
-            sqlx::query(
-                "UPDATE kv SET value = $3, updated_at_ms = $4 \
+        Some(old) => sqlx::query(
+            "UPDATE kv SET value = $3, updated_at_ms = $4 \
                  WHERE tenant_id = $1 AND key = $2 AND value = $5",
-            )
-            .bind(tenant.0)
-            .bind(key)
-            .bind(new)
-            .bind(now_ms())
-            .bind(old)
-            .execute(exec)
-            .await?
-        }
-        None => {
-            sqlx::query(
-                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(new)
+        .bind(now_ms())
+        .bind(old)
+        .execute(exec)
+        .await
+        .map_err(db_fault)?,
+        None => sqlx::query(
+            "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (tenant_id, key) DO NOTHING",
-            )
-            .bind(tenant.0)
-            .bind(key)
-            .bind(new)
-            .bind(now_ms())
-            .execute(exec)
-            .await?
-        }
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(new)
+        .bind(now_ms())
+        .execute(exec)
+        .await
+        .map_err(db_fault)?,
     };
     Ok(done.rows_affected() == 1)
 }
@@ -206,9 +185,9 @@ async fn list_keys<'c>(
     .bind(prefix)
     .bind(i64::from(limit))
     .fetch_all(exec)
-    .await?;
+    .await.map_err(db_fault)?;
     rows.iter()
-        .map(|r| r.try_get("key").map_err(KvError::from))
+        .map(|r| r.try_get("key").map_err(db_fault))
         .collect()
 }
 
@@ -263,8 +242,9 @@ impl Store {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM kv WHERE tenant_id = $1")
             .bind(tenant.0)
             .fetch_one(&self.pool)
-            .await?;
-        let n: i64 = row.try_get("n")?;
+            .await
+            .map_err(db_fault)?;
+        let n: i64 = row.try_get("n").map_err(db_fault)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -275,7 +255,8 @@ impl Store {
             .bind(tenant.0)
             .bind(key)
             .fetch_optional(&self.pool)
-            .await?;
+            .await
+            .map_err(db_fault)?;
         Ok(row.is_some())
     }
 
@@ -318,15 +299,21 @@ impl KvTransaction {
     }
 
     pub async fn get(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        get(self.connection().await?, tenant, key).await
+        get(self.connection().await.map_err(db_fault)?, tenant, key).await
     }
 
     pub async fn set(&mut self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
-        set(self.connection().await?, tenant, key, value).await
+        set(
+            self.connection().await.map_err(db_fault)?,
+            tenant,
+            key,
+            value,
+        )
+        .await
     }
 
     pub async fn delete(&mut self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
-        delete(self.connection().await?, tenant, key).await
+        delete(self.connection().await.map_err(db_fault)?, tenant, key).await
     }
 
     pub async fn increment(
@@ -336,7 +323,14 @@ impl KvTransaction {
         delta: i64,
     ) -> Result<i64, KvError> {
         let backend = self.store.backend();
-        increment(self.connection().await?, backend, tenant, key, delta).await
+        increment(
+            self.connection().await.map_err(db_fault)?,
+            backend,
+            tenant,
+            key,
+            delta,
+        )
+        .await
     }
 
     pub async fn compare_and_swap(
@@ -346,7 +340,14 @@ impl KvTransaction {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError> {
-        compare_and_swap(self.connection().await?, tenant, key, expected, new).await
+        compare_and_swap(
+            self.connection().await.map_err(db_fault)?,
+            tenant,
+            key,
+            expected,
+            new,
+        )
+        .await
     }
 
     pub async fn list_keys(
@@ -355,7 +356,13 @@ impl KvTransaction {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
-        list_keys(self.connection().await?, tenant, prefix, limit).await
+        list_keys(
+            self.connection().await.map_err(db_fault)?,
+            tenant,
+            prefix,
+            limit,
+        )
+        .await
     }
 }
 
@@ -381,21 +388,19 @@ impl SharedKvTransaction {
     }
 }
 
-type GuestResult<T> = Result<T, geyser_core::kv::KvError>;
-
 #[async_trait::async_trait]
 impl geyser_core::Kv for Store {
-    async fn get(&self, tenant: TenantId, key: &str) -> GuestResult<Option<Vec<u8>>> {
-        Ok(self.kv_get(tenant, key).await?)
+    async fn get(&self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.kv_get(tenant, key).await
     }
-    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> GuestResult<()> {
-        Ok(self.kv_set(tenant, key, value).await?)
+    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.kv_set(tenant, key, value).await
     }
-    async fn delete(&self, tenant: TenantId, key: &str) -> GuestResult<bool> {
-        Ok(self.kv_delete(tenant, key).await?)
+    async fn delete(&self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
+        self.kv_delete(tenant, key).await
     }
-    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> GuestResult<i64> {
-        Ok(self.kv_increment(tenant, key, delta).await?)
+    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> Result<i64, KvError> {
+        self.kv_increment(tenant, key, delta).await
     }
     async fn compare_and_swap(
         &self,
@@ -403,37 +408,32 @@ impl geyser_core::Kv for Store {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> GuestResult<bool> {
-        Ok(self.kv_compare_and_swap(tenant, key, expected, new).await?)
+    ) -> Result<bool, KvError> {
+        self.kv_compare_and_swap(tenant, key, expected, new).await
     }
     async fn list_keys(
         &self,
         tenant: TenantId,
         prefix: &str,
         limit: u32,
-    ) -> GuestResult<Vec<String>> {
-        Ok(self.kv_list_keys(tenant, prefix, limit).await?)
+    ) -> Result<Vec<String>, KvError> {
+        self.kv_list_keys(tenant, prefix, limit).await
     }
 }
 
 #[async_trait::async_trait]
 impl geyser_core::Kv for SharedKvTransaction {
-    async fn get(&self, tenant: TenantId, key: &str) -> GuestResult<Option<Vec<u8>>> {
-        Ok(self.inner.lock().await.get(tenant, key).await?)
+    async fn get(&self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.inner.lock().await.get(tenant, key).await
     }
-    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> GuestResult<()> {
-        Ok(self.inner.lock().await.set(tenant, key, value).await?)
+    async fn set(&self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.inner.lock().await.set(tenant, key, value).await
     }
-    async fn delete(&self, tenant: TenantId, key: &str) -> GuestResult<bool> {
-        Ok(self.inner.lock().await.delete(tenant, key).await?)
+    async fn delete(&self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
+        self.inner.lock().await.delete(tenant, key).await
     }
-    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> GuestResult<i64> {
-        Ok(self
-            .inner
-            .lock()
-            .await
-            .increment(tenant, key, delta)
-            .await?)
+    async fn increment(&self, tenant: TenantId, key: &str, delta: i64) -> Result<i64, KvError> {
+        self.inner.lock().await.increment(tenant, key, delta).await
     }
     async fn compare_and_swap(
         &self,
@@ -441,25 +441,23 @@ impl geyser_core::Kv for SharedKvTransaction {
         key: &str,
         expected: Option<&[u8]>,
         new: &[u8],
-    ) -> GuestResult<bool> {
-        Ok(self
-            .inner
+    ) -> Result<bool, KvError> {
+        self.inner
             .lock()
             .await
             .compare_and_swap(tenant, key, expected, new)
-            .await?)
+            .await
     }
     async fn list_keys(
         &self,
         tenant: TenantId,
         prefix: &str,
         limit: u32,
-    ) -> GuestResult<Vec<String>> {
-        Ok(self
-            .inner
+    ) -> Result<Vec<String>, KvError> {
+        self.inner
             .lock()
             .await
             .list_keys(tenant, prefix, limit)
-            .await?)
+            .await
     }
 }

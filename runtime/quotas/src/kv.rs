@@ -27,7 +27,7 @@ impl QuotaKv {
         match self.guard.kv_write(&self.store, tenant, key).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(exceeded)) => Err(KvError::QuotaExceeded(exceeded.to_string())),
-            Err(err) => Err(err.into()),
+            Err(err) => Err(err),
         }
     }
 }

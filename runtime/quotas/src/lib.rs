@@ -435,7 +435,7 @@ impl QuotaGuard {
         store: &Store,
         tenant: TenantId,
         key: &str,
-    ) -> Result<Result<(), KvQuotaExceeded>, geyser_functions::KvError> {
+    ) -> Result<Result<(), KvQuotaExceeded>, geyser_core::kv::KvError> {
         let limit = self.quotas(tenant).max_kv_keys;
         let near = limit - limit / 10;
         {
