@@ -59,17 +59,6 @@ pub trait Admission: Send + Sync {
     ) -> Result<AdmissionPermit, Refusal>;
 }
 
-/// Admits everything (tests and tools that wire no policy).
-#[derive(Debug, Default)]
-pub struct AdmitAll;
-
-#[async_trait::async_trait]
-impl Admission for AdmitAll {
-    async fn admit(&self, _: &ActiveFunction, _: TriggerKind) -> Result<AdmissionPermit, Refusal> {
-        Ok(Box::new(()))
-    }
-}
-
 /// How one admitted invocation ended, as the observer sees it.
 #[derive(Debug)]
 pub struct Finish<'a> {

@@ -98,15 +98,7 @@ pub struct Invoker {
 }
 
 struct Inner {
-    host: Arc<Host>,
-    /// Where component bytes come from when this node has not compiled a version yet.
-    artifacts: Arc<dyn ArtifactSource>,
-    kv: Arc<dyn Kv>,
-    publish: Option<Arc<dyn Publish>>,
-    admission: Arc<dyn Admission>,
-    observer: Arc<dyn Observer>,
-    tasks: TaskTracker,
-    settings: InvokerSettings,
+    parts: InvokerParts,
     in_flight: AtomicI64,
 }
 
@@ -180,21 +172,14 @@ impl Invoker {
     pub fn new(parts: InvokerParts) -> Invoker {
         Invoker {
             inner: Arc::new(Inner {
-                host: parts.host,
-                artifacts: parts.artifacts,
-                kv: parts.kv,
-                publish: parts.publish,
-                admission: parts.admission,
-                observer: parts.observer,
-                tasks: parts.tasks,
-                settings: parts.settings,
+                parts,
                 in_flight: AtomicI64::new(0),
             }),
         }
     }
 
     pub fn host(&self) -> &Arc<Host> {
-        &self.inner.host
+        &self.inner.parts.host
     }
 
     /// Guest tasks running now (admitted, past the slot, not yet ended).
@@ -212,6 +197,7 @@ impl Invoker {
     ) -> Result<Admitted, InvokeError> {
         let permit = self
             .inner
+            .parts
             .admission
             .admit(function, trigger)
             .await
@@ -246,7 +232,7 @@ impl Invoker {
         function: &ActiveFunction,
         admission: &Admitted,
     ) -> Result<(crate::host::InstanceSlot, Prepared), InvokeError> {
-        let host = &self.inner.host;
+        let host = &self.inner.parts.host;
         let Some(slot) = host.acquire_slot().await else {
             self.finish(function, admission, 0, 0, Outcome::Rejected);
             return Err(InvokeError::Refused(
@@ -261,7 +247,7 @@ impl Invoker {
             ));
         };
         match host
-            .prepared(&function.hash, &*self.inner.artifacts)
+            .prepared(&function.hash, &*self.inner.parts.artifacts)
             .instrument(admission.span.clone())
             .await
         {
@@ -288,14 +274,14 @@ impl Invoker {
         };
         let context = GuestContext {
             tenant: function.tenant.id,
-            kv: extras.kv.unwrap_or_else(|| self.inner.kv.clone()),
-            publish: self.inner.publish.clone().map(|bus| PublishContext {
+            kv: extras.kv.unwrap_or_else(|| self.inner.parts.kv.clone()),
+            publish: self.inner.parts.publish.clone().map(|bus| PublishContext {
                 bus,
                 tenant: function.tenant.name.clone(),
                 traceparent: trace.header(),
             }),
         };
-        let (store, telemetry) = new_store(self.inner.host.engine(), limits, context);
+        let (store, telemetry) = new_store(self.inner.parts.host.engine(), limits, context);
         (store, telemetry, limits)
     }
 
@@ -324,11 +310,15 @@ impl Invoker {
                     })),
                 }
             },
-            self.inner.settings.measure_cpu.then(|| cpu_ns.clone()),
+            self.inner
+                .parts
+                .settings
+                .measure_cpu
+                .then(|| cpu_ns.clone()),
         );
         let invoker = self.clone();
         let span = admission.span.clone();
-        self.inner.tasks.spawn(
+        self.inner.parts.tasks.spawn(
             async move {
                 invoker.inner.in_flight.fetch_add(1, Ordering::Relaxed);
                 let _in_flight = InFlight(&invoker.inner.in_flight);
@@ -346,7 +336,7 @@ impl Invoker {
                         message,
                     })
                     .collect();
-                invoker.inner.observer.logs(lines);
+                invoker.inner.parts.observer.logs(lines);
                 let finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
                 invoker.finish(
                     &function,
@@ -391,7 +381,7 @@ impl Invoker {
         };
         let (mut store, telemetry, limits) =
             self.sandbox(&function, &admission.trace, InvocationExtras::default());
-        let request = into_guest_request(request, self.inner.settings.max_request_body_bytes);
+        let request = into_guest_request(request, self.inner.parts.settings.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
         let answered = Arc::new(AtomicU8::new(ANSWER_NONE));
@@ -584,7 +574,7 @@ impl Invoker {
             trace: &admission.trace,
             wall,
         };
-        self.inner.observer.finished(&finish);
+        self.inner.parts.observer.finished(&finish);
     }
 }
 

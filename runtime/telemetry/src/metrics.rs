@@ -4,7 +4,7 @@
 //! per tenant × function. Per-function series are bounded: beyond `max_function_series`
 //! functions, the rest share one `tenant="_other",function="_other"` series.
 
-use geyser_core::prom::{self, Kind, MetricFamilies};
+use geyser_core::prom::{self, Kind, MetricFamilies, escape};
 use geyser_core::{FunctionName, Outcome, Tenant, TenantId};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -76,8 +76,6 @@ impl Histogram {
         let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
     }
 }
-
-use prom::escape;
 
 impl FunctionSeries {
     fn new(tenant: &str, function: &str) -> FunctionSeries {
