@@ -22,33 +22,15 @@ pub struct FunctionLimits {
     pub public: bool,
 }
 
-/// Which handler a component exports, found when it is compiled at deploy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum FunctionKind {
-    /// `wasi:http/incoming-handler`: invoked at `/fn/{tenant}/{function}`.
-    Http,
-    /// `geyser:function/event-handler`: invoked with events.
-    Event,
-    /// `geyser:function/schedule-handler`: invoked with ticks.
-    Schedule,
-}
-
-impl FunctionKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FunctionKind::Http => "http",
-            FunctionKind::Event => "event",
-            FunctionKind::Schedule => "schedule",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Self, UnknownValue> {
-        match s {
-            "http" => Ok(FunctionKind::Http),
-            "event" => Ok(FunctionKind::Event),
-            "schedule" => Ok(FunctionKind::Schedule),
-            other => Err(UnknownValue(format!("unknown function kind {other:?}"))),
-        }
+crate::text_enum! {
+    /// Which handler a component exports, found when it is compiled at deploy.
+    pub enum FunctionKind ("function kind") {
+        /// `wasi:http/incoming-handler`: invoked at `/fn/{tenant}/{function}`.
+        Http = "http",
+        /// `geyser:function/event-handler`: invoked with events.
+        Event = "event",
+        /// `geyser:function/schedule-handler`: invoked with ticks.
+        Schedule = "schedule",
     }
 }
 
@@ -104,7 +86,7 @@ impl Handlers {
     pub fn parse(s: &str) -> Result<Self, UnknownValue> {
         let mut handlers = Handlers::default();
         for part in s.split(',') {
-            handlers.insert(FunctionKind::parse(part)?);
+            handlers.insert(part.parse::<FunctionKind>()?);
         }
         Ok(handlers)
     }

@@ -1,93 +1,28 @@
 //! What an invocation leaves behind: how it ended, what started it, its metered record and
 //! the lines it logged.
 
-use crate::{FunctionName, InvocationId, TenantId, UnknownValue, Version};
-use std::fmt;
-use std::str::FromStr;
+use crate::{FunctionName, InvocationId, TenantId, Version};
 
-/// How an invocation ended. `Ok` means the guest produced a result, whatever HTTP status it chose.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    Ok,
-    Error,
-    Timeout,
-    MemoryLimit,
-    Trap,
-    Rejected,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 6] = [
-        Outcome::Ok,
-        Outcome::Error,
-        Outcome::Timeout,
-        Outcome::MemoryLimit,
-        Outcome::Trap,
-        Outcome::Rejected,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Error => "error",
-            Outcome::Timeout => "timeout",
-            Outcome::MemoryLimit => "memory-limit",
-            Outcome::Trap => "trap",
-            Outcome::Rejected => "rejected",
-        }
+crate::text_enum! {
+    /// How an invocation ended. `Ok` means the guest produced a result, whatever HTTP status it
+    /// chose.
+    pub enum Outcome ("outcome") {
+        Ok = "ok",
+        Error = "error",
+        Timeout = "timeout",
+        MemoryLimit = "memory-limit",
+        Trap = "trap",
+        Rejected = "rejected",
     }
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Outcome {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, UnknownValue> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| UnknownValue(format!("unknown outcome {s:?}")))
-    }
-}
-
-/// What started an invocation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TriggerKind {
-    Http,
-    Kafka,
-    Cron,
-    Manual,
-}
-
-impl TriggerKind {
-    pub const ALL: [TriggerKind; 4] = [
-        TriggerKind::Http,
-        TriggerKind::Kafka,
-        TriggerKind::Cron,
-        TriggerKind::Manual,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerKind::Http => "http",
-            TriggerKind::Kafka => "kafka",
-            TriggerKind::Cron => "cron",
-            TriggerKind::Manual => "manual",
-        }
-    }
-}
-
-impl FromStr for TriggerKind {
-    type Err = UnknownValue;
-    fn from_str(s: &str) -> Result<Self, UnknownValue> {
-        TriggerKind::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| UnknownValue(format!("unknown trigger {s:?}")))
+crate::text_enum! {
+    /// What started an invocation.
+    pub enum TriggerKind ("trigger") {
+        Http = "http",
+        Kafka = "kafka",
+        Cron = "cron",
+        Manual = "manual",
     }
 }
 

@@ -3,7 +3,6 @@
 
 use crate::{ArtifactHash, ArtifactSource, Error, Result, Store, now_ms};
 use geyser_core::SourceError;
-use sqlx::Row;
 
 #[async_trait::async_trait]
 impl ArtifactSource for Store {
@@ -15,12 +14,13 @@ impl ArtifactSource for Store {
 impl Store {
     /// The component bytes stored under `hash`.
     pub async fn artifact(&self, hash: &ArtifactHash) -> Result<Vec<u8>> {
-        let row = sqlx::query("SELECT bytes FROM artifacts WHERE sha256 = $1")
-            .bind(hash.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
-        match row {
-            Some(row) => Ok(row.try_get("bytes")?),
+        let bytes: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT bytes FROM artifacts WHERE sha256 = $1")
+                .bind(hash.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        match bytes {
+            Some(bytes) => Ok(bytes),
             None => Err(Error::UnknownArtifact(hash.clone())),
         }
     }

@@ -1,35 +1,14 @@
 //! Monthly budgets: what a tenant is willing to spend, and what happens when it is reached.
 
-use crate::{Error, Result, Store, TenantId, now_ms};
-use sqlx::Row;
-use std::str::FromStr;
+use crate::{Result, Store, TenantId, now_ms};
 
-/// What happens to new invocations once the month's cost reaches the budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BudgetPolicy {
-    /// Refused (HTTP 402) until the budget is raised or the month ends.
-    Refuse,
-    /// Still run; the statement and `/metrics` show the overrun.
-    Warn,
-}
-
-impl BudgetPolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BudgetPolicy::Refuse => "refuse",
-            BudgetPolicy::Warn => "warn",
-        }
-    }
-}
-
-impl FromStr for BudgetPolicy {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "refuse" => Ok(BudgetPolicy::Refuse),
-            "warn" => Ok(BudgetPolicy::Warn),
-            other => Err(Error::Corrupt(format!("unknown budget policy {other:?}"))),
-        }
+geyser_core::text_enum! {
+    /// What happens to new invocations once the month's cost reaches the budget.
+    pub enum BudgetPolicy ("budget policy") {
+        /// Refused (HTTP 402) until the budget is raised or the month ends.
+        Refuse = "refuse",
+        /// Still run; the statement and `/metrics` show the overrun.
+        Warn = "warn",
     }
 }
 
@@ -40,39 +19,41 @@ pub struct Budget {
     pub policy: BudgetPolicy,
 }
 
+#[derive(sqlx::FromRow)]
+struct BudgetRow {
+    tenant_id: i64,
+    monthly_usd: f64,
+    policy: String,
+}
+
+impl BudgetRow {
+    fn budget(&self) -> Result<Budget> {
+        Ok(Budget {
+            monthly_usd: self.monthly_usd,
+            policy: self.policy.parse()?,
+        })
+    }
+}
+
 impl Store {
     pub async fn budget(&self, tenant: TenantId) -> Result<Option<Budget>> {
-        let row = sqlx::query("SELECT monthly_usd, policy FROM budgets WHERE tenant_id = $1")
-            .bind(tenant.0)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| {
-            let policy: String = row.try_get("policy")?;
-            Ok(Budget {
-                monthly_usd: row.try_get("monthly_usd")?,
-                policy: BudgetPolicy::from_str(&policy)?,
-            })
-        })
-        .transpose()
+        let row: Option<BudgetRow> = sqlx::query_as(
+            "SELECT tenant_id, monthly_usd, policy FROM budgets WHERE tenant_id = $1",
+        )
+        .bind(tenant.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| row.budget()).transpose()
     }
 
     /// Every budget, for the admin's view and `/metrics`.
     pub async fn budgets(&self) -> Result<Vec<(TenantId, Budget)>> {
-        let rows =
-            sqlx::query("SELECT tenant_id, monthly_usd, policy FROM budgets ORDER BY tenant_id")
+        let rows: Vec<BudgetRow> =
+            sqlx::query_as("SELECT tenant_id, monthly_usd, policy FROM budgets ORDER BY tenant_id")
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter()
-            .map(|row| {
-                let policy: String = row.try_get("policy")?;
-                Ok((
-                    TenantId(row.try_get("tenant_id")?),
-                    Budget {
-                        monthly_usd: row.try_get("monthly_usd")?,
-                        policy: BudgetPolicy::from_str(&policy)?,
-                    },
-                ))
-            })
+        rows.into_iter()
+            .map(|row| Ok((TenantId(row.tenant_id), row.budget()?)))
             .collect()
     }
 

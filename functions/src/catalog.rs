@@ -6,7 +6,6 @@ use crate::{
     ActiveFunction, ArtifactHash, Error, FunctionId, FunctionLimits, FunctionName, Handlers,
     Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
 };
-use sqlx::Row;
 
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
@@ -56,30 +55,38 @@ fn corrupt(what: impl std::fmt::Display) -> Error {
     Error::Corrupt(what.to_string())
 }
 
-fn limits_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionLimits> {
-    let memory_mb: i64 = row.try_get("memory_mb")?;
-    let timeout_ms: i64 = row.try_get("timeout_ms")?;
-    let public: i64 = row.try_get("public")?;
-    Ok(FunctionLimits {
-        memory_mb: u32::try_from(memory_mb).map_err(corrupt)?,
-        timeout_ms: u64::try_from(timeout_ms).map_err(corrupt)?,
-        public: public != 0,
-    })
+/// The columns of one version that every query about a version reads.
+#[derive(sqlx::FromRow)]
+struct VersionColumns {
+    version: i64,
+    sha256: String,
+    kind: String,
+    memory_mb: i64,
+    timeout_ms: i64,
+    public: i64,
 }
 
-fn hash_from_row(row: &sqlx::any::AnyRow) -> Result<ArtifactHash> {
-    let hash: String = row.try_get("sha256")?;
-    ArtifactHash::parse(&hash).ok_or_else(|| corrupt(format!("bad artifact hash {hash:?}")))
+impl VersionColumns {
+    fn limits(&self) -> Result<FunctionLimits> {
+        Ok(FunctionLimits {
+            memory_mb: u32::try_from(self.memory_mb).map_err(corrupt)?,
+            timeout_ms: u64::try_from(self.timeout_ms).map_err(corrupt)?,
+            public: self.public != 0,
+        })
+    }
+
+    fn hash(&self) -> Result<ArtifactHash> {
+        ArtifactHash::parse(&self.sha256)
+            .ok_or_else(|| corrupt(format!("bad artifact hash {:?}", self.sha256)))
+    }
+
+    fn handlers(&self) -> Result<Handlers> {
+        Ok(Handlers::parse(&self.kind)?)
+    }
 }
 
-fn kind_from_row(row: &sqlx::any::AnyRow) -> Result<Handlers> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Handlers::parse(&kind)?)
-}
-
-fn name_from_row(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
-    let name: String = row.try_get("name")?;
-    FunctionName::parse(&name).map_err(corrupt)
+fn function_name(name: &str) -> Result<FunctionName> {
+    FunctionName::parse(name).map_err(corrupt)
 }
 
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
@@ -87,30 +94,54 @@ const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
      WHERE f.tenant_id = $1";
 
+/// One row of [`FUNCTION_ROWS`]: a function with one of its versions.
+#[derive(sqlx::FromRow)]
+struct FunctionVersionRow {
+    id: i64,
+    name: String,
+    active_version: i64,
+    created_at_ms: i64,
+    #[sqlx(flatten)]
+    version: VersionColumns,
+    version_created_at_ms: i64,
+}
+
 /// Folds rows ordered by (function name, version) into functions with their versions.
-fn fold_functions(rows: &[sqlx::any::AnyRow]) -> Result<Vec<FunctionInfo>> {
+fn fold_functions(rows: Vec<FunctionVersionRow>) -> Result<Vec<FunctionInfo>> {
     let mut out: Vec<FunctionInfo> = Vec::new();
     for row in rows {
-        let id = FunctionId(row.try_get("id")?);
+        let id = FunctionId(row.id);
         let version = VersionInfo {
-            version: Version(row.try_get("version")?),
-            hash: hash_from_row(row)?,
-            kind: kind_from_row(row)?,
-            limits: limits_from_row(row)?,
-            created_at_ms: row.try_get("version_created_at_ms")?,
+            version: Version(row.version.version),
+            hash: row.version.hash()?,
+            kind: row.version.handlers()?,
+            limits: row.version.limits()?,
+            created_at_ms: row.version_created_at_ms,
         };
         match out.last_mut() {
             Some(last) if last.id == id => last.versions.push(version),
             _ => out.push(FunctionInfo {
                 id,
-                name: name_from_row(row)?,
-                active_version: Version(row.try_get("active_version")?),
-                created_at_ms: row.try_get("created_at_ms")?,
+                name: function_name(&row.name)?,
+                active_version: Version(row.active_version),
+                created_at_ms: row.created_at_ms,
                 versions: vec![version],
             }),
         }
     }
     Ok(out)
+}
+
+/// The row behind [`Store::active_function`].
+#[derive(sqlx::FromRow)]
+struct ActiveRow {
+    tenant_id: i64,
+    tenant_name: String,
+    disabled_at_ms: Option<i64>,
+    id: i64,
+    name: String,
+    #[sqlx(flatten)]
+    version: VersionColumns,
 }
 
 impl Store {
@@ -128,19 +159,21 @@ impl Store {
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
-            .bind(req.tenant.0)
-            .bind(req.name.as_str())
+        let function = FunctionId(
+            sqlx::query_scalar("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
+                .bind(req.tenant.0)
+                .bind(req.name.as_str())
+                .fetch_one(&mut *tx)
+                .await?,
+        );
+        let version = Version(
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
+            )
+            .bind(function.0)
             .fetch_one(&mut *tx)
-            .await?;
-        let function = FunctionId(row.try_get("id")?);
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
-        )
-        .bind(function.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        let version = Version(row.try_get("next")?);
+            .await?,
+        );
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
              (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind) \
@@ -171,21 +204,21 @@ impl Store {
     /// Every function of a tenant with all its versions, ordered by name.
     pub async fn list_functions(&self, tenant: TenantId) -> Result<Vec<FunctionInfo>> {
         let sql = format!("{FUNCTION_ROWS} ORDER BY f.name, v.version");
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(tenant.0)
             .fetch_all(&self.pool)
             .await?;
-        fold_functions(&rows)
+        fold_functions(rows)
     }
 
     pub async fn function(&self, tenant: TenantId, name: &FunctionName) -> Result<FunctionInfo> {
         let sql = format!("{FUNCTION_ROWS} AND f.name = $2 ORDER BY v.version");
-        let rows = sqlx::query(&sql)
+        let rows = sqlx::query_as(&sql)
             .bind(tenant.0)
             .bind(name.as_str())
             .fetch_all(&self.pool)
             .await?;
-        fold_functions(&rows)?
+        fold_functions(rows)?
             .pop()
             .ok_or_else(|| Error::UnknownFunction {
                 tenant,
@@ -197,18 +230,18 @@ impl Store {
     /// shared by content) and so do invocation records (they are what the tenant is billed on).
     pub async fn delete_function(&self, tenant: TenantId, name: &FunctionName) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant.0)
-            .bind(name.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else {
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM functions WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant.0)
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(id) = id else {
             return Err(Error::UnknownFunction {
                 tenant,
                 name: name.clone(),
             });
         };
-        let id: i64 = row.try_get("id")?;
         sqlx::query("DELETE FROM function_versions WHERE function_id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -278,7 +311,7 @@ impl Store {
         tenant: &TenantName,
         function: &FunctionName,
     ) -> Result<Option<ActiveFunction>> {
-        let row = sqlx::query(
+        let row: Option<ActiveRow> = sqlx::query_as(
             "SELECT t.id AS tenant_id, t.name AS tenant_name, t.disabled_at_ms, f.id, f.name, v.version, \
              v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public \
              FROM tenants t JOIN functions f ON f.tenant_id = t.id \
@@ -290,20 +323,18 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        let tenant_name: String = row.try_get("tenant_name")?;
-        let disabled: Option<i64> = row.try_get("disabled_at_ms")?;
         Ok(Some(ActiveFunction {
             tenant: Tenant {
-                id: TenantId(row.try_get("tenant_id")?),
-                name: TenantName::parse(&tenant_name).map_err(corrupt)?,
-                disabled: disabled.is_some(),
+                id: TenantId(row.tenant_id),
+                name: TenantName::parse(&row.tenant_name).map_err(corrupt)?,
+                disabled: row.disabled_at_ms.is_some(),
             },
-            function: FunctionId(row.try_get("id")?),
-            name: name_from_row(&row)?,
-            version: Version(row.try_get("version")?),
-            hash: hash_from_row(&row)?,
-            kind: kind_from_row(&row)?,
-            limits: limits_from_row(&row)?,
+            function: FunctionId(row.id),
+            name: function_name(&row.name)?,
+            version: Version(row.version.version),
+            hash: row.version.hash()?,
+            kind: row.version.handlers()?,
+            limits: row.version.limits()?,
         }))
     }
 }

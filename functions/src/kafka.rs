@@ -2,7 +2,6 @@
 //! redelivered event a no-op. Nothing here speaks Kafka; the runtime's trigger does.
 
 use crate::{Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms};
-use sqlx::Row;
 
 /// Database id of a topic binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,27 +13,11 @@ impl std::fmt::Display for BindingId {
     }
 }
 
-/// Where a new consumer group starts reading a topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StartFrom {
-    Earliest,
-    Latest,
-}
-
-impl StartFrom {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StartFrom::Earliest => "earliest",
-            StartFrom::Latest => "latest",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<StartFrom> {
-        match s {
-            "earliest" => Some(StartFrom::Earliest),
-            "latest" => Some(StartFrom::Latest),
-            _ => None,
-        }
+geyser_core::text_enum! {
+    /// Where a new consumer group starts reading a topic.
+    pub enum StartFrom ("start position") {
+        Earliest = "earliest",
+        Latest = "latest",
     }
 }
 
@@ -67,24 +50,36 @@ pub struct NewKafkaBinding<'a> {
 
 const COLUMNS: &str = "id, tenant_id, function_name, topic, start_from, max_attempts, backoff_ms, dead_letter_topic, ordered";
 
-fn binding_from_row(row: &sqlx::any::AnyRow) -> Result<KafkaBinding> {
-    let function: String = row.try_get("function_name")?;
-    let start: String = row.try_get("start_from")?;
-    let max_attempts: i64 = row.try_get("max_attempts")?;
-    let backoff_ms: i64 = row.try_get("backoff_ms")?;
-    let ordered: i64 = row.try_get("ordered")?;
-    let corrupt = |what: String| Error::Corrupt(what);
-    Ok(KafkaBinding {
-        id: BindingId(row.try_get("id")?),
-        tenant: TenantId(row.try_get("tenant_id")?),
-        function: FunctionName::parse(&function).map_err(|e| corrupt(e.to_string()))?,
-        topic: row.try_get("topic")?,
-        start: StartFrom::parse(&start).ok_or_else(|| corrupt(format!("start {start:?}")))?,
-        max_attempts: u32::try_from(max_attempts).map_err(|e| corrupt(e.to_string()))?,
-        backoff_ms: u64::try_from(backoff_ms).map_err(|e| corrupt(e.to_string()))?,
-        dead_letter_topic: row.try_get("dead_letter_topic")?,
-        ordered: ordered != 0,
-    })
+#[derive(sqlx::FromRow)]
+struct BindingRow {
+    id: i64,
+    tenant_id: i64,
+    function_name: String,
+    topic: String,
+    start_from: String,
+    max_attempts: i64,
+    backoff_ms: i64,
+    dead_letter_topic: String,
+    ordered: i64,
+}
+
+impl TryFrom<BindingRow> for KafkaBinding {
+    type Error = Error;
+    fn try_from(row: BindingRow) -> Result<KafkaBinding> {
+        let corrupt = |what: String| Error::Corrupt(what);
+        Ok(KafkaBinding {
+            id: BindingId(row.id),
+            tenant: TenantId(row.tenant_id),
+            function: FunctionName::parse(&row.function_name)
+                .map_err(|e| corrupt(e.to_string()))?,
+            topic: row.topic,
+            start: row.start_from.parse()?,
+            max_attempts: u32::try_from(row.max_attempts).map_err(|e| corrupt(e.to_string()))?,
+            backoff_ms: u64::try_from(row.backoff_ms).map_err(|e| corrupt(e.to_string()))?,
+            dead_letter_topic: row.dead_letter_topic,
+            ordered: row.ordered != 0,
+        })
+    }
 }
 
 impl Store {
@@ -125,19 +120,19 @@ impl Store {
         let sql = format!(
             "SELECT {COLUMNS} FROM kafka_bindings WHERE tenant_id = $1 AND function_name = $2 ORDER BY topic"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<BindingRow> = sqlx::query_as(&sql)
             .bind(tenant.0)
             .bind(function.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(binding_from_row).collect()
+        rows.into_iter().map(KafkaBinding::try_from).collect()
     }
 
     /// Every binding of every tenant: what the trigger supervisor runs consumers for.
     pub async fn all_kafka_bindings(&self) -> Result<Vec<KafkaBinding>> {
         let sql = format!("SELECT {COLUMNS} FROM kafka_bindings ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(binding_from_row).collect()
+        let rows: Vec<BindingRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(KafkaBinding::try_from).collect()
     }
 
     /// Returns whether it existed.

@@ -3,7 +3,7 @@
 //! read-modify-write is one SQL statement, so it is atomic across invocations and nodes.
 
 use crate::{Backend, Error, Store, TenantId, now_ms};
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, Executor};
 
 pub use geyser_core::kv::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
 
@@ -34,14 +34,11 @@ async fn get<'c>(
     key: &str,
 ) -> Result<Option<Vec<u8>>, KvError> {
     check_key(key)?;
-    let row = sqlx::query("SELECT value FROM kv WHERE tenant_id = $1 AND key = $2")
+    sqlx::query_scalar("SELECT value FROM kv WHERE tenant_id = $1 AND key = $2")
         .bind(tenant.0)
         .bind(key)
         .fetch_optional(exec)
         .await
-        .map_err(db_fault)?;
-    row.map(|r| r.try_get("value"))
-        .transpose()
         .map_err(db_fault)
 }
 
@@ -111,7 +108,7 @@ async fn increment<'c>(
              RETURNING convert_from(value, 'UTF8') AS value"
         }
     };
-    let row = sqlx::query(sql)
+    let text: Option<String> = sqlx::query_scalar(sql)
         .bind(tenant.0)
         .bind(key)
         .bind(delta.to_string())
@@ -120,10 +117,9 @@ async fn increment<'c>(
         .fetch_optional(exec)
         .await
         .map_err(db_fault)?;
-    let Some(row) = row else {
+    let Some(text) = text else {
         return Err(KvError::NotANumber(key.to_owned()));
     };
-    let text: String = row.try_get("value").map_err(db_fault)?;
     text.parse()
         .map_err(|_| db_fault(Error::Corrupt(format!("counter {key:?} holds {text:?}"))))
 }
@@ -177,7 +173,7 @@ async fn list_keys<'c>(
         return Err(KvError::InvalidKey(prefix.len()));
     }
     let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
-    let rows = sqlx::query(
+    sqlx::query_scalar(
         "SELECT key FROM kv WHERE tenant_id = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4",
     )
     .bind(tenant.0)
@@ -185,10 +181,8 @@ async fn list_keys<'c>(
     .bind(prefix)
     .bind(i64::from(limit))
     .fetch_all(exec)
-    .await.map_err(db_fault)?;
-    rows.iter()
-        .map(|r| r.try_get("key").map_err(db_fault))
-        .collect()
+    .await
+    .map_err(db_fault)
 }
 
 /// The per-tenant kv operations, on the pool (each statement its own transaction).
@@ -239,12 +233,11 @@ impl Store {
 
     /// How many keys `tenant` holds (for the `max_kv_keys` quota; one index range count).
     pub async fn kv_key_count(&self, tenant: TenantId) -> Result<u64, KvError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM kv WHERE tenant_id = $1")
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) AS n FROM kv WHERE tenant_id = $1")
             .bind(tenant.0)
             .fetch_one(&self.pool)
             .await
             .map_err(db_fault)?;
-        let n: i64 = row.try_get("n").map_err(db_fault)?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -28,12 +28,12 @@ pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
 pub use geyser_core::{
     ActiveFunction, ArtifactHash, ArtifactSource, FunctionId, FunctionKind, FunctionLimits,
     FunctionName, HOUR_MS, Handlers, InvalidName, InvocationId, InvocationRecord, KeyId, LogLine,
-    Outcome, Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version, hour_of, now_ms,
+    MissedTicks, Outcome, Overlap, QuotaOverrides, Quotas, Tenant, TenantId, TenantName,
+    TriggerKind, UnknownValue, Version, hour_of, now_ms,
 };
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
 pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES, SharedKvTransaction};
-pub use quotas::QuotaOverrides;
 pub use routes::RouteCache;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};

@@ -2,7 +2,14 @@
 //! function so its tenant can read them.
 
 use crate::{Error, FunctionName, InvocationId, LogLine, Result, Store, TenantId};
-use sqlx::Row;
+
+#[derive(sqlx::FromRow)]
+struct LogRow {
+    invocation_id: String,
+    at_ms: i64,
+    level: String,
+    message: String,
+}
 
 impl Store {
     pub async fn insert_logs(&self, lines: &[LogLine]) -> Result<()> {
@@ -35,7 +42,7 @@ impl Store {
         function: &FunctionName,
         limit: u32,
     ) -> Result<Vec<LogLine>> {
-        let rows = sqlx::query(
+        let rows: Vec<LogRow> = sqlx::query_as(
             "SELECT invocation_id, at_ms, level, message FROM function_logs \
              WHERE tenant_id = $1 AND function_name = $2 ORDER BY id DESC LIMIT $3",
         )
@@ -45,19 +52,18 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let mut lines = rows
-            .iter()
+            .into_iter()
             .map(|row| {
-                let id: String = row.try_get("invocation_id")?;
-                let invocation = uuid::Uuid::parse_str(&id)
+                let invocation = uuid::Uuid::parse_str(&row.invocation_id)
                     .map(InvocationId)
                     .map_err(|e| Error::Corrupt(e.to_string()))?;
                 Ok(LogLine {
                     tenant,
                     function: function.clone(),
                     invocation,
-                    at_ms: row.try_get("at_ms")?,
-                    level: row.try_get("level")?,
-                    message: row.try_get("message")?,
+                    at_ms: row.at_ms,
+                    level: row.level,
+                    message: row.message,
                 })
             })
             .collect::<Result<Vec<_>>>()?;

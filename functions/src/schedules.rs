@@ -1,8 +1,9 @@
 //! Cron schedules bound to functions and the record of their runs. Claiming a tick is an
 //! insert into a unique index, so however many nodes try, one runs it.
 
-use crate::{Error, FunctionName, InvocationId, Result, Store, TenantId, now_ms};
-use sqlx::Row;
+use crate::{
+    Error, FunctionName, InvocationId, MissedTicks, Overlap, Result, Store, TenantId, now_ms,
+};
 
 /// Database id of a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -19,10 +20,8 @@ pub struct CronBinding {
     pub expression: String,
     pub timezone: String,
     pub payload: Option<String>,
-    /// `skip` or `once`.
-    pub missed: String,
-    /// `allow` or `skip`.
-    pub overlap: String,
+    pub missed: MissedTicks,
+    pub overlap: Overlap,
     pub last_handled_ms: i64,
 }
 
@@ -35,8 +34,8 @@ pub struct NewCronBinding<'a> {
     pub expression: &'a str,
     pub timezone: &'a str,
     pub payload: Option<&'a str>,
-    pub missed: &'a str,
-    pub overlap: &'a str,
+    pub missed: MissedTicks,
+    pub overlap: Overlap,
     /// "Now" on the scheduler's clock: ticks at or before it never fire.
     pub now_ms: i64,
 }
@@ -54,20 +53,47 @@ pub struct CronRun {
 
 const BINDING_COLUMNS: &str = "id, tenant_id, function_name, name, expression, timezone, payload, missed, overlap, last_handled_ms";
 
-fn binding_from_row(row: &sqlx::any::AnyRow) -> Result<CronBinding> {
-    let function: String = row.try_get("function_name")?;
-    Ok(CronBinding {
-        id: ScheduleId(row.try_get("id")?),
-        tenant: TenantId(row.try_get("tenant_id")?),
-        function: FunctionName::parse(&function).map_err(|e| Error::Corrupt(e.to_string()))?,
-        name: row.try_get("name")?,
-        expression: row.try_get("expression")?,
-        timezone: row.try_get("timezone")?,
-        payload: row.try_get("payload")?,
-        missed: row.try_get("missed")?,
-        overlap: row.try_get("overlap")?,
-        last_handled_ms: row.try_get("last_handled_ms")?,
-    })
+#[derive(sqlx::FromRow)]
+struct BindingRow {
+    id: i64,
+    tenant_id: i64,
+    function_name: String,
+    name: String,
+    expression: String,
+    timezone: String,
+    payload: Option<String>,
+    missed: String,
+    overlap: String,
+    last_handled_ms: i64,
+}
+
+impl TryFrom<BindingRow> for CronBinding {
+    type Error = Error;
+    fn try_from(row: BindingRow) -> Result<CronBinding> {
+        Ok(CronBinding {
+            id: ScheduleId(row.id),
+            tenant: TenantId(row.tenant_id),
+            function: FunctionName::parse(&row.function_name)
+                .map_err(|e| Error::Corrupt(e.to_string()))?,
+            name: row.name,
+            expression: row.expression,
+            timezone: row.timezone,
+            payload: row.payload,
+            missed: row.missed.parse()?,
+            overlap: row.overlap.parse()?,
+            last_handled_ms: row.last_handled_ms,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CronRunRow {
+    scheduled_ms: i64,
+    manual: i64,
+    fired_at_ms: i64,
+    invocation_id: Option<String>,
+    outcome: Option<String>,
+    finished_at_ms: Option<i64>,
 }
 
 impl Store {
@@ -88,8 +114,8 @@ impl Store {
         .bind(new.expression)
         .bind(new.timezone)
         .bind(new.payload)
-        .bind(new.missed)
-        .bind(new.overlap)
+        .bind(new.missed.as_str())
+        .bind(new.overlap.as_str())
         .bind(now)
         .execute(&self.pool)
         .await?;
@@ -107,13 +133,13 @@ impl Store {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM cron_schedules WHERE tenant_id = $1 AND function_name = $2 AND name = $3"
         );
-        let row = sqlx::query(&sql)
+        let row: Option<BindingRow> = sqlx::query_as(&sql)
             .bind(tenant.0)
             .bind(function.as_str())
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(binding_from_row).transpose()
+        row.map(CronBinding::try_from).transpose()
     }
 
     pub async fn list_cron(
@@ -124,19 +150,19 @@ impl Store {
         let sql = format!(
             "SELECT {BINDING_COLUMNS} FROM cron_schedules WHERE tenant_id = $1 AND function_name = $2 ORDER BY name"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<BindingRow> = sqlx::query_as(&sql)
             .bind(tenant.0)
             .bind(function.as_str())
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(binding_from_row).collect()
+        rows.into_iter().map(CronBinding::try_from).collect()
     }
 
     /// Every schedule of every tenant: what a scheduler pass looks at.
     pub async fn all_cron(&self) -> Result<Vec<CronBinding>> {
         let sql = format!("SELECT {BINDING_COLUMNS} FROM cron_schedules ORDER BY id");
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
-        rows.iter().map(binding_from_row).collect()
+        let rows: Vec<BindingRow> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
+        rows.into_iter().map(CronBinding::try_from).collect()
     }
 
     /// Returns whether it existed.
@@ -202,7 +228,7 @@ impl Store {
         since_ms: i64,
         except_scheduled_ms: i64,
     ) -> Result<bool> {
-        let row = sqlx::query(
+        let running: i64 = sqlx::query_scalar(
             "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM cron_runs \
              WHERE schedule_id = $1 AND finished_at_ms IS NULL AND fired_at_ms > $2 AND scheduled_ms <> $3",
         )
@@ -211,7 +237,7 @@ impl Store {
         .bind(except_scheduled_ms)
         .fetch_one(&self.pool)
         .await?;
-        Ok(row.try_get::<i64, _>("n")? > 0)
+        Ok(running > 0)
     }
 
     /// Stores how a run ended.
@@ -240,7 +266,7 @@ impl Store {
 
     /// Most recent runs first.
     pub async fn cron_runs(&self, id: ScheduleId, limit: u32) -> Result<Vec<CronRun>> {
-        let rows = sqlx::query(
+        let rows: Vec<CronRunRow> = sqlx::query_as(
             "SELECT scheduled_ms, manual, fired_at_ms, invocation_id, outcome, finished_at_ms FROM cron_runs \
              WHERE schedule_id = $1 ORDER BY id DESC LIMIT $2",
         )
@@ -248,17 +274,16 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(CronRun {
-                    scheduled_ms: row.try_get("scheduled_ms")?,
-                    manual: row.try_get::<i64, _>("manual")? != 0,
-                    fired_at_ms: row.try_get("fired_at_ms")?,
-                    invocation: row.try_get("invocation_id")?,
-                    outcome: row.try_get("outcome")?,
-                    finished_at_ms: row.try_get("finished_at_ms")?,
-                })
+        Ok(rows
+            .into_iter()
+            .map(|row| CronRun {
+                scheduled_ms: row.scheduled_ms,
+                manual: row.manual != 0,
+                fired_at_ms: row.fired_at_ms,
+                invocation: row.invocation_id,
+                outcome: row.outcome,
+                finished_at_ms: row.finished_at_ms,
             })
-            .collect()
+            .collect())
     }
 }

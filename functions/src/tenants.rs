@@ -1,7 +1,6 @@
 //! Tenants, their API keys (several per tenant, each revocable) and whether a tenant is disabled.
 
 use crate::{ApiKey, Error, KeyId, Result, Store, Tenant, TenantId, TenantName, now_ms};
-use sqlx::Row;
 
 /// A freshly created tenant with its key: the only moment the plaintext key exists.
 #[derive(Debug)]
@@ -41,24 +40,51 @@ pub const MAX_KEY_NAME_CHARS: usize = 64;
 
 const TENANT_COLUMNS: &str = "t.id, t.name, t.disabled_at_ms";
 
-fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant> {
-    let name: String = row.try_get("name")?;
-    let disabled: Option<i64> = row.try_get("disabled_at_ms")?;
-    Ok(Tenant {
-        id: TenantId(row.try_get("id")?),
-        name: TenantName::parse(&name).map_err(|e| Error::Corrupt(e.to_string()))?,
-        disabled: disabled.is_some(),
-    })
+#[derive(sqlx::FromRow)]
+struct TenantRow {
+    id: i64,
+    name: String,
+    disabled_at_ms: Option<i64>,
 }
 
-fn key_from_row(row: &sqlx::any::AnyRow) -> Result<KeyInfo> {
-    Ok(KeyInfo {
-        id: KeyId(row.try_get("id")?),
-        prefix: row.try_get("prefix")?,
-        name: row.try_get("name")?,
-        created_at_ms: row.try_get("created_at_ms")?,
-        revoked_at_ms: row.try_get("revoked_at_ms")?,
-    })
+impl TryFrom<TenantRow> for Tenant {
+    type Error = Error;
+    fn try_from(row: TenantRow) -> Result<Tenant> {
+        Ok(Tenant {
+            id: TenantId(row.id),
+            name: TenantName::parse(&row.name).map_err(|e| Error::Corrupt(e.to_string()))?,
+            disabled: row.disabled_at_ms.is_some(),
+        })
+    }
+}
+
+/// A key joined with its tenant ([`Store::lookup_key`]).
+#[derive(sqlx::FromRow)]
+struct KeyOwnerRow {
+    #[sqlx(flatten)]
+    tenant: TenantRow,
+    revoked_at_ms: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    id: i64,
+    prefix: String,
+    name: String,
+    created_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+}
+
+impl From<KeyRow> for KeyInfo {
+    fn from(row: KeyRow) -> KeyInfo {
+        KeyInfo {
+            id: KeyId(row.id),
+            prefix: row.prefix,
+            name: row.name,
+            created_at_ms: row.created_at_ms,
+            revoked_at_ms: row.revoked_at_ms,
+        }
+    }
 }
 
 impl Store {
@@ -67,7 +93,7 @@ impl Store {
         let api_key = ApiKey::generate();
         let now = now_ms();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
+        let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO tenants (name, api_key_hash, created_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO NOTHING RETURNING id",
         )
@@ -76,10 +102,9 @@ impl Store {
         .bind(now)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = row else {
+        let Some(id) = id.map(TenantId) else {
             return Err(Error::TenantExists(name.clone()));
         };
-        let id = TenantId(row.try_get("id")?);
         insert_key(&mut tx, id, &api_key, "initial", now).await?;
         tx.commit().await?;
         Ok(CreatedTenant {
@@ -95,7 +120,7 @@ impl Store {
     /// Who owns `key`: a tenant, a revoked key, or nobody. One indexed lookup by the key's
     /// SHA-256 (the secret itself is never compared byte by byte).
     pub async fn lookup_key(&self, key: &ApiKey) -> Result<KeyLookup> {
-        let row = sqlx::query(&format!(
+        let row: Option<KeyOwnerRow> = sqlx::query_as(&format!(
             "SELECT {TENANT_COLUMNS}, k.revoked_at_ms FROM api_keys k \
              JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1"
         ))
@@ -105,11 +130,10 @@ impl Store {
         let Some(row) = row else {
             return Ok(KeyLookup::Unknown);
         };
-        let revoked: Option<i64> = row.try_get("revoked_at_ms")?;
-        if revoked.is_some() {
+        if row.revoked_at_ms.is_some() {
             return Ok(KeyLookup::Revoked);
         }
-        Ok(KeyLookup::Tenant(tenant_from_row(&row)?))
+        Ok(KeyLookup::Tenant(row.tenant.try_into()?))
     }
 
     /// A new key for `tenant`, named `name` (for the owner's bookkeeping).
@@ -133,14 +157,14 @@ impl Store {
 
     /// Every key of `tenant`, revoked ones included, oldest first.
     pub async fn list_keys(&self, tenant: TenantId) -> Result<Vec<KeyInfo>> {
-        let rows = sqlx::query(
+        let rows: Vec<KeyRow> = sqlx::query_as(
             "SELECT id, prefix, name, created_at_ms, revoked_at_ms FROM api_keys \
              WHERE tenant_id = $1 ORDER BY id",
         )
         .bind(tenant.0)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(key_from_row).collect()
+        Ok(rows.into_iter().map(KeyInfo::from).collect())
     }
 
     /// Revokes `key` of `tenant` (at once, on every node: keys are looked up per request).
@@ -156,7 +180,7 @@ impl Store {
         .bind(tenant.0)
         .execute(&mut *tx)
         .await?;
-        let row = sqlx::query(
+        let row: Option<KeyRow> = sqlx::query_as(
             "SELECT id, prefix, name, created_at_ms, revoked_at_ms FROM api_keys \
              WHERE id = $1 AND tenant_id = $2",
         )
@@ -166,7 +190,7 @@ impl Store {
         .await?;
         tx.commit().await?;
         match row {
-            Some(row) => key_from_row(&row),
+            Some(row) => Ok(row.into()),
             None => Err(Error::UnknownKey(key)),
         }
     }
@@ -191,35 +215,35 @@ impl Store {
     }
 
     pub async fn tenant_by_name(&self, name: &TenantName) -> Result<Tenant> {
-        let row = sqlx::query(&format!(
+        let row: Option<TenantRow> = sqlx::query_as(&format!(
             "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.name = $1"
         ))
         .bind(name.as_str())
         .fetch_optional(&self.pool)
         .await?;
         match row {
-            Some(row) => tenant_from_row(&row),
+            Some(row) => row.try_into(),
             None => Err(Error::UnknownTenant(name.clone())),
         }
     }
 
     pub async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>> {
-        let row = sqlx::query(&format!(
+        let row: Option<TenantRow> = sqlx::query_as(&format!(
             "SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id = $1"
         ))
         .bind(id.0)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(tenant_from_row).transpose()
+        row.map(Tenant::try_from).transpose()
     }
 
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query(&format!(
+        let rows: Vec<TenantRow> = sqlx::query_as(&format!(
             "SELECT {TENANT_COLUMNS} FROM tenants t ORDER BY t.name"
         ))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(tenant_from_row).collect()
+        rows.into_iter().map(Tenant::try_from).collect()
     }
 }
 
@@ -230,7 +254,7 @@ async fn insert_key(
     name: &str,
     now: i64,
 ) -> Result<KeyId> {
-    let row = sqlx::query(
+    let id: i64 = sqlx::query_scalar(
         "INSERT INTO api_keys (tenant_id, prefix, key_hash, name, created_at_ms) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
@@ -241,5 +265,5 @@ async fn insert_key(
     .bind(now)
     .fetch_one(&mut **tx)
     .await?;
-    Ok(KeyId(row.try_get("id")?))
+    Ok(KeyId(id))
 }

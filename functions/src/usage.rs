@@ -4,7 +4,6 @@
 use crate::{
     Error, FunctionName, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind, Version,
 };
-use sqlx::Row;
 use std::str::FromStr;
 
 /// Usage figures summed over invocation records (peak memory is the maximum).
@@ -89,20 +88,50 @@ fn insert_invocations_sql(rows: usize) -> String {
     sql
 }
 
-/// A text column parsed into `T` (an id, a trigger, an outcome).
-fn parsed<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+/// A stored text parsed into `T` (an id, a trigger, an outcome, a function name).
+fn parsed<T>(text: &str) -> Result<T>
 where
     T: FromStr,
-    T::Err: Into<Error>,
+    T::Err: std::fmt::Display,
 {
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(Into::into)
+    text.parse()
+        .map_err(|e: T::Err| Error::Corrupt(format!("{e} in {text:?}")))
 }
 
-/// The `function_name` column.
-fn function_of(row: &sqlx::any::AnyRow) -> Result<FunctionName> {
-    let name: String = row.try_get("function_name")?;
-    FunctionName::parse(&name).map_err(|e| Error::Corrupt(e.to_string()))
+#[derive(sqlx::FromRow)]
+struct UsageHourlyRow {
+    function_name: String,
+    trigger_kind: String,
+    outcome: String,
+    hour_ms: i64,
+    invocations: i64,
+    wall_ns: i64,
+    cpu_ns: i64,
+    peak_memory_bytes: i64,
+    gb_seconds: f64,
+    allocated_gb_seconds: f64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LatencyHourlyRow {
+    function_name: String,
+    hour_ms: i64,
+    bucket: i64,
+    invocations: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct InvocationRow {
+    id: String,
+    version: i64,
+    trigger_kind: String,
+    started_at_ms: i64,
+    wall_ns: i64,
+    cpu_ns: i64,
+    peak_memory_bytes: i64,
+    memory_limit_bytes: i64,
+    outcome: String,
+    traceparent: Option<String>,
 }
 
 fn as_u64(v: i64) -> u64 {
@@ -121,7 +150,7 @@ impl Store {
         let mut written: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in records.chunks(ROWS_PER_INSERT) {
             let sql = insert_invocations_sql(chunk.len());
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
             for r in chunk {
                 query = query
                     .bind(r.id.to_string())
@@ -138,9 +167,7 @@ impl Store {
                     .bind(i64::try_from(r.memory_limit_bytes).unwrap_or(i64::MAX))
                     .bind(r.traceparent.clone());
             }
-            for row in query.fetch_all(&mut *tx).await? {
-                written.insert(row.try_get("id")?);
-            }
+            written.extend(query.fetch_all(&mut *tx).await?);
         }
         // The rollups change in the same transaction, by the records it actually inserted: a
         // batch retried after an ambiguous commit (or a record sent twice) is not counted again.
@@ -209,7 +236,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<RollupRow>> {
-        let rows = sqlx::query(
+        let rows: Vec<UsageHourlyRow> = sqlx::query_as(
             "SELECT function_name, trigger_kind, outcome, hour_ms, invocations, wall_ns, cpu_ns, \
              peak_memory_bytes, gb_seconds, allocated_gb_seconds FROM usage_hourly \
              WHERE tenant_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
@@ -220,19 +247,19 @@ impl Store {
         .bind(to_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
                 Ok(RollupRow {
-                    function: function_of(row)?,
-                    trigger: parsed(row, "trigger_kind")?,
-                    outcome: parsed(row, "outcome")?,
-                    hour_ms: row.try_get("hour_ms")?,
-                    invocations: as_u64(row.try_get("invocations")?),
-                    wall_ns: as_u64(row.try_get("wall_ns")?),
-                    cpu_ns: as_u64(row.try_get("cpu_ns")?),
-                    peak_memory_bytes: as_u64(row.try_get("peak_memory_bytes")?),
-                    gb_seconds: row.try_get("gb_seconds")?,
-                    allocated_gb_seconds: row.try_get("allocated_gb_seconds")?,
+                    function: parsed(&row.function_name)?,
+                    trigger: parsed(&row.trigger_kind)?,
+                    outcome: parsed(&row.outcome)?,
+                    hour_ms: row.hour_ms,
+                    invocations: as_u64(row.invocations),
+                    wall_ns: as_u64(row.wall_ns),
+                    cpu_ns: as_u64(row.cpu_ns),
+                    peak_memory_bytes: as_u64(row.peak_memory_bytes),
+                    gb_seconds: row.gb_seconds,
+                    allocated_gb_seconds: row.allocated_gb_seconds,
                 })
             })
             .collect()
@@ -245,7 +272,7 @@ impl Store {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<LatencyRow>> {
-        let rows = sqlx::query(
+        let rows: Vec<LatencyHourlyRow> = sqlx::query_as(
             "SELECT function_name, hour_ms, bucket, invocations FROM latency_hourly \
              WHERE tenant_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
              ORDER BY hour_ms, function_name, bucket",
@@ -255,14 +282,13 @@ impl Store {
         .bind(to_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
-                let bucket: i64 = row.try_get("bucket")?;
                 Ok(LatencyRow {
-                    function: function_of(row)?,
-                    hour_ms: row.try_get("hour_ms")?,
-                    bucket: u32::try_from(bucket).unwrap_or(0),
-                    invocations: as_u64(row.try_get("invocations")?),
+                    function: parsed(&row.function_name)?,
+                    hour_ms: row.hour_ms,
+                    bucket: u32::try_from(row.bucket).unwrap_or(0),
+                    invocations: as_u64(row.invocations),
                 })
             })
             .collect()
@@ -275,7 +301,7 @@ impl Store {
         function: &FunctionName,
         limit: u32,
     ) -> Result<Vec<InvocationRecord>> {
-        let rows = sqlx::query(
+        let rows: Vec<InvocationRow> = sqlx::query_as(
             "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, \
              memory_limit_bytes, outcome, traceparent FROM invocations \
              WHERE tenant_id = $1 AND function_name = $2 \
@@ -286,21 +312,21 @@ impl Store {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
+        rows.into_iter()
             .map(|row| {
                 Ok(InvocationRecord {
-                    id: parsed(row, "id")?,
+                    id: parsed(&row.id)?,
                     tenant,
                     function: function.clone(),
-                    version: Version(row.try_get("version")?),
-                    trigger: parsed(row, "trigger_kind")?,
-                    started_at_ms: row.try_get("started_at_ms")?,
-                    wall_ns: as_u64(row.try_get("wall_ns")?),
-                    cpu_ns: as_u64(row.try_get("cpu_ns")?),
-                    peak_memory_bytes: as_u64(row.try_get("peak_memory_bytes")?),
-                    memory_limit_bytes: as_u64(row.try_get("memory_limit_bytes")?),
-                    outcome: parsed(row, "outcome")?,
-                    traceparent: row.try_get("traceparent")?,
+                    version: Version(row.version),
+                    trigger: parsed(&row.trigger_kind)?,
+                    started_at_ms: row.started_at_ms,
+                    wall_ns: as_u64(row.wall_ns),
+                    cpu_ns: as_u64(row.cpu_ns),
+                    peak_memory_bytes: as_u64(row.peak_memory_bytes),
+                    memory_limit_bytes: as_u64(row.memory_limit_bytes),
+                    outcome: parsed(&row.outcome)?,
+                    traceparent: row.traceparent,
                 })
             })
             .collect()

@@ -116,13 +116,13 @@ impl Config {
             e.epoch_tick_ms >= 1,
             "engine.epoch_tick_ms must be at least 1",
         )?;
-        let q = &self.quotas;
+        let q = &self.quotas.defaults;
         check(
             q.rate_per_second.is_finite() && q.rate_per_second >= 0.0,
             "quotas.rate_per_second must be a number >= 0",
         )?;
         check(
-            q.max_concurrency >= 1 && q.refresh_ms >= 10,
+            q.max_concurrency >= 1 && self.quotas.refresh_ms >= 10,
             "quotas.max_concurrency must be at least 1 and quotas.refresh_ms at least 10",
         )?;
         let k = &self.kafka;

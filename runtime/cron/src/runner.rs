@@ -4,7 +4,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use geyser_engine::{Invoker, Tick};
-use geyser_functions::{CronBinding, InvocationId, RouteCache, Store, TriggerKind};
+use geyser_functions::{
+    CronBinding, InvocationId, MissedTicks, Overlap, RouteCache, Store, TriggerKind,
+};
 use geyser_scheduler::{Clock, MissedPolicy, Schedule, due_ticks};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,10 +68,9 @@ impl CronRunner {
                     continue;
                 }
             };
-            let policy = if binding.missed == "skip" {
-                MissedPolicy::Skip
-            } else {
-                MissedPolicy::Once
+            let policy = match binding.missed {
+                MissedTicks::Skip => MissedPolicy::Skip,
+                MissedTicks::Once => MissedPolicy::Once,
             };
             let last = to_utc(binding.last_handled_ms);
             let fire = due_ticks(&schedule, Some(last), now, policy, self.settings.grace);
@@ -138,7 +139,7 @@ impl CronRunner {
                 return (None, "error");
             }
         };
-        if !manual && binding.overlap == "skip" {
+        if !manual && binding.overlap == Overlap::Skip {
             let horizon = self.clock.now().timestamp_millis()
                 - i64::try_from(function.limits.timeout_ms).unwrap_or(i64::MAX / 2)
                 - 60_000;

@@ -8,7 +8,9 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use geyser_cron::{rfc3339, to_utc};
-use geyser_functions::{CronBinding, CronRun, FunctionKind, FunctionName, NewCronBinding, Tenant};
+use geyser_functions::{
+    CronBinding, CronRun, FunctionKind, FunctionName, MissedTicks, NewCronBinding, Overlap, Tenant,
+};
 use geyser_scheduler::Schedule;
 use serde::{Deserialize, Serialize};
 
@@ -36,8 +38,8 @@ pub struct CronDto {
     expression: String,
     timezone: String,
     payload: Option<serde_json::Value>,
-    missed: String,
-    overlap: String,
+    missed: &'static str,
+    overlap: &'static str,
     /// The next three fire times, RFC 3339 UTC.
     next: Vec<String>,
 }
@@ -88,8 +90,8 @@ fn dto(state: &AppState, binding: &CronBinding) -> CronDto {
             .payload
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok()),
-        missed: binding.missed.clone(),
-        overlap: binding.overlap.clone(),
+        missed: binding.missed.as_str(),
+        overlap: binding.overlap.as_str(),
         next,
     }
 }
@@ -139,16 +141,18 @@ pub async fn put(
     let timezone = body.timezone.unwrap_or_else(|| "UTC".into());
     Schedule::parse(&body.expression, &timezone)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let missed = body.missed.unwrap_or_else(|| "once".into());
-    if missed != "once" && missed != "skip" {
-        return Err(ApiError::bad_request("missed must be \"once\" or \"skip\""));
-    }
-    let overlap = body.overlap.unwrap_or_else(|| "skip".into());
-    if overlap != "skip" && overlap != "allow" {
-        return Err(ApiError::bad_request(
-            "overlap must be \"skip\" or \"allow\"",
-        ));
-    }
+    let missed = match body.missed.as_deref() {
+        None => MissedTicks::Once,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::bad_request("missed must be \"once\" or \"skip\""))?,
+    };
+    let overlap = match body.overlap.as_deref() {
+        None => Overlap::Skip,
+        Some(text) => text
+            .parse()
+            .map_err(|_| ApiError::bad_request("overlap must be \"skip\" or \"allow\""))?,
+    };
     let payload = body.payload.map(|p| p.to_string());
     let stored = state
         .store
@@ -159,8 +163,8 @@ pub async fn put(
             expression: &body.expression,
             timezone: &timezone,
             payload: payload.as_deref(),
-            missed: &missed,
-            overlap: &overlap,
+            missed,
+            overlap,
             now_ms: state.cron.clock.now().timestamp_millis(),
         })
         .await?;

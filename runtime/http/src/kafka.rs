@@ -86,8 +86,9 @@ pub async fn put(
     }
     let start = match body.start.as_deref() {
         None => StartFrom::Latest,
-        Some(text) => StartFrom::parse(text)
-            .ok_or_else(|| ApiError::bad_request("start must be \"earliest\" or \"latest\""))?,
+        Some(text) => text
+            .parse::<StartFrom>()
+            .map_err(|_| ApiError::bad_request("start must be \"earliest\" or \"latest\""))?,
     };
     let max_attempts = body.max_attempts.unwrap_or(5);
     if !(1..=MAX_ATTEMPTS).contains(&max_attempts) {

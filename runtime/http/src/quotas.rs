@@ -17,32 +17,6 @@ pub struct TenantQuery {
     tenant: Option<String>,
 }
 
-/// The admin's overrides; a field left out (or `null`) goes back to the node's default.
-#[derive(Deserialize, Serialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct OverridesDto {
-    max_functions: Option<u64>,
-    max_artifact_bytes: Option<u64>,
-    max_memory_mb: Option<u64>,
-    max_concurrency: Option<u64>,
-    max_function_concurrency: Option<u64>,
-    rate_per_second: Option<f64>,
-    rate_burst: Option<u64>,
-    max_kv_keys: Option<u64>,
-}
-
-#[derive(Serialize)]
-pub struct QuotasDto {
-    max_functions: u64,
-    max_artifact_bytes: u64,
-    max_memory_mb: u64,
-    max_concurrency: u64,
-    max_function_concurrency: u64,
-    rate_per_second: f64,
-    rate_burst: u64,
-    max_kv_keys: u64,
-}
-
 #[derive(Serialize)]
 pub struct UsedDto {
     functions: u64,
@@ -55,89 +29,48 @@ pub struct UsedDto {
 pub struct QuotaReportDto {
     tenant: String,
     /// In force: the defaults with the overrides applied.
-    quotas: QuotasDto,
-    overrides: OverridesDto,
+    quotas: Quotas,
+    overrides: QuotaOverrides,
     used: UsedDto,
 }
 
-impl From<Quotas> for QuotasDto {
-    fn from(q: Quotas) -> Self {
-        QuotasDto {
-            max_functions: q.max_functions,
-            max_artifact_bytes: q.max_artifact_bytes,
-            max_memory_mb: q.max_memory_mb,
-            max_concurrency: q.max_concurrency,
-            max_function_concurrency: q.max_function_concurrency,
-            rate_per_second: q.rate_per_second,
-            rate_burst: q.rate_burst,
-            max_kv_keys: q.max_kv_keys,
-        }
+/// Checks the admin's overrides against what the node can give at all.
+fn validate(overrides: QuotaOverrides, state: &AppState) -> Result<QuotaOverrides, ApiError> {
+    let engine = &state.config.engine;
+    let upload = state.config.http.max_upload_bytes as u64;
+    let bad = |m: String| Err(ApiError::bad_request(m));
+    if let Some(rate) = overrides.rate_per_second
+        && !(rate.is_finite() && rate >= 0.0)
+    {
+        return bad("rate_per_second must be a number >= 0 (0: no limit)".into());
     }
-}
-
-impl From<QuotaOverrides> for OverridesDto {
-    fn from(o: QuotaOverrides) -> Self {
-        OverridesDto {
-            max_functions: o.max_functions,
-            max_artifact_bytes: o.max_artifact_bytes,
-            max_memory_mb: o.max_memory_mb,
-            max_concurrency: o.max_concurrency,
-            max_function_concurrency: o.max_function_concurrency,
-            rate_per_second: o.rate_per_second,
-            rate_burst: o.rate_burst,
-            max_kv_keys: o.max_kv_keys,
-        }
+    if overrides.max_concurrency == Some(0) {
+        return bad("max_concurrency must be at least 1".into());
     }
-}
-
-impl OverridesDto {
-    /// Checks the values against what the node can give at all.
-    fn validate(self, state: &AppState) -> Result<QuotaOverrides, ApiError> {
-        let engine = &state.config.engine;
-        let upload = state.config.http.max_upload_bytes as u64;
-        let bad = |m: String| Err(ApiError::bad_request(m));
-        if let Some(rate) = self.rate_per_second
-            && !(rate.is_finite() && rate >= 0.0)
-        {
-            return bad("rate_per_second must be a number >= 0 (0: no limit)".into());
-        }
-        if self.max_concurrency == Some(0) {
-            return bad("max_concurrency must be at least 1".into());
-        }
-        if let Some(mb) = self.max_memory_mb
-            && (mb == 0 || mb > u64::from(engine.max_memory_mb))
-        {
-            return bad(format!(
-                "max_memory_mb must be between 1 and {} (engine.max_memory_mb)",
-                engine.max_memory_mb
-            ));
-        }
-        if let Some(bytes) = self.max_artifact_bytes
-            && (bytes == 0 || bytes > upload)
-        {
-            return bad(format!(
-                "max_artifact_bytes must be between 1 and {upload} (http.max_upload_bytes)"
-            ));
-        }
-        Ok(QuotaOverrides {
-            max_functions: self.max_functions,
-            max_artifact_bytes: self.max_artifact_bytes,
-            max_memory_mb: self.max_memory_mb,
-            max_concurrency: self.max_concurrency,
-            max_function_concurrency: self.max_function_concurrency,
-            rate_per_second: self.rate_per_second,
-            rate_burst: self.rate_burst,
-            max_kv_keys: self.max_kv_keys,
-        })
+    if let Some(mb) = overrides.max_memory_mb
+        && (mb == 0 || mb > u64::from(engine.max_memory_mb))
+    {
+        return bad(format!(
+            "max_memory_mb must be between 1 and {} (engine.max_memory_mb)",
+            engine.max_memory_mb
+        ));
     }
+    if let Some(bytes) = overrides.max_artifact_bytes
+        && (bytes == 0 || bytes > upload)
+    {
+        return bad(format!(
+            "max_artifact_bytes must be between 1 and {upload} (http.max_upload_bytes)"
+        ));
+    }
+    Ok(overrides)
 }
 
 async fn report(state: &AppState, tenant: &Tenant) -> Result<QuotaReportDto, ApiError> {
     let overrides = state.store.quota_overrides(tenant.id).await?;
     Ok(QuotaReportDto {
         tenant: tenant.name.to_string(),
-        quotas: state.quotas.defaults().with(&overrides).into(),
-        overrides: overrides.into(),
+        quotas: state.quotas.defaults().with(&overrides),
+        overrides,
         used: UsedDto {
             functions: state.store.count_functions(tenant.id).await?,
             kv_keys: state
@@ -166,7 +99,7 @@ pub async fn set(
     _admin: AdminCaller,
     State(state): State<AppState>,
     query: Result<Query<TenantQuery>, QueryRejection>,
-    body: Result<Json<OverridesDto>, JsonRejection>,
+    body: Result<Json<QuotaOverrides>, JsonRejection>,
 ) -> Result<Json<QuotaReportDto>, ApiError> {
     let Query(query) = query.map_err(rejection)?;
     let Json(body) = body.map_err(rejection)?;
@@ -177,7 +110,7 @@ pub async fn set(
         .store
         .tenant_by_name(&TenantName::parse(&name)?)
         .await?;
-    let overrides = body.validate(&state)?;
+    let overrides = validate(body, &state)?;
     state
         .store
         .set_quota_overrides(tenant.id, &overrides)

@@ -1,32 +1,13 @@
-//! `[quotas]`: the per-tenant quotas every tenant gets unless the admin overrides them.
+//! `[quotas]`: the per-tenant quotas every tenant gets unless the admin overrides them
+//! (`PUT /v1/quotas?tenant=NAME`), and how often a node rereads the overrides.
 
-use serde::Deserialize;
+use geyser_core::Quotas;
+use serde::{Deserialize, Deserializer};
 
-/// Per-tenant quotas: these defaults apply to every tenant unless the admin overrides them
-/// (`PUT /v1/quotas?tenant=NAME`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+/// The section: every field of [`Quotas`] (the defaults) beside `refresh_ms`.
+#[derive(Debug, Clone)]
 pub struct QuotaConfig {
-    /// Functions a tenant may have.
-    pub max_functions: u64,
-    /// Largest component a tenant may upload (never more than `http.max_upload_bytes`).
-    pub max_artifact_bytes: u64,
-    /// Largest memory limit a tenant's function may ask for (never more than
-    /// `engine.max_memory_mb`).
-    pub max_memory_mb: u64,
-    /// Invocations of one tenant running (or waiting for an instance slot) at once on a node;
-    /// more wait for the tenant's own slots up to `engine.queue_timeout_ms`, then get 429.
-    pub max_concurrency: u64,
-    /// The same for each function of a tenant; 0: only the tenant's limit.
-    pub max_function_concurrency: u64,
-    /// HTTP requests per second of one tenant on a node (token bucket); beyond it 429 with
-    /// `Retry-After`. 0: no limit.
-    pub rate_per_second: f64,
-    /// Requests a tenant may send at once after an idle spell; 0: one second's worth.
-    pub rate_burst: u64,
-    /// Keys a tenant may hold in its kv store; a write that would create one more fails
-    /// (writes to existing keys and deletes still work).
-    pub max_kv_keys: u64,
+    pub defaults: Quotas,
     /// How often a node rereads the admin's overrides (a change through the node applies at once).
     pub refresh_ms: u64,
 }
@@ -34,15 +15,48 @@ pub struct QuotaConfig {
 impl Default for QuotaConfig {
     fn default() -> Self {
         QuotaConfig {
-            max_functions: 1000,
-            max_artifact_bytes: 50 << 20,
-            max_memory_mb: 512,
-            max_concurrency: 500,
-            max_function_concurrency: 0,
-            rate_per_second: 0.0,
-            rate_burst: 0,
-            max_kv_keys: 100_000,
+            defaults: Quotas::default(),
             refresh_ms: 1000,
         }
+    }
+}
+
+/// `refresh_ms` is taken out of the table and the rest must be exactly [`Quotas`]' fields
+/// (serde's `flatten` would silently accept a misspelt quota).
+impl<'de> Deserialize<'de> for QuotaConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let mut table = toml::Table::deserialize(deserializer)?;
+        let refresh_ms = match table.remove("refresh_ms") {
+            None => QuotaConfig::default().refresh_ms,
+            Some(value) => u64::deserialize(value).map_err(D::Error::custom)?,
+        };
+        let defaults = Quotas::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)?;
+        Ok(QuotaConfig {
+            defaults,
+            refresh_ms,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_section_reads_quotas_and_refresh_and_refuses_a_misspelt_key() {
+        let config: QuotaConfig =
+            toml::from_str("max_concurrency = 7\nrefresh_ms = 250\nrate_per_second = 1.5").unwrap();
+        assert_eq!(config.defaults.max_concurrency, 7);
+        assert_eq!(config.defaults.rate_per_second, 1.5);
+        assert_eq!(
+            config.defaults.max_functions,
+            Quotas::default().max_functions
+        );
+        assert_eq!(config.refresh_ms, 250);
+        let err = toml::from_str::<QuotaConfig>("max_concurency = 7").unwrap_err();
+        assert!(err.to_string().contains("max_concurency"), "{err}");
+        let err = toml::from_str::<QuotaConfig>("refresh_ms = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("invalid type"), "{err}");
     }
 }

@@ -15,6 +15,7 @@ mod kv;
 pub use config::QuotaConfig;
 pub use kv::QuotaKv;
 
+pub use geyser_core::Quotas;
 use geyser_functions::{FunctionId, QuotaOverrides, Store, Tenant, TenantId, TenantName};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -22,66 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-/// A tenant's quotas in force: the defaults with its overrides applied.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Quotas {
-    pub max_functions: u64,
-    pub max_artifact_bytes: u64,
-    pub max_memory_mb: u64,
-    /// Invocations of the tenant holding or waiting for slots on one node at once.
-    pub max_concurrency: u64,
-    /// The same for each of its functions; 0: only the tenant's limit applies.
-    pub max_function_concurrency: u64,
-    /// HTTP requests per second per node; 0: no limit.
-    pub rate_per_second: f64,
-    /// Requests that may arrive at once after an idle spell (the bucket's size).
-    pub rate_burst: u64,
-    /// Keys in the tenant's kv store.
-    pub max_kv_keys: u64,
-}
-
-impl Quotas {
-    pub fn from_config(config: &QuotaConfig) -> Self {
-        Quotas {
-            max_functions: config.max_functions,
-            max_artifact_bytes: config.max_artifact_bytes,
-            max_memory_mb: config.max_memory_mb,
-            max_concurrency: config.max_concurrency,
-            max_function_concurrency: config.max_function_concurrency,
-            rate_per_second: config.rate_per_second,
-            rate_burst: config.rate_burst,
-            max_kv_keys: config.max_kv_keys,
-        }
-    }
-
-    /// These quotas with `overrides` applied.
-    pub fn with(self, overrides: &QuotaOverrides) -> Self {
-        Quotas {
-            max_functions: overrides.max_functions.unwrap_or(self.max_functions),
-            max_artifact_bytes: overrides
-                .max_artifact_bytes
-                .unwrap_or(self.max_artifact_bytes),
-            max_memory_mb: overrides.max_memory_mb.unwrap_or(self.max_memory_mb),
-            max_concurrency: overrides.max_concurrency.unwrap_or(self.max_concurrency),
-            max_function_concurrency: overrides
-                .max_function_concurrency
-                .unwrap_or(self.max_function_concurrency),
-            rate_per_second: overrides.rate_per_second.unwrap_or(self.rate_per_second),
-            rate_burst: overrides.rate_burst.unwrap_or(self.rate_burst),
-            max_kv_keys: overrides.max_kv_keys.unwrap_or(self.max_kv_keys),
-        }
-    }
-
-    /// The bucket's size: the configured burst, at least one request.
-    fn burst(&self) -> f64 {
-        if self.rate_burst == 0 {
-            self.rate_per_second.max(1.0)
-        } else {
-            self.rate_burst as f64
-        }
-    }
-}
 
 /// Why an invocation was refused before it ran (nothing is metered or billed).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -238,7 +179,7 @@ pub struct QuotaGuard {
 impl QuotaGuard {
     pub fn new(config: &QuotaConfig, queue_timeout: Duration, max_queued: u64) -> Self {
         QuotaGuard {
-            defaults: Quotas::from_config(config),
+            defaults: config.defaults,
             queue_timeout,
             max_queued,
             kv_recount: Duration::from_millis(config.refresh_ms),
@@ -637,8 +578,11 @@ mod tests {
     #[tokio::test]
     async fn rate_limit_refuses_with_a_retry_time() {
         let guard = guard(QuotaConfig {
-            rate_per_second: 0.5,
-            rate_burst: 1,
+            defaults: Quotas {
+                rate_per_second: 0.5,
+                rate_burst: 1,
+                ..Quotas::default()
+            },
             ..QuotaConfig::default()
         });
         let t = tenant(1, "a");
@@ -662,8 +606,11 @@ mod tests {
     #[tokio::test]
     async fn concurrency_waits_then_refuses_and_frees_on_drop() {
         let guard = guard(QuotaConfig {
-            max_concurrency: 2,
-            max_function_concurrency: 1,
+            defaults: Quotas {
+                max_concurrency: 2,
+                max_function_concurrency: 1,
+                ..Quotas::default()
+            },
             ..QuotaConfig::default()
         });
         let t = tenant(1, "a");
@@ -716,7 +663,7 @@ mod tests {
         );
         let q = guard.quotas(t.id);
         assert_eq!(q.max_functions, 3);
-        assert_eq!(q.max_concurrency, QuotaConfig::default().max_concurrency);
+        assert_eq!(q.max_concurrency, Quotas::default().max_concurrency);
         assert_eq!(guard.quotas(TenantId(2)), guard.defaults());
     }
 }
