@@ -49,193 +49,261 @@ pub async fn serve_with_clock(
     shutdown: impl Future<Output = ()> + Send + 'static,
     clock: Arc<dyn Clock>,
 ) -> Result<(), Error> {
-    config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)?;
-    let admin_key = match admin_key {
-        AdminKeySource::Fixed(key) => key,
-        AdminKeySource::DataDir => admin_key_from_data_dir(&config.data_dir)?,
-    };
-    let store = Store::open(&config.database_url(), 16).await?;
-    let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
-    let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
-    let metrics = Arc::new(Metrics::new(config.metrics.max_function_series));
-    let budgets = Arc::new(BudgetGuard::new(
-        store.clone(),
-        PriceTable::from_config(&config.billing),
-        Duration::from_millis(config.billing.budget_refresh_ms),
-    ));
-    let quotas = Arc::new(QuotaGuard::new(
-        &config.quotas,
-        Duration::from_millis(config.engine.queue_timeout_ms),
-        config.engine.max_queued,
-    ));
-    if let Err(err) = quotas.refresh(&store).await {
-        tracing::warn!(error = %err, "reading quota overrides failed; defaults apply");
-    }
-    let otlp = match &config.otlp.endpoint {
-        Some(endpoint) => Some(Arc::new(SpanExport::new(
-            endpoint,
-            Duration::from_millis(config.otlp.batch_delay_ms),
-        )?)),
-        None => None,
-    };
-    let tasks = TaskTracker::new();
-    let publisher = match &config.kafka.brokers {
-        Some(brokers) => Some(
-            Publisher::new(
-                brokers,
-                Duration::from_millis(config.kafka.publish_timeout_ms),
-            )
-            .map_err(|e| Error::Kafka(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let kv: Arc<dyn Kv> = Arc::new(QuotaKv::new(
-        Arc::new(store.clone()),
-        quotas.clone(),
-        store.clone(),
-    ));
-    let invoker = Invoker::new(InvokerParts {
-        host: host.clone(),
-        artifacts: Arc::new(store.clone()),
-        kv,
-        publish: publisher
-            .clone()
-            .map(|publisher| Arc::new(publisher) as Arc<dyn Publish>),
-        admission: Arc::new(NodeAdmission {
-            budgets: budgets.clone(),
-            quotas: quotas.clone(),
-            metrics: metrics.clone(),
-        }),
-        observer: Arc::new(NodeObserver {
-            metrics: metrics.clone(),
-            meter: meter.clone(),
-            otlp: otlp.clone(),
-        }),
-        tasks: tasks.clone(),
-        settings: InvokerSettings {
-            max_request_body_bytes: config.http.max_request_body_bytes,
-            measure_cpu: config.metering.enabled,
-        },
-    });
-    let routes = Arc::new(RouteCache::new(Duration::from_millis(
-        config.http.route_cache_ms,
-    )));
-    let evictor = tokio::spawn(evict_loop(host.clone()));
-    let quota_refresher = tokio::spawn(quota_refresh_loop(
-        store.clone(),
-        quotas.clone(),
-        Duration::from_millis(config.quotas.refresh_ms),
-    ));
-    let pruner = tokio::spawn(prune_loop(
-        store.clone(),
-        Duration::from_secs(config.metering.raw_retention_days.saturating_mul(86_400)),
-    ));
-    let cron = CronRunner {
-        store: store.clone(),
-        invoker: invoker.clone(),
-        routes: routes.clone(),
-        passes: Default::default(),
-        clock,
-        settings: CronSettings {
-            pass_interval: Duration::from_millis(config.scheduler.pass_interval_ms),
-            grace: chrono::Duration::milliseconds(
-                i64::try_from(config.scheduler.grace_ms).unwrap_or(i64::MAX),
-            ),
-        },
-        tasks: tasks.clone(),
-    };
-    let scheduler = tokio::spawn(cron.clone().run());
-    let kafka_stats = Arc::new(KafkaStats::default());
-    let kafka = publisher.map(|publisher| KafkaTrigger {
-        store: store.clone(),
-        invoker: invoker.clone(),
-        routes: routes.clone(),
-        quotas: quotas.clone(),
-        publisher,
-        settings: ConsumerSettings {
-            brokers: config.kafka.brokers.clone().unwrap_or_default(),
-            partition_buffer: config.kafka.partition_buffer,
-            partition_buffer_bytes: config.kafka.partition_buffer_bytes,
-            unordered_concurrency: config.kafka.unordered_concurrency,
-            max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
-        },
-        stats: kafka_stats.clone(),
-        reconcile_interval: Duration::from_millis(config.kafka.reconcile_interval_ms),
-        processed_retention: Duration::from_millis(config.kafka.processed_retention_ms),
-        changed: Arc::new(tokio::sync::Notify::new()),
-    });
-    let kafka_stop = tokio_util::sync::CancellationToken::new();
-    let kafka_supervisor = kafka
-        .clone()
-        .map(|trigger| tokio::spawn(trigger.run(kafka_stop.clone())));
-    // `/metrics` writes each component's families in this order.
-    let families: Vec<Arc<dyn MetricFamilies>> = vec![
-        metrics.clone(),
-        Arc::new(invoker.clone()),
-        Arc::new(cron.clone()),
-        budgets.clone(),
-        quotas.clone(),
-        kafka_stats,
-    ];
-    let header_read_timeout = Duration::from_millis(config.http.header_read_timeout_ms);
-    let shutdown_grace = Duration::from_millis(config.http.shutdown_grace_ms);
-    let body_idle_timeout = Duration::from_millis(config.http.body_idle_timeout_ms);
-    let state = AppState {
-        store: store.clone(),
-        invoker,
-        routes,
-        meter,
-        budgets,
-        quotas,
-        cron,
-        bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
-        metrics: Arc::new(families),
-        admin_key: Arc::new(admin_key),
-        config: Arc::new(EdgeConfig {
-            http: config.http.clone(),
-            engine: config.engine.clone(),
-            billing: config.billing.clone(),
-        }),
-    };
+    let node = Node::start(config, admin_key, clock).await?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = store.backend_name(), "geyser listening");
-    let app = geyser_http::router(state);
+    tracing::info!(%addr, database = node.state.store.backend_name(), "geyser listening");
     geyser_http::serve(
         listener,
-        app,
-        header_read_timeout,
-        body_idle_timeout,
+        node.router(),
+        node.timeouts.header_read,
+        node.timeouts.body_idle,
         shutdown,
     )
     .await;
-
-    tracing::info!("shutting down: waiting for running invocations");
-    scheduler.abort();
-    // Consumers finish the records in hand and commit what they processed.
-    kafka_stop.cancel();
-    if let Some(supervisor) = kafka_supervisor {
-        let _ = supervisor.await;
-    }
-    tasks.close();
-    if tokio::time::timeout(shutdown_grace, tasks.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("invocations still running after the grace period");
-    }
-    evictor.abort();
-    pruner.abort();
-    quota_refresher.abort();
-    // The router (and with it every `Meter` clone but the tasks') is gone; the writer drains
-    // its queue and exits.
-    let _ = writer.await;
-    if let Some(otlp) = otlp {
-        let _ = tokio::task::spawn_blocking(move || otlp.shutdown()).await;
-    }
-    store.close().await;
-    tracing::info!("stopped");
+    node.stop().await;
     Ok(())
+}
+
+/// The HTTP server's timeouts, from `[http]`.
+struct Timeouts {
+    header_read: Duration,
+    body_idle: Duration,
+    shutdown_grace: Duration,
+}
+
+/// A node wired and running its background loops (cron passes, Kafka consumers, eviction,
+/// pruning, quota refresh, the metering writer), ready to answer through [`Node::router`]
+/// — from a socket ([`serve`]) or, in tests, with `tower::ServiceExt::oneshot`.
+pub struct Node {
+    pub state: AppState,
+    timeouts: Timeouts,
+    tasks: TaskTracker,
+    scheduler: tokio::task::JoinHandle<()>,
+    kafka_stop: tokio_util::sync::CancellationToken,
+    kafka_supervisor: Option<tokio::task::JoinHandle<()>>,
+    loops: [tokio::task::JoinHandle<()>; 3],
+    writer: tokio::task::JoinHandle<()>,
+    otlp: Option<Arc<SpanExport>>,
+}
+
+impl Node {
+    /// Opens the store, builds every component and starts the background loops.
+    pub async fn start(
+        config: Config,
+        admin_key: AdminKeySource,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Node, Error> {
+        config.validate()?;
+        std::fs::create_dir_all(&config.data_dir)?;
+        let admin_key = match admin_key {
+            AdminKeySource::Fixed(key) => key,
+            AdminKeySource::DataDir => admin_key_from_data_dir(&config.data_dir)?,
+        };
+        let store = Store::open(&config.database_url(), 16).await?;
+        let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
+        let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
+        let metrics = Arc::new(Metrics::new(config.metrics.max_function_series));
+        let budgets = Arc::new(BudgetGuard::new(
+            store.clone(),
+            PriceTable::from_config(&config.billing),
+            Duration::from_millis(config.billing.budget_refresh_ms),
+        ));
+        let quotas = Arc::new(QuotaGuard::new(
+            &config.quotas,
+            Duration::from_millis(config.engine.queue_timeout_ms),
+            config.engine.max_queued,
+        ));
+        if let Err(err) = quotas.refresh(&store).await {
+            tracing::warn!(error = %err, "reading quota overrides failed; defaults apply");
+        }
+        let otlp = match &config.otlp.endpoint {
+            Some(endpoint) => Some(Arc::new(SpanExport::new(
+                endpoint,
+                Duration::from_millis(config.otlp.batch_delay_ms),
+            )?)),
+            None => None,
+        };
+        let tasks = TaskTracker::new();
+        let publisher = match &config.kafka.brokers {
+            Some(brokers) => Some(
+                Publisher::new(
+                    brokers,
+                    Duration::from_millis(config.kafka.publish_timeout_ms),
+                )
+                .map_err(|e| Error::Kafka(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let kv: Arc<dyn Kv> = Arc::new(QuotaKv::new(
+            Arc::new(store.clone()),
+            quotas.clone(),
+            store.clone(),
+        ));
+        let invoker = Invoker::new(InvokerParts {
+            host: host.clone(),
+            artifacts: Arc::new(store.clone()),
+            kv,
+            publish: publisher
+                .clone()
+                .map(|publisher| Arc::new(publisher) as Arc<dyn Publish>),
+            admission: Arc::new(NodeAdmission {
+                budgets: budgets.clone(),
+                quotas: quotas.clone(),
+                metrics: metrics.clone(),
+            }),
+            observer: Arc::new(NodeObserver {
+                metrics: metrics.clone(),
+                meter: meter.clone(),
+                otlp: otlp.clone(),
+            }),
+            tasks: tasks.clone(),
+            settings: InvokerSettings {
+                max_request_body_bytes: config.http.max_request_body_bytes,
+                measure_cpu: config.metering.enabled,
+            },
+        });
+        let routes = Arc::new(RouteCache::new(Duration::from_millis(
+            config.http.route_cache_ms,
+        )));
+        let evictor = tokio::spawn(evict_loop(host.clone()));
+        let quota_refresher = tokio::spawn(quota_refresh_loop(
+            store.clone(),
+            quotas.clone(),
+            Duration::from_millis(config.quotas.refresh_ms),
+        ));
+        let pruner = tokio::spawn(prune_loop(
+            store.clone(),
+            Duration::from_secs(config.metering.raw_retention_days.saturating_mul(86_400)),
+        ));
+        let cron = CronRunner {
+            store: store.clone(),
+            invoker: invoker.clone(),
+            routes: routes.clone(),
+            passes: Default::default(),
+            clock,
+            settings: CronSettings {
+                pass_interval: Duration::from_millis(config.scheduler.pass_interval_ms),
+                grace: chrono::Duration::milliseconds(
+                    i64::try_from(config.scheduler.grace_ms).unwrap_or(i64::MAX),
+                ),
+            },
+            tasks: tasks.clone(),
+        };
+        let scheduler = tokio::spawn(cron.clone().run());
+        let kafka_stats = Arc::new(KafkaStats::default());
+        let kafka = publisher.map(|publisher| KafkaTrigger {
+            store: store.clone(),
+            invoker: invoker.clone(),
+            routes: routes.clone(),
+            quotas: quotas.clone(),
+            publisher,
+            settings: ConsumerSettings {
+                brokers: config.kafka.brokers.clone().unwrap_or_default(),
+                partition_buffer: config.kafka.partition_buffer,
+                partition_buffer_bytes: config.kafka.partition_buffer_bytes,
+                unordered_concurrency: config.kafka.unordered_concurrency,
+                max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
+            },
+            stats: kafka_stats.clone(),
+            reconcile_interval: Duration::from_millis(config.kafka.reconcile_interval_ms),
+            processed_retention: Duration::from_millis(config.kafka.processed_retention_ms),
+            changed: Arc::new(tokio::sync::Notify::new()),
+        });
+        let kafka_stop = tokio_util::sync::CancellationToken::new();
+        let kafka_supervisor = kafka
+            .clone()
+            .map(|trigger| tokio::spawn(trigger.run(kafka_stop.clone())));
+        // `/metrics` writes each component's families in this order.
+        let families: Vec<Arc<dyn MetricFamilies>> = vec![
+            metrics.clone(),
+            Arc::new(invoker.clone()),
+            Arc::new(cron.clone()),
+            budgets.clone(),
+            quotas.clone(),
+            kafka_stats,
+        ];
+        let timeouts = Timeouts {
+            header_read: Duration::from_millis(config.http.header_read_timeout_ms),
+            body_idle: Duration::from_millis(config.http.body_idle_timeout_ms),
+            shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
+        };
+        let state = AppState {
+            store: store.clone(),
+            invoker,
+            routes,
+            meter,
+            budgets,
+            quotas,
+            cron,
+            bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
+            metrics: Arc::new(families),
+            admin_key: Arc::new(admin_key),
+            config: Arc::new(EdgeConfig {
+                http: config.http.clone(),
+                engine: config.engine.clone(),
+                billing: config.billing.clone(),
+            }),
+        };
+        Ok(Node {
+            state,
+            timeouts,
+            tasks,
+            scheduler,
+            kafka_stop,
+            kafka_supervisor,
+            loops: [evictor, pruner, quota_refresher],
+            writer,
+            otlp,
+        })
+    }
+
+    /// The management API, gateway, metrics and dashboard over this node's state.
+    pub fn router(&self) -> geyser_http::Router {
+        geyser_http::router(self.state.clone())
+    }
+
+    /// The orderly stop once no more requests come: finish in-flight invocations (up to the
+    /// grace period), let consumers commit, and flush metering.
+    pub async fn stop(self) {
+        let Node {
+            state,
+            timeouts,
+            tasks,
+            scheduler,
+            kafka_stop,
+            kafka_supervisor,
+            loops,
+            writer,
+            otlp,
+        } = self;
+        tracing::info!("shutting down: waiting for running invocations");
+        scheduler.abort();
+        // Consumers finish the records in hand and commit what they processed.
+        kafka_stop.cancel();
+        if let Some(supervisor) = kafka_supervisor {
+            let _ = supervisor.await;
+        }
+        tasks.close();
+        if tokio::time::timeout(timeouts.shutdown_grace, tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("invocations still running after the grace period");
+        }
+        for task in loops {
+            task.abort();
+        }
+        let store = state.store.clone();
+        // With the state (and every router made from it) gone, the last `Meter` clones are the
+        // tasks'; the writer drains its queue and exits.
+        drop(state);
+        let _ = writer.await;
+        if let Some(otlp) = otlp {
+            let _ = tokio::task::spawn_blocking(move || otlp.shutdown()).await;
+        }
+        store.close().await;
+        tracing::info!("stopped");
+    }
 }
 
 /// Deletes raw invocation records past their retention, at start and then hourly (their

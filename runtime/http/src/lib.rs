@@ -22,7 +22,6 @@ mod tenants;
 mod ui;
 mod usage;
 
-use axum::Router;
 use axum::routing::{any, get, post, put};
 use geyser_billing::{BillingConfig, BudgetGuard};
 use geyser_core::{EventBusControl, MetricFamilies};
@@ -32,6 +31,7 @@ use geyser_quotas::QuotaGuard;
 use geyser_telemetry::Meter;
 use std::sync::Arc;
 
+pub use axum::Router;
 pub use config::HttpConfig;
 pub use error::ApiError;
 pub use http_server::serve;

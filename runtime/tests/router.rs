@@ -1,0 +1,251 @@
+//! The fast layer beside the end-to-end suite: a whole node (the binary's own wiring, a real
+//! hello component built from source) on an in-memory SQLite database, driven through its
+//! router with `oneshot` — no socket, no process, no file database.
+
+use axum::body::Body;
+use geyser_functions::ApiKey;
+use geyser_runtime::config::Config;
+use geyser_runtime::server::{AdminKeySource, Node};
+use geyser_scheduler::SystemClock;
+use http_body_util::BodyExt;
+use hyper::{Method, Request, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tower::ServiceExt;
+
+struct Fixture {
+    node: Node,
+    admin: String,
+    _data: tempfile::TempDir,
+}
+
+struct Reply {
+    status: StatusCode,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+async fn node() -> Fixture {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.data_dir = data.path().to_path_buf();
+    // One named in-memory database shared by the pool's connections (a bare `:memory:` would
+    // give each connection its own, empty one).
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    config.database_url = Some(format!(
+        "sqlite:file:geyser-router-{}-{n}?mode=memory&cache=shared",
+        std::process::id()
+    ));
+    let admin = ApiKey::generate();
+    let secret = admin.expose().to_owned();
+    let node = Node::start(config, AdminKeySource::Fixed(admin), Arc::new(SystemClock))
+        .await
+        .unwrap();
+    Fixture {
+        node,
+        admin: secret,
+        _data: data,
+    }
+}
+
+impl Fixture {
+    async fn send(&self, method: Method, uri: &str, key: Option<&str>, body: Body) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        let response = self
+            .node
+            .router()
+            .oneshot(request.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    async fn json(&self, method: Method, uri: &str, key: &str, body: Value) -> Reply {
+        let mut request = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json");
+        request = request.header("accept", "application/json");
+        let response = self
+            .node
+            .router()
+            .oneshot(request.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// A tenant and its key.
+    async fn tenant(&self, name: &str) -> String {
+        let reply = self
+            .json(
+                Method::POST,
+                "/v1/tenants",
+                &self.admin,
+                json!({"name": name}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+        reply.json()["api_key"].as_str().unwrap().to_owned()
+    }
+}
+
+fn hello() -> Vec<u8> {
+    geyser_test_support::guest("example_hello")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deploy_invoke_and_meter_on_an_in_memory_database() {
+    let f = node().await;
+    let key = f.tenant("memo").await;
+    let deployed = f
+        .send(
+            Method::PUT,
+            "/v1/functions/hello?public=true",
+            Some(&key),
+            Body::from(hello()),
+        )
+        .await;
+    assert_eq!(deployed.status, StatusCode::CREATED, "{}", deployed.body);
+    assert_eq!(deployed.json()["version"], 1, "{}", deployed.body);
+
+    for _ in 0..3 {
+        let reply = f
+            .send(Method::GET, "/fn/memo/hello/", None, Body::empty())
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert!(reply.body.contains("hello"), "{}", reply.body);
+    }
+    // `/v1/usage` flushes metering first: the three calls are there, none failed.
+    let usage = f
+        .send(Method::GET, "/v1/usage", Some(&key), Body::empty())
+        .await;
+    assert_eq!(usage.status, StatusCode::OK, "{}", usage.body);
+    let usage = usage.json();
+    let hello = usage["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "hello")
+        .unwrap_or_else(|| panic!("{usage}"));
+    assert_eq!(hello["invocations"], 3, "{usage}");
+    assert_eq!(hello["errors"], 0, "{usage}");
+    f.node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_and_stores_nothing() {
+    let f = node().await;
+    let key = f.tenant("strict").await;
+
+    let invalid = f
+        .send(
+            Method::PUT,
+            "/v1/functions/broken",
+            Some(&key),
+            Body::from(&b"\0asm not really"[..]),
+        )
+        .await;
+    assert_eq!(invalid.status, StatusCode::BAD_REQUEST, "{}", invalid.body);
+    let listed = f
+        .send(Method::GET, "/v1/functions", Some(&key), Body::empty())
+        .await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    assert_eq!(
+        listed.json().as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        listed.body
+    );
+
+    let wrong_key = f
+        .send(
+            Method::GET,
+            "/v1/functions",
+            Some("gy_00000000000000000000000000000000"),
+            Body::empty(),
+        )
+        .await;
+    assert_eq!(
+        wrong_key.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        wrong_key.body
+    );
+
+    let unknown = f
+        .send(Method::GET, "/fn/strict/nothing/", None, Body::empty())
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+
+    // A misspelt quota is refused (it would otherwise silently mean "the default").
+    let misspelt = f
+        .json(
+            Method::PUT,
+            "/v1/quotas?tenant=strict",
+            &f.admin,
+            json!({"max_function": 3}),
+        )
+        .await;
+    assert!(
+        misspelt.status.is_client_error(),
+        "{} {}",
+        misspelt.status,
+        misspelt.body
+    );
+    assert!(misspelt.body.contains("max_function"), "{}", misspelt.body);
+    let shown = f
+        .send(Method::GET, "/v1/quotas", Some(&key), Body::empty())
+        .await
+        .json();
+    assert_eq!(shown["overrides"]["max_functions"], Value::Null, "{shown}");
+    f.node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quota_overrides_round_trip_through_the_store() {
+    let f = node().await;
+    let key = f.tenant("tuned").await;
+    let set = f
+        .json(
+            Method::PUT,
+            "/v1/quotas?tenant=tuned",
+            &f.admin,
+            json!({"max_functions": 2, "rate_per_second": 1.5}),
+        )
+        .await;
+    assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+    let shown = f
+        .send(Method::GET, "/v1/quotas", Some(&key), Body::empty())
+        .await
+        .json();
+    assert_eq!(shown["quotas"]["max_functions"], 2, "{shown}");
+    assert_eq!(shown["quotas"]["rate_per_second"], 1.5, "{shown}");
+    assert_eq!(shown["overrides"]["max_functions"], 2, "{shown}");
+    assert_eq!(shown["overrides"]["max_kv_keys"], Value::Null, "{shown}");
+    // The default for what was not overridden.
+    assert_eq!(shown["quotas"]["max_kv_keys"], 100_000, "{shown}");
+    f.node.stop().await;
+}
