@@ -34,8 +34,10 @@ impl Reply {
 async fn node() -> Fixture {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.data_dir = data.path().to_path_buf();
+    let mut config = Config {
+        data_dir: data.path().to_path_buf(),
+        ..Config::default()
+    };
     // One named in-memory database shared by the pool's connections (a bare `:memory:` would
     // give each connection its own, empty one).
     static NEXT: AtomicU32 = AtomicU32::new(0);
