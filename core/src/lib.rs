@@ -32,7 +32,7 @@ pub use quotas::{QuotaOverrides, Quotas};
 pub use record::{HOUR_MS, InvocationRecord, LogLine, Outcome, TriggerKind, hour_of};
 pub use schedule::{MissedTicks, Overlap};
 pub use trace::TraceContext;
-pub use ttl::{Generation, TtlCache};
+pub use ttl::{Generation, Lookup, TtlCache};
 
 /// A stored text that names no known value (an outcome, a trigger, a handler kind, an id).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -18,9 +18,10 @@ macro_rules! quotas {
         }
 
         /// What the admin changed for one tenant: a field left `None` (absent or `null` in
-        /// JSON) means the node's default.
+        /// JSON) means the node's default. (No container `default`: with it serde would take
+        /// an empty array for "no overrides".)
         #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-        #[serde(deny_unknown_fields, default)]
+        #[serde(deny_unknown_fields)]
         pub struct QuotaOverrides {
             $( pub $field: Option<$ty>, )+
         }
@@ -98,5 +99,10 @@ mod tests {
             serde_json::from_str(r#"{"max_functions": 3, "rate_burst": null}"#).unwrap();
         assert_eq!(parsed.max_functions, Some(3));
         assert_eq!(parsed.rate_burst, None);
+        assert!(serde_json::from_str::<QuotaOverrides>("[]").is_err());
+        assert_eq!(
+            serde_json::from_str::<QuotaOverrides>("{}").unwrap(),
+            QuotaOverrides::default()
+        );
     }
 }

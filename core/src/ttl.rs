@@ -1,6 +1,10 @@
 //! `TtlCache`: values kept for a time-to-live, with a generation check so a value read from the
 //! database before an invalidation can never be put back after it (the read-then-insert race of
 //! a plain cache: reader fetches, writer changes and invalidates, reader inserts the old value).
+//!
+//! Two ways to read: [`TtlCache::get`] (a fresh value or nothing: the caller fetches), and
+//! [`TtlCache::lookup`] for stale-while-revalidate — one caller per key is told to refresh,
+//! everyone else goes on with the last value, so a burst does not send one query per request.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -12,15 +16,34 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generation(u64);
 
+/// The answer of [`TtlCache::lookup`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<V> {
+    /// Younger than the TTL, or older while another caller refreshes it.
+    Use(V),
+    /// Nothing known yet, and another caller is fetching it.
+    Pending,
+    /// Missing or older than the TTL and nobody refreshes it: this caller must, then
+    /// [`TtlCache::insert`] with `seen` (or [`TtlCache::release`] if the fetch failed).
+    Refresh { last: Option<V>, seen: Generation },
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    value: Option<V>,
+    fetched: Instant,
+    refreshing: bool,
+}
+
 #[derive(Debug)]
 pub struct TtlCache<K, V> {
     ttl: Duration,
     capacity: usize,
     generation: AtomicU64,
-    entries: Mutex<HashMap<K, (V, Instant)>>,
+    entries: Mutex<HashMap<K, Entry<V>>>,
 }
 
-impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     /// `ttl` zero: nothing is ever kept. Beyond `capacity` entries, expired ones are dropped,
     /// then all of them (they are refetched).
     pub fn new(ttl: Duration, capacity: usize) -> Self {
@@ -43,8 +66,45 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let entries = self.lock();
-        let (value, fetched) = entries.get(key)?;
-        (fetched.elapsed() < self.ttl).then(|| value.clone())
+        let entry = entries.get(key)?;
+        if entry.fetched.elapsed() < self.ttl {
+            entry.value.clone()
+        } else {
+            None
+        }
+    }
+
+    /// Stale-while-revalidate: see [`Lookup`].
+    pub fn lookup(&self, key: &K) -> Lookup<V> {
+        let mut entries = self.lock();
+        let seen = Generation(self.generation.load(Ordering::Acquire));
+        match entries.get_mut(key) {
+            Some(entry) if entry.refreshing || entry.fetched.elapsed() < self.ttl => {
+                match &entry.value {
+                    Some(value) => Lookup::Use(value.clone()),
+                    None => Lookup::Pending,
+                }
+            }
+            Some(entry) => {
+                entry.refreshing = true;
+                Lookup::Refresh {
+                    last: entry.value.clone(),
+                    seen,
+                }
+            }
+            None => {
+                self.make_room(&mut entries);
+                entries.insert(
+                    key.clone(),
+                    Entry {
+                        value: None,
+                        fetched: Instant::now(),
+                        refreshing: true,
+                    },
+                );
+                Lookup::Refresh { last: None, seen }
+            }
+        }
     }
 
     /// Take this before reading the source; pass it to [`TtlCache::insert`].
@@ -53,25 +113,52 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// Keeps `value` unless an invalidation happened since `seen` was taken (then the value may
-    /// be stale and is dropped). Returns whether it was kept.
+    /// be stale and is dropped, and the key's refresh claim, if any, is given up). Returns
+    /// whether it was kept.
     pub fn insert(&self, key: K, value: V, seen: Generation) -> bool {
-        if self.ttl.is_zero() {
-            return false;
-        }
         let mut entries = self.lock();
         // Checked under the lock: invalidations bump the generation under the same lock.
-        if self.generation.load(Ordering::Acquire) != seen.0 {
+        if self.ttl.is_zero() || self.generation.load(Ordering::Acquire) != seen.0 {
+            Self::unclaim(&mut entries, &key);
             return false;
         }
-        if entries.len() >= self.capacity {
-            let ttl = self.ttl;
-            entries.retain(|_, (_, fetched)| fetched.elapsed() < ttl);
-            if entries.len() >= self.capacity {
-                entries.clear();
-            }
+        if !entries.contains_key(&key) {
+            self.make_room(&mut entries);
         }
-        entries.insert(key, (value, Instant::now()));
+        entries.insert(
+            key,
+            Entry {
+                value: Some(value),
+                fetched: Instant::now(),
+                refreshing: false,
+            },
+        );
         true
+    }
+
+    /// Gives up the refresh claim [`TtlCache::lookup`] handed out (the fetch failed): the next
+    /// lookup claims it again.
+    pub fn release(&self, key: &K) {
+        Self::unclaim(&mut self.lock(), key);
+    }
+
+    /// Changes the kept value in place (it keeps its age); false if there is none.
+    pub fn update(&self, key: &K, change: impl FnOnce(&mut V)) -> bool {
+        match self.lock().get_mut(key).and_then(|e| e.value.as_mut()) {
+            Some(value) => {
+                change(value);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Every kept value, whatever its age (for gauges).
+    pub fn values(&self) -> Vec<V> {
+        self.lock()
+            .values()
+            .filter_map(|e| e.value.clone())
+            .collect()
     }
 
     /// Forgets `key`; a read begun before this call cannot put it back.
@@ -92,7 +179,27 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.retain(|key, _| !matches(key));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
+    fn unclaim(entries: &mut HashMap<K, Entry<V>>, key: &K) {
+        match entries.get_mut(key) {
+            Some(entry) if entry.value.is_none() => {
+                entries.remove(key);
+            }
+            Some(entry) => entry.refreshing = false,
+            None => {}
+        }
+    }
+
+    fn make_room(&self, entries: &mut HashMap<K, Entry<V>>) {
+        if entries.len() >= self.capacity {
+            let ttl = self.ttl;
+            entries.retain(|_, e| e.refreshing || e.fetched.elapsed() < ttl);
+            if entries.len() >= self.capacity {
+                entries.clear();
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Entry<V>>> {
         // Single inserts and removes cannot leave the map half-updated: a poisoned lock is usable.
         self.entries
             .lock()
@@ -103,6 +210,50 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_caller_refreshes_the_others_use_the_last_value() {
+        let cache: TtlCache<&str, u32> = TtlCache::new(Duration::from_millis(20), 10);
+        let Lookup::Refresh { last: None, seen } = cache.lookup(&"k") else {
+            panic!("the first lookup must claim the fetch");
+        };
+        // While the first caller fetches, the others know nothing yet and do not fetch.
+        assert_eq!(cache.lookup(&"k"), Lookup::Pending);
+        assert!(cache.insert("k", 1, seen));
+        assert_eq!(cache.lookup(&"k"), Lookup::Use(1));
+        assert!(cache.update(&"k", |v| *v += 1));
+        std::thread::sleep(Duration::from_millis(30));
+        // Stale: one refresh claim with the last value, then the last value for everyone.
+        let Lookup::Refresh {
+            last: Some(2),
+            seen,
+        } = cache.lookup(&"k")
+        else {
+            panic!("a stale entry must be refreshed once");
+        };
+        assert_eq!(cache.lookup(&"k"), Lookup::Use(2));
+        // A failed fetch gives the claim back.
+        cache.release(&"k");
+        assert!(matches!(cache.lookup(&"k"), Lookup::Refresh { .. }));
+        assert!(cache.insert("k", 3, seen));
+        assert_eq!(cache.values(), vec![3]);
+    }
+
+    #[test]
+    fn an_invalidation_during_a_refresh_drops_its_value_and_frees_the_claim() {
+        let cache: TtlCache<&str, u32> = TtlCache::new(Duration::from_secs(60), 10);
+        let Lookup::Refresh { seen, .. } = cache.lookup(&"k") else {
+            panic!("claim");
+        };
+        cache.invalidate("other");
+        assert!(!cache.insert("k", 1, seen));
+        assert_eq!(cache.get("k"), None);
+        // Not stuck "pending": the next caller fetches again.
+        assert!(matches!(
+            cache.lookup(&"k"),
+            Lookup::Refresh { last: None, .. }
+        ));
+    }
 
     #[test]
     fn a_read_begun_before_an_invalidation_is_not_put_back() {

@@ -5,12 +5,11 @@
 use super::month::Month;
 use super::prices::{PriceTable, Quantities};
 use super::statement::{BudgetState, BudgetStatus};
+use geyser_core::{Generation, Lookup, TtlCache};
 use geyser_functions::{Budget, BudgetPolicy, Store, Tenant, TenantId, now_ms};
-use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// Why an invocation was refused: the tenant's budget is spent and its policy is `refuse`.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,30 +29,30 @@ impl std::fmt::Display for BudgetRefusal {
     }
 }
 
-#[derive(Debug)]
-struct Entry {
+/// What a node knows of a tenant's budget.
+#[derive(Debug, Clone)]
+struct Known {
     tenant: String,
     budget: Option<Budget>,
     spent_usd: f64,
-    fetched: Instant,
-    refreshing: bool,
 }
 
-impl Entry {
+impl Known {
     fn status(&self) -> Option<BudgetStatus> {
         self.budget.map(|b| BudgetStatus::new(b, self.spent_usd))
     }
 }
 
+/// Tenants a node keeps budgets for before it forgets the least recently useful.
+const CAPACITY: usize = 100_000;
+
 #[derive(Debug)]
 pub struct BudgetGuard {
     store: Store,
     prices: PriceTable,
-    refresh: Duration,
-    entries: Mutex<HashMap<TenantId, Entry>>,
-    /// Bumped by `forget`: a refresh that began before a budget change must not put back
-    /// what it read.
-    generation: AtomicU64,
+    /// Generation-checked: a refresh that began before a budget change (`forget`) cannot put
+    /// back what it read.
+    known: TtlCache<TenantId, Known>,
 }
 
 /// A tenant's cost so far this month (after the free tier), from the hourly rollups.
@@ -78,47 +77,30 @@ impl BudgetGuard {
         BudgetGuard {
             store,
             prices,
-            refresh,
-            entries: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
+            known: TtlCache::new(refresh, CAPACITY),
         }
     }
 
     /// Ok unless the tenant's budget is spent and its policy refuses. A database error lets
     /// the invocation run (logged): billing trouble does not take functions down.
     pub async fn admit(self: &Arc<Self>, tenant: &Tenant) -> Result<(), BudgetRefusal> {
-        // One refresh per tenant at a time, on a task of its own: it finishes (and clears the
-        // flag) even if the caller goes away. Only the caller that found nothing known waits
-        // for it; everyone else uses the last figure (none yet: admitted), so a burst on a
-        // tenant this node has not seen does not send one query per request.
-        let (status, first) = {
-            let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-            match entries.get_mut(&tenant.id) {
-                Some(entry) => {
-                    if entry.fetched.elapsed() >= self.refresh && !entry.refreshing {
-                        entry.refreshing = true;
-                        self.spawn_refresh(tenant);
-                    }
-                    (entry.status(), None)
-                }
-                None => {
-                    entries.insert(
-                        tenant.id,
-                        Entry {
-                            tenant: tenant.name.to_string(),
-                            budget: None,
-                            spent_usd: 0.0,
-                            fetched: Instant::now(),
-                            refreshing: true,
-                        },
-                    );
-                    (None, Some(self.spawn_refresh(tenant)))
-                }
+        // One refresh per tenant at a time, on a task of its own: it finishes even if the
+        // caller goes away. Only the caller that found nothing known waits for it; everyone
+        // else uses the last figure (none yet: admitted), so a burst on a tenant this node has
+        // not seen does not send one query per request.
+        let status = match self.known.lookup(&tenant.id) {
+            Lookup::Use(known) => known.status(),
+            Lookup::Pending => None,
+            Lookup::Refresh {
+                last: Some(known),
+                seen,
+            } => {
+                self.spawn_refresh(tenant, seen);
+                known.status()
             }
-        };
-        let status = match first {
-            Some(refresh) => refresh.await.ok().flatten(),
-            None => status,
+            Lookup::Refresh { last: None, seen } => {
+                self.spawn_refresh(tenant, seen).await.ok().flatten()
+            }
         };
         match status {
             Some(status)
@@ -137,14 +119,14 @@ impl BudgetGuard {
     fn spawn_refresh(
         self: &Arc<Self>,
         tenant: &Tenant,
+        seen: Generation,
     ) -> tokio::task::JoinHandle<Option<BudgetStatus>> {
         let guard = self.clone();
         let tenant = tenant.clone();
-        tokio::spawn(async move { guard.refresh(&tenant).await })
+        tokio::spawn(async move { guard.refresh(&tenant, seen).await })
     }
 
-    async fn refresh(&self, tenant: &Tenant) -> Option<BudgetStatus> {
-        let generation = self.generation.load(Ordering::Acquire);
+    async fn refresh(&self, tenant: &Tenant, seen: Generation) -> Option<BudgetStatus> {
         let read = async {
             let budget = self.store.budget(tenant.id).await?;
             let spent_usd = match budget {
@@ -160,29 +142,20 @@ impl BudgetGuard {
                 (None, 0.0)
             }
         };
-        let entry = Entry {
+        let known = Known {
             tenant: tenant.name.to_string(),
             budget,
             spent_usd,
-            fetched: Instant::now(),
-            refreshing: false,
         };
-        let status = entry.status();
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if self.generation.load(Ordering::Acquire) == generation {
-            entries.insert(tenant.id, entry);
-        } else if let Some(kept) = entries.get_mut(&tenant.id) {
-            // A budget changed meanwhile (maybe another tenant's): read again next time.
-            kept.refreshing = false;
-        }
+        let status = known.status();
+        // Dropped if a budget changed meanwhile (maybe another tenant's): read again next time.
+        self.known.insert(tenant.id, known, seen);
         status
     }
 
     /// Forgets what this node knows of a tenant (its budget changed here).
     pub fn forget(&self, tenant: TenantId) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.remove(&tenant);
+        self.known.invalidate(&tenant);
     }
 }
 
@@ -190,11 +163,10 @@ impl geyser_core::MetricFamilies for BudgetGuard {
     /// Budget gauges of the tenants this node has admitted invocations of.
     fn render(&self, out: &mut String) {
         let mut rows: Vec<(String, BudgetStatus)> = self
-            .entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+            .known
             .values()
-            .filter_map(|e| e.status().map(|s| (e.tenant.clone(), s)))
+            .into_iter()
+            .filter_map(|k| k.status().map(|s| (k.tenant, s)))
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         let _ = writeln!(

@@ -16,6 +16,7 @@ pub use config::QuotaConfig;
 pub use kv::QuotaKv;
 
 pub use geyser_core::Quotas;
+use geyser_core::{Lookup, TtlCache};
 use geyser_functions::{FunctionId, QuotaOverrides, Store, Tenant, TenantId, TenantName};
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -65,6 +66,9 @@ impl QuotaRefusal {
         }
     }
 }
+
+/// Tenants whose kv key count a node keeps.
+const KV_COUNT_CAPACITY: usize = 100_000;
 
 /// Refusal reasons in `/metrics`; `kv_keys` counts kv writes refused by the key quota.
 const REASONS: [&str; 4] = ["rate", "concurrency", "queue_full", "kv_keys"];
@@ -139,17 +143,6 @@ struct TenantState {
     waiting: u64,
 }
 
-/// A tenant's kv key count as this node last saw it, raised by one for every write since (a
-/// write may have created a key), so it errs high between exact counts.
-#[derive(Default)]
-struct KvCount {
-    keys: u64,
-    /// When it was last counted exactly; `None`: never.
-    counted: Option<Instant>,
-    /// One writer is counting now.
-    recounting: bool,
-}
-
 /// A kv write refused because it would create a key over the tenant's quota.
 #[derive(Debug, thiserror::Error)]
 #[error(
@@ -165,9 +158,8 @@ pub struct QuotaGuard {
     defaults: Quotas,
     queue_timeout: Duration,
     max_queued: u64,
-    /// How long a kv key count far from the quota is trusted.
-    kv_recount: Duration,
-    kv_counts: Mutex<HashMap<TenantId, KvCount>>,
+    /// Each tenant's kv key count, trusted for `quotas.refresh_ms` far from the quota.
+    kv_counts: TtlCache<TenantId, u64>,
     overrides: RwLock<HashMap<TenantId, QuotaOverrides>>,
     /// Bumped by every [`QuotaGuard::set_overrides`]: a refresh that read the database before
     /// a change through this node must not put the old overrides back.
@@ -182,8 +174,7 @@ impl QuotaGuard {
             defaults: config.defaults,
             queue_timeout,
             max_queued,
-            kv_recount: Duration::from_millis(config.refresh_ms),
-            kv_counts: Mutex::new(HashMap::new()),
+            kv_counts: TtlCache::new(Duration::from_millis(config.refresh_ms), KV_COUNT_CAPACITY),
             overrides: RwLock::new(HashMap::new()),
             overrides_generation: AtomicU64::new(0),
             tenants: Mutex::new(HashMap::new()),
@@ -379,38 +370,25 @@ impl QuotaGuard {
     ) -> Result<Result<(), KvQuotaExceeded>, geyser_core::kv::KvError> {
         let limit = self.quotas(tenant).max_kv_keys;
         let near = limit - limit / 10;
-        {
-            let mut counts = self
-                .kv_counts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let count = counts.entry(tenant).or_default();
-            if count.keys < near {
-                let fresh = count
-                    .counted
-                    .is_some_and(|at| at.elapsed() < self.kv_recount);
-                // Far from the quota only one writer per tenant recounts; the others go on
-                // with the last figure (a burst must not send a COUNT per write).
-                if fresh || count.recounting {
-                    count.keys += 1;
-                    return Ok(Ok(()));
-                }
-                count.recounting = true;
+        // Far from the quota only one writer per tenant recounts; the others go on with the
+        // last figure (a burst must not send a COUNT per write). Near it, every write counts.
+        let seen = match self.kv_counts.lookup(&tenant) {
+            Lookup::Use(keys) if keys < near => {
+                self.kv_counts.update(&tenant, |keys| *keys += 1);
+                return Ok(Ok(()));
             }
-        }
-        let counted = store.kv_key_count(tenant).await;
-        let keys = {
-            let mut counts = self
-                .kv_counts
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let count = counts.entry(tenant).or_default();
-            count.recounting = false;
-            let keys = counted?;
-            count.keys = keys + 1;
-            count.counted = Some(Instant::now());
-            keys
+            Lookup::Pending if near > 0 => return Ok(Ok(())),
+            Lookup::Refresh { seen, .. } => seen,
+            Lookup::Use(_) | Lookup::Pending => self.kv_counts.generation(),
         };
+        let keys = match store.kv_key_count(tenant).await {
+            Ok(keys) => keys,
+            Err(err) => {
+                self.kv_counts.release(&tenant);
+                return Err(err);
+            }
+        };
+        self.kv_counts.insert(tenant, keys + 1, seen);
         if keys < limit || store.kv_contains(tenant, key).await? {
             Ok(Ok(()))
         } else {
