@@ -48,6 +48,28 @@ pub fn single(out: &mut String, name: &str, help: &str, kind: Kind, value: f64) 
     sample(out, name, "", value);
 }
 
+/// One histogram series: `buckets` are (upper bound, observations at or below it), in
+/// increasing order of bound; `+Inf` is `count`.
+pub fn histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    buckets: impl IntoIterator<Item = (f64, u64)>,
+    sum: f64,
+    count: u64,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    for (bound, cumulative) in buckets {
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+    sample(out, &format!("{name}_sum"), labels, sum);
+    sample(out, &format!("{name}_count"), labels, count as f64);
+}
+
 /// A label value with `\`, `"` and newlines escaped.
 pub fn escape(value: &str) -> String {
     value
@@ -59,6 +81,17 @@ pub fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_histogram_is_cumulative_buckets_then_sum_and_count() {
+        let mut out = String::new();
+        histogram(&mut out, "d", "f=\"x\"", [(0.1, 1), (1.0, 3)], 1.25, 4);
+        assert_eq!(
+            out,
+            "d_bucket{f=\"x\",le=\"0.1\"} 1\nd_bucket{f=\"x\",le=\"1\"} 3\n\
+             d_bucket{f=\"x\",le=\"+Inf\"} 4\nd_sum{f=\"x\"} 1.25\nd_count{f=\"x\"} 4\n"
+        );
+    }
 
     #[test]
     fn families_and_samples_follow_the_text_format() {

@@ -27,6 +27,11 @@ macro_rules! quotas {
         }
 
         impl Quotas {
+            /// Every quota by its name, as a number (for gauges).
+            pub fn named(&self) -> Vec<(&'static str, f64)> {
+                vec![$( (stringify!($field), self.$field as f64), )+]
+            }
+
             /// These quotas with `overrides` applied.
             pub fn with(self, overrides: &QuotaOverrides) -> Self {
                 Quotas { $( $field: overrides.$field.unwrap_or(self.$field), )+ }

@@ -5,9 +5,9 @@
 use super::month::Month;
 use super::prices::{PriceTable, Quantities};
 use super::statement::{BudgetState, BudgetStatus};
+use geyser_core::prom::{self, Kind};
 use geyser_core::{Generation, Lookup, TtlCache};
 use geyser_functions::{Budget, BudgetPolicy, Store, Tenant, TenantId, now_ms};
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -166,31 +166,35 @@ impl geyser_core::MetricFamilies for BudgetGuard {
             .known
             .values()
             .into_iter()
-            .filter_map(|k| k.status().map(|s| (k.tenant, s)))
+            .filter_map(|k| {
+                k.status()
+                    .map(|s| (format!("tenant=\"{}\"", prom::escape(&k.tenant)), s))
+            })
             .collect();
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        let _ = writeln!(
+        const USED: &str = "geyser_budget_used_ratio";
+        prom::header(
             out,
-            "# HELP geyser_budget_used_ratio Month-to-date cost over the monthly budget.\n\
-             # TYPE geyser_budget_used_ratio gauge"
+            USED,
+            "Month-to-date cost over the monthly budget.",
+            Kind::Gauge,
         );
         for (tenant, s) in &rows {
-            let _ = writeln!(
-                out,
-                "geyser_budget_used_ratio{{tenant=\"{tenant}\"}} {}",
-                s.used_ratio
-            );
+            prom::sample(out, USED, tenant, s.used_ratio);
         }
-        let _ = writeln!(
+        const WARNING: &str = "geyser_budget_warning";
+        prom::header(
             out,
-            "# HELP geyser_budget_warning 1 when at least 80 % of the monthly budget is spent.\n\
-             # TYPE geyser_budget_warning gauge"
+            WARNING,
+            "1 when at least 80 % of the monthly budget is spent.",
+            Kind::Gauge,
         );
         for (tenant, s) in &rows {
-            let warning = u8::from(s.state != BudgetState::Ok);
-            let _ = writeln!(
+            prom::sample(
                 out,
-                "geyser_budget_warning{{tenant=\"{tenant}\"}} {warning}"
+                WARNING,
+                tenant,
+                f64::from(u8::from(s.state != BudgetState::Ok)),
             );
         }
     }

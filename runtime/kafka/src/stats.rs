@@ -1,8 +1,8 @@
 //! Per-binding Kafka figures for `/metrics`: consumer lag, deliveries, retries, dead letters,
 //! skipped redeliveries, paused partitions. One label set per binding (bounded cardinality).
 
+use geyser_core::prom::{self, Kind};
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -46,64 +46,74 @@ impl geyser_core::MetricFamilies for KafkaStats {
     fn render(&self, out: &mut String) {
         let map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
         type Read = fn(&BindingStats) -> i64;
-        let series: [(&str, &str, &str, Read); 8] = [
+        let series: [(&str, Kind, &str, Read); 8] = [
             (
                 "geyser_kafka_pauses_total",
-                "counter",
+                Kind::Counter,
                 "Times a partition was paused because its worker fell behind.",
                 |s| s.pauses.load(Ordering::Relaxed) as i64,
             ),
             (
                 "geyser_kafka_assigned_partitions",
-                "gauge",
+                Kind::Gauge,
                 "Partitions of the binding's topic assigned to this node by the consumer group.",
                 |s| s.assigned_partitions.load(Ordering::Relaxed),
             ),
             (
                 "geyser_kafka_consumer_lag",
-                "gauge",
+                Kind::Gauge,
                 "Records on the binding's assigned partitions not yet processed.",
                 |s| s.lag.load(Ordering::Relaxed),
             ),
             (
                 "geyser_kafka_paused_partitions",
-                "gauge",
+                Kind::Gauge,
                 "Partitions paused because their worker is behind (backpressure).",
                 |s| s.paused_partitions.load(Ordering::Relaxed),
             ),
             (
                 "geyser_kafka_records_total",
-                "counter",
+                Kind::Counter,
                 "Records the function processed successfully.",
                 |s| s.delivered.load(Ordering::Relaxed) as i64,
             ),
             (
                 "geyser_kafka_retries_total",
-                "counter",
+                Kind::Counter,
                 "Failed attempts that were retried.",
                 |s| s.retries.load(Ordering::Relaxed) as i64,
             ),
             (
                 "geyser_kafka_dead_letters_total",
-                "counter",
+                Kind::Counter,
                 "Records written to the dead-letter topic after their last attempt.",
                 |s| s.dead_lettered.load(Ordering::Relaxed) as i64,
             ),
             (
                 "geyser_kafka_duplicates_total",
-                "counter",
+                Kind::Counter,
                 "Redelivered records skipped because they were already processed.",
                 |s| s.duplicates.load(Ordering::Relaxed) as i64,
             ),
         ];
+        let labels: Vec<(String, &Arc<BindingStats>)> = map
+            .iter()
+            .map(|((tenant, function, topic), stats)| {
+                (
+                    format!(
+                        "tenant=\"{}\",function=\"{}\",topic=\"{}\"",
+                        prom::escape(tenant),
+                        prom::escape(function),
+                        prom::escape(topic)
+                    ),
+                    stats,
+                )
+            })
+            .collect();
         for (name, kind, help, read) in series {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for ((tenant, function, topic), stats) in map.iter() {
-                let _ = writeln!(
-                    out,
-                    "{name}{{tenant=\"{tenant}\",function=\"{function}\",topic=\"{topic}\"}} {}",
-                    read(stats).max(0)
-                );
+            prom::header(out, name, help, kind);
+            for (labels, stats) in &labels {
+                prom::sample(out, name, labels, read(stats).max(0) as f64);
             }
         }
     }

@@ -16,10 +16,10 @@ pub use config::QuotaConfig;
 pub use kv::QuotaKv;
 
 pub use geyser_core::Quotas;
+use geyser_core::prom::{self, Kind};
 use geyser_core::{Lookup, TtlCache};
 use geyser_functions::{FunctionId, QuotaOverrides, Store, Tenant, TenantId, TenantName};
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -409,16 +409,16 @@ impl QuotaGuard {
 impl geyser_core::MetricFamilies for QuotaGuard {
     /// `/metrics`: refusals by reason, and per tenant seen on this node its limits and use.
     fn render(&self, out: &mut String) {
-        out.push_str(
-            "# HELP geyser_quota_refusals_total Invocations refused by a tenant quota, by reason.\n\
-             # TYPE geyser_quota_refusals_total counter\n",
+        const REFUSALS: &str = "geyser_quota_refusals_total";
+        prom::header(
+            out,
+            REFUSALS,
+            "Invocations refused by a tenant quota, by reason.",
+            Kind::Counter,
         );
         for (reason, count) in REASONS.iter().zip(&self.refusals) {
-            let _ = writeln!(
-                out,
-                "geyser_quota_refusals_total{{reason=\"{reason}\"}} {}",
-                count.load(Ordering::Relaxed)
-            );
+            let labels = format!("reason=\"{reason}\"");
+            prom::sample(out, REFUSALS, &labels, count.load(Ordering::Relaxed) as f64);
         }
         let mut rows: Vec<(String, u64, u64, Quotas)> = {
             let tenants = self.lock();
@@ -426,7 +426,7 @@ impl geyser_core::MetricFamilies for QuotaGuard {
                 .iter()
                 .map(|(id, s)| {
                     (
-                        s.name.to_string(),
+                        format!("tenant=\"{}\"", prom::escape(s.name.as_str())),
                         s.slots.as_ref().map_or(0, Limited::in_use),
                         s.waiting,
                         self.quotas(*id),
@@ -435,48 +435,36 @@ impl geyser_core::MetricFamilies for QuotaGuard {
                 .collect()
         };
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        out.push_str(
-            "# HELP geyser_tenant_in_flight Invocations of a tenant holding its slots on this node.\n\
-             # TYPE geyser_tenant_in_flight gauge\n",
+        const IN_FLIGHT: &str = "geyser_tenant_in_flight";
+        prom::header(
+            out,
+            IN_FLIGHT,
+            "Invocations of a tenant holding its slots on this node.",
+            Kind::Gauge,
         );
         for (tenant, in_use, _, _) in &rows {
-            let _ = writeln!(
-                out,
-                "geyser_tenant_in_flight{{tenant=\"{tenant}\"}} {in_use}"
-            );
+            prom::sample(out, IN_FLIGHT, tenant, *in_use as f64);
         }
-        out.push_str(
-            "# HELP geyser_tenant_waiting Invocations of a tenant waiting for its slots on this node.\n\
-             # TYPE geyser_tenant_waiting gauge\n",
+        const WAITING: &str = "geyser_tenant_waiting";
+        prom::header(
+            out,
+            WAITING,
+            "Invocations of a tenant waiting for its slots on this node.",
+            Kind::Gauge,
         );
         for (tenant, _, waiting, _) in &rows {
-            let _ = writeln!(
-                out,
-                "geyser_tenant_waiting{{tenant=\"{tenant}\"}} {waiting}"
-            );
+            prom::sample(out, WAITING, tenant, *waiting as f64);
         }
-        out.push_str(
-            "# HELP geyser_tenant_quota A tenant's quota in force (0 = no limit for rates and function concurrency).\n\
-             # TYPE geyser_tenant_quota gauge\n",
+        const QUOTA: &str = "geyser_tenant_quota";
+        prom::header(
+            out,
+            QUOTA,
+            "A tenant's quota in force (0 = no limit for rates and function concurrency).",
+            Kind::Gauge,
         );
         for (tenant, _, _, q) in &rows {
-            for (name, value) in [
-                ("max_functions", q.max_functions as f64),
-                ("max_artifact_bytes", q.max_artifact_bytes as f64),
-                ("max_memory_mb", q.max_memory_mb as f64),
-                ("max_concurrency", q.max_concurrency as f64),
-                (
-                    "max_function_concurrency",
-                    q.max_function_concurrency as f64,
-                ),
-                ("rate_per_second", q.rate_per_second),
-                ("rate_burst", q.rate_burst as f64),
-                ("max_kv_keys", q.max_kv_keys as f64),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "geyser_tenant_quota{{tenant=\"{tenant}\",quota=\"{name}\"}} {value}"
-                );
+            for (name, value) in q.named() {
+                prom::sample(out, QUOTA, &format!("{tenant},quota=\"{name}\""), value);
             }
         }
     }

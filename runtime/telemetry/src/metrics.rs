@@ -7,7 +7,6 @@
 use geyser_core::prom::{self, Kind, MetricFamilies, escape};
 use geyser_core::{FunctionName, Outcome, Tenant, TenantId};
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -65,15 +64,16 @@ impl Histogram {
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let mut cumulative = 0;
-        for (bound, bucket) in LATENCY_BOUNDS_S.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count.load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {count}");
+        let buckets = LATENCY_BOUNDS_S
+            .iter()
+            .zip(&self.buckets)
+            .map(|(bound, bucket)| {
+                cumulative += bucket.load(Ordering::Relaxed);
+                (*bound, cumulative)
+            });
         let sum = self.sum_ns.load(Ordering::Relaxed) as f64 / 1e9;
-        let _ = writeln!(out, "{name}_sum{{{labels}}} {sum}");
-        let _ = writeln!(out, "{name}_count{{{labels}}} {count}");
+        let count = self.count.load(Ordering::Relaxed);
+        prom::histogram(out, name, labels, buckets, sum, count);
     }
 }
 
@@ -219,20 +219,19 @@ impl Metrics {
         {
             all.push(self.other.clone());
         }
-        let _ = writeln!(
+        const INVOCATIONS: &str = "geyser_function_invocations_total";
+        prom::header(
             out,
-            "# HELP geyser_function_invocations_total Invocations per function and outcome.\n\
-             # TYPE geyser_function_invocations_total counter"
+            INVOCATIONS,
+            "Invocations per function and outcome.",
+            Kind::Counter,
         );
         for s in &all {
             for outcome in Outcome::ALL {
                 let n = s.outcomes[index(outcome)].load(Ordering::Relaxed);
                 if n > 0 {
-                    let _ = writeln!(
-                        out,
-                        "geyser_function_invocations_total{{{},outcome=\"{outcome}\"}} {n}",
-                        s.labels
-                    );
+                    let labels = format!("{},outcome=\"{outcome}\"", s.labels);
+                    prom::sample(out, INVOCATIONS, &labels, n as f64);
                 }
             }
         }
@@ -248,29 +247,33 @@ impl Metrics {
                 true,
             ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+            prom::header(out, name, help, Kind::Histogram);
             for s in &all {
                 let histogram = if failed { &s.failed } else { &s.ok };
                 histogram.render(out, name, &s.labels);
             }
         }
-        let _ = writeln!(
+        const CPU: &str = "geyser_function_cpu_seconds_total";
+        prom::header(
             out,
-            "# HELP geyser_function_cpu_seconds_total CPU time guests spent, per function.\n\
-             # TYPE geyser_function_cpu_seconds_total counter"
+            CPU,
+            "CPU time guests spent, per function.",
+            Kind::Counter,
         );
         for s in &all {
             let v = s.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9;
-            let _ = writeln!(out, "geyser_function_cpu_seconds_total{{{}}} {v}", s.labels);
+            prom::sample(out, CPU, &s.labels, v);
         }
-        let _ = writeln!(
+        const GB_SECONDS: &str = "geyser_function_gb_seconds_total";
+        prom::header(
             out,
-            "# HELP geyser_function_gb_seconds_total Peak memory (GiB) × wall seconds, per function.\n\
-             # TYPE geyser_function_gb_seconds_total counter"
+            GB_SECONDS,
+            "Peak memory (GiB) × wall seconds, per function.",
+            Kind::Counter,
         );
         for s in &all {
             let v = s.memory_byte_ms.load(Ordering::Relaxed) as f64 / (1u64 << 30) as f64 / 1e3;
-            let _ = writeln!(out, "geyser_function_gb_seconds_total{{{}}} {v}", s.labels);
+            prom::sample(out, GB_SECONDS, &s.labels, v);
         }
     }
 }
