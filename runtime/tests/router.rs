@@ -140,6 +140,24 @@ async fn deploy_invoke_and_meter_on_an_in_memory_database() {
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
         assert!(reply.body.contains("hello"), "{}", reply.body);
     }
+    // A body declared larger than `http.max_request_body_bytes` is refused before the guest
+    // runs (nothing metered).
+    let mut request = Request::builder()
+        .method(Method::POST)
+        .uri("/fn/memo/hello/")
+        .header("content-length", (20u64 << 20).to_string());
+    request = request.header("content-type", "application/octet-stream");
+    let response = f
+        .node
+        .router()
+        .oneshot(request.body(Body::from("small")).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.contains("http.max_request_body_bytes"), "{text}");
+
     // `/v1/usage` flushes metering first: the three calls are there, none failed.
     let usage = f
         .send(Method::GET, "/v1/usage", Some(&key), Body::empty())

@@ -138,6 +138,26 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
             .insert(OWNER_HEADER, HeaderValue::from_static("true"));
     }
 
+    // A body the guest could not read to its end anyway: say so before invoking (a chunked
+    // body without a length is cut off at the limit and the guest sees a read error).
+    let limit = state.config.http.max_request_body_bytes;
+    if let Some(declared) = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && declared > limit as u64
+    {
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "request body of {declared} bytes exceeds the limit of {limit} bytes \
+                 (http.max_request_body_bytes)"
+            ),
+        ));
+    }
+
     parts.uri = target
         .guest_uri
         .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;

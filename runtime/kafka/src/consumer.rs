@@ -5,6 +5,7 @@
 //! falls behind pauses its partition instead of buffering without bound.
 
 use crate::producer::{Outgoing, Publisher};
+use crate::retry::{Attempt, RetryPolicy, Step};
 use crate::stats::BindingStats;
 use geyser_engine::{Event, InvocationExtras, InvokeError, Invoker};
 use geyser_functions::{
@@ -369,16 +370,6 @@ async fn pause_unless_cancelled(state: &PartitionState, duration: Duration) -> b
     }
 }
 
-/// How one attempt at a record ended.
-enum Attempt {
-    Done,
-    /// Already processed (by an earlier delivery or another node).
-    Duplicate,
-    /// The node had no instance slot free: wait, it does not count as an attempt.
-    Busy,
-    Failed(String),
-}
-
 impl BindingWorker {
     fn event_id(record: &OwnedMessage) -> String {
         format!(
@@ -401,10 +392,12 @@ impl BindingWorker {
             .unwrap_or_default()
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = Duration::from_millis(self.binding.backoff_ms);
-        base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.settings.max_backoff)
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.binding.max_attempts,
+            backoff: Duration::from_millis(self.binding.backoff_ms),
+            max_backoff: self.settings.max_backoff,
+        }
     }
 
     /// Processes one record to the end: ok, duplicate or dead-lettered (`true`), or stopped
@@ -419,36 +412,38 @@ impl BindingWorker {
             Ok(false) => {}
             Err(err) => tracing::warn!(event = %id, error = %err, "cannot check processed mark"),
         }
+        let policy = self.retry_policy();
         let mut attempt = 1u32;
         loop {
             if state.cancelled.is_cancelled() {
                 return false;
             }
-            match self.attempt(record, &id, attempt).await {
-                Attempt::Done => {
+            let outcome = self.attempt(record, &id, attempt).await;
+            match policy.after(attempt, outcome) {
+                Step::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
-                Attempt::Duplicate => {
+                Step::Duplicate => {
                     self.stats.duplicates.fetch_add(1, Ordering::Relaxed);
                     return true;
                 }
-                Attempt::Busy => {
-                    let wait = self.backoff(1).max(Duration::from_millis(20));
-                    if !pause_unless_cancelled(state, wait).await {
-                        return false;
-                    }
-                }
-                Attempt::Failed(reason) if attempt >= self.binding.max_attempts => {
+                Step::DeadLetter(reason) => {
                     return self.dead_letter(record, &id, &reason, attempt, state).await;
                 }
-                Attempt::Failed(reason) => {
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(tenant = %self.tenant, function = %self.binding.function, event = %id, attempt, error = %reason, "event failed; retrying");
-                    if !pause_unless_cancelled(state, self.backoff(attempt)).await {
+                Step::Retry {
+                    after,
+                    attempt: next,
+                    failed,
+                } => {
+                    if let Some(reason) = failed {
+                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                        tracing::info!(tenant = %self.tenant, function = %self.binding.function, event = %id, attempt, error = %reason, "event failed; retrying");
+                    }
+                    if !pause_unless_cancelled(state, after).await {
                         return false;
                     }
-                    attempt += 1;
+                    attempt = next;
                 }
             }
         }

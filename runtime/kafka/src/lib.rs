@@ -7,6 +7,7 @@
 mod config;
 mod consumer;
 mod producer;
+mod retry;
 mod stats;
 mod trigger;
 
