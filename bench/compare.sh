@@ -82,7 +82,7 @@ for round in $(seq 1 "$ROUNDS"); do
     echo "round $round:"
     for name in WASMTIME GEYSER UNMETERED; do run "$name"; done
 done
-RECORDED=$(curl -fsS "${GEYSER_URL%/fn/*}/metrics" | awk '$1 ~ /^geyser_invocations_total/ {s += $2} END {print s}')
+RECORDED=$(curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "${GEYSER_URL%/fn/*}/metrics" | awk '$1 ~ /^geyser_invocations_total/ {s += $2} END {print s}')
 python3 - "$RESULTS" "$RECORDED" <<'PY'
 import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]

@@ -39,7 +39,7 @@ export GEYSER_API_KEY=$KEY
 "$GEYSER" deploy counter target/wasm32-wasip2/release/example_event_counter.wasm >/dev/null
 
 processed() {
-    curl -fsS "$URL/metrics" | awk -v s="geyser_kafka_records_total{tenant=\"$TENANT\",function=\"counter\",topic=\"$1\"}" '$1 == s {print $2}'
+    curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "$URL/metrics" | awk -v s="geyser_kafka_records_total{tenant=\"$TENANT\",function=\"counter\",topic=\"$1\"}" '$1 == s {print $2}'
 }
 wait_for() { # topic count -> seconds from now until processed == count
     local start end
@@ -62,7 +62,7 @@ LIVE_N=$((N / 5))
 target/release/kafka-load "$BROKERS" "$LIVE" 3 0 >/dev/null
 "$GEYSER" trigger kafka counter "$LIVE" --start earliest >/dev/null
 ASSIGNED="geyser_kafka_assigned_partitions{tenant=\"$TENANT\",function=\"counter\",topic=\"$LIVE\"}"
-until [ "$(curl -fsS "$URL/metrics" | awk -v s="$ASSIGNED" '$1 == s {print $2}')" = "3" ]; do sleep 0.05; done
+until [ "$(curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "$URL/metrics" | awk -v s="$ASSIGNED" '$1 == s {print $2}')" = "3" ]; do sleep 0.05; done
 LIVE_START=$(date +%s.%N)
 LIVE_PRODUCED=$(target/release/kafka-load "$BROKERS" "$LIVE" 3 "$LIVE_N" --existing)
 until [ "$(processed "$LIVE")" = "$LIVE_N" ]; do sleep 0.05; done

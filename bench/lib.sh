@@ -59,7 +59,7 @@ bench_tenant() {
 
 # metric URL SERIES: the value of one unlabelled series in /metrics.
 metric() {
-    curl -fsS "$1/metrics" | awk -v s="$2" '$1 == s {print $2}'
+    curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "$1/metrics" | awk -v s="$2" '$1 == s {print $2}'
 }
 
 # wait_evicted URL: returns once no function version is resident (scale to zero happened).

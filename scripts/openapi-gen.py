@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes runtime/src/api/openapi.json, the OpenAPI 3.1 document of the management API served
+"""Writes runtime/http/src/openapi.json, the OpenAPI 3.1 document of the management API served
 at /v1/openapi.json. Edit this file and run it after changing an endpoint; the test
 tests/tests/access.rs::the_openapi_document_matches_the_router fails until the document lists
 exactly the router's endpoints with their access, and scripts/schemathesis.sh checks the
@@ -36,7 +36,7 @@ def jbody(schema, required=True):
 A401=errors(400,401,403,404)
 paths={
  "/healthz":{"get":op("Liveness","public",resp(200,"ok",{"type":"string"},"text/plain"),public=True)},
- "/metrics":{"get":op("Prometheus metrics","public",resp(200,"text exposition",{"type":"string"},"text/plain"),public=True)},
+ "/metrics":{"get":op("Prometheus metrics of the whole node (every tenant)","admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**errors(401,403)})},
  "/ui":{"get":op("Dashboard page","public",resp(200,"HTML",{"type":"string"},"text/html"),public=True)},
  "/v1/openapi.json":{"get":op("This document","public",resp(200,"OpenAPI 3",obj),public=True)},
  "/v1/tenants":{
@@ -71,6 +71,7 @@ paths={
    "get":op("List Kafka topic bindings","tenant",{**resp(200,"bindings",{"type":"array","items":obj}),**A401},[fn]),
    "put":op("Bind a Kafka topic","tenant",{**resp(200,"binding",obj),**resp(201,"binding",obj),**errors(400,401,403,404,503)},[fn],jbody({"type":"object","additionalProperties":False,"required":["topic"],"properties":{"topic":{"type":"string"},"start":{"type":"string","enum":["earliest","latest"]},"max_attempts":{"type":"integer","minimum":1},"backoff_ms":{"type":"integer","minimum":0},"dead_letter_topic":{"type":"string"},"ordered":{"type":"boolean"}}}))},
  "/v1/functions/{name}/triggers/kafka/{topic}":{"delete":op("Unbind a Kafka topic","tenant",{**resp(204,"deleted"),**A401},[fn,p("topic","path")])},
+ "/v1/metrics":{"get":op("Prometheus metrics of one tenant (only series with its tenant label)","tenant-or-admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**A401},[tenant_q])},
  "/v1/usage":{"get":op("Usage per function","tenant-or-admin",{**resp(200,"usage",obj),**A401},[tenant_q])},
  "/v1/usage/series":{"get":op("Hourly usage series","tenant-or-admin",{**resp(200,"series",obj),**A401},[tenant_q,p("hours",schema={"type":"integer","minimum":1})])},
  "/v1/billing/statement":{"get":op("Monthly statement (JSON or CSV)","tenant-or-admin",{**resp(200,"statement",obj),**A401},[tenant_q,p("month",desc="YYYY-MM"),p("format",schema={"type":"string","enum":["json","csv"]})])},
@@ -93,4 +94,4 @@ schemas={
 }
 doc={"openapi":"3.1.0","info":{"title":"Geyser management API","version":"1","description":"Tenants, keys, quotas, functions, triggers, usage and billing of a Geyser node. Functions themselves are invoked at /fn/{tenant}/{function}/{path}. Keys go in `Authorization: Bearer KEY`; x-geyser-access says who may call each operation."},
  "paths":paths,"components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer"}},"schemas":schemas}}
-open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime", "src", "api", "openapi.json"),"w").write(json.dumps(doc,indent=1)+"\n")
+open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "runtime", "http", "src", "openapi.json"),"w").write(json.dumps(doc,indent=1)+"\n")

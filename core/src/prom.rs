@@ -7,7 +7,34 @@ use std::fmt::Write;
 /// A component that owns some metric families (the engine's slots, the quota guard, the Kafka
 /// trigger…) and writes them on demand.
 pub trait MetricFamilies: Send + Sync {
-    fn render(&self, out: &mut String);
+    /// Writes the families `scope` may see: everything for the node's scrape (`/metrics`,
+    /// admin), only the series labelled with one tenant for that tenant (`/v1/metrics`).
+    fn render(&self, out: &mut String, scope: Scope<'_>);
+}
+
+/// Whose metrics a scrape shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// The whole node: every family, every tenant.
+    Node,
+    /// One tenant (by name): only series carrying its `tenant` label; node-wide families
+    /// (process, slots, totals over tenants) are left out.
+    Tenant(&'a str),
+}
+
+impl Scope<'_> {
+    /// Whether node-wide families are shown.
+    pub fn is_node(&self) -> bool {
+        matches!(self, Scope::Node)
+    }
+
+    /// Whether a series labelled `tenant` is shown.
+    pub fn shows(&self, tenant: &str) -> bool {
+        match self {
+            Scope::Node => true,
+            Scope::Tenant(name) => *name == tenant,
+        }
+    }
 }
 
 /// The kinds of family this node writes.

@@ -63,8 +63,17 @@ fn sigterm_finishes_running_invocations_flushes_and_exits_zero() {
     let metrics = format!("{}/metrics", node.url);
     runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let http = reqwest::Client::new();
         loop {
-            let text = reqwest::get(&metrics).await.unwrap().text().await.unwrap();
+            let text = http
+                .get(&metrics)
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             if text.lines().any(|l| l == "geyser_instances_in_use 1") {
                 break;
             }

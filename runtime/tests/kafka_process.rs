@@ -23,8 +23,12 @@ fn records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-async fn metric(node: &Node, series: &str) -> Option<f64> {
-    let text = reqwest::get(format!("{}/metrics", node.url))
+/// A series of the tenant's own metrics (`/v1/metrics` with its key).
+async fn metric(node: &Node, key: &str, series: &str) -> Option<f64> {
+    let text = reqwest::Client::new()
+        .get(format!("{}/v1/metrics", node.url))
+        .bearer_auth(key)
+        .send()
         .await
         .ok()?
         .text()
@@ -193,8 +197,8 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
         Duration::from_secs(60),
         || async {
             let (x, y) = (
-                metric(&a, &assigned).await.unwrap_or(0.0),
-                metric(&b, &assigned).await.unwrap_or(0.0),
+                metric(&a, &key, &assigned).await.unwrap_or(0.0),
+                metric(&b, &key, &assigned).await.unwrap_or(0.0),
             );
             x >= 1.0 && y >= 1.0 && x + y == 3.0
         },
@@ -204,8 +208,8 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
     assert_exact_count(&[&a, &b], &tenant, &topic, RECORDS).await;
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
     let (x, y) = (
-        metric(&a, &processed).await.unwrap(),
-        metric(&b, &processed).await.unwrap(),
+        metric(&a, &key, &processed).await.unwrap(),
+        metric(&b, &key, &processed).await.unwrap(),
     );
     assert!(
         x > 0.0 && y > 0.0,

@@ -377,14 +377,17 @@ impl Api {
     /// The value of a metric in `/metrics`: `name` is the series as printed, labels included
     /// (`geyser_kafka_records_total{tenant="a",function="b",topic="a.t"}`).
     pub async fn metric(&self, name: &str) -> f64 {
-        let reply = self.get("/metrics", None).await;
+        let reply = self.get("/metrics", Some(&self.admin_key)).await;
         find_metric(&reply.body, name)
             .unwrap_or_else(|| panic!("metric {name} missing:\n{}", reply.body))
     }
 
     /// [`Api::metric`], or `None` while the series does not exist.
     pub async fn metric_if_present(&self, name: &str) -> Option<f64> {
-        find_metric(&self.get("/metrics", None).await.body, name)
+        find_metric(
+            &self.get("/metrics", Some(&self.admin_key)).await.body,
+            name,
+        )
     }
 }
 

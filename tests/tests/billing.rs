@@ -420,7 +420,22 @@ async fn metrics_parse_and_move(_server: &TestServer, api: Api) {
         api.invoke(&t.name, "probe", "/").await;
     }
     api.invoke(&t.name, "probe", "/trap").await;
-    let reply = api.get("/metrics", None).await;
+    // Anonymous scrapes are refused: the node's metrics name every tenant.
+    let anonymous = api.get("/metrics", None).await;
+    assert_eq!(
+        anonymous.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        anonymous.body
+    );
+    let tenants_key = api.get("/metrics", Some(&t.key)).await;
+    assert_eq!(
+        tenants_key.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        tenants_key.body
+    );
+    let reply = api.get("/metrics", Some(&api.admin_key)).await;
     assert_eq!(reply.status, StatusCode::OK);
     let m = parse_metrics(&reply.body);
     let get = |m: &HashMap<String, f64>, s: &str| {
@@ -486,12 +501,45 @@ async fn metrics_parse_and_move(_server: &TestServer, api: Api) {
 
     // Counters move.
     api.invoke(&t.name, "probe", "/").await;
-    let m = parse_metrics(&api.get("/metrics", None).await.body);
+    let m = parse_metrics(&api.get("/metrics", Some(&api.admin_key)).await.body);
     assert_eq!(
         m[&format!("geyser_function_invocations_total{{{labels},outcome=\"ok\"}}")],
         4.0
     );
     assert!(m["geyser_invocations_total{outcome=\"ok\"}"] > ok_before);
+
+    // The tenant's own view: its series, no other tenant's, no node-wide families.
+    let other = api.create_tenant("metrics-other").await;
+    api.deploy_ok(&other, "probe", "", guest("geyser_fixture_probe"))
+        .await;
+    api.invoke(&other.name, "probe", "/").await;
+    let own = api.get("/v1/metrics", Some(&t.key)).await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.body);
+    let mine = parse_metrics(&own.body);
+    assert_eq!(
+        mine[&format!("geyser_function_invocations_total{{{labels},outcome=\"ok\"}}")],
+        4.0,
+        "{}",
+        own.body
+    );
+    assert!(!own.body.contains(&other.name), "{}", own.body);
+    assert!(
+        !own.body.contains("process_cpu_seconds_total"),
+        "{}",
+        own.body
+    );
+    let theirs = api
+        .get(&format!("/v1/metrics?tenant={}", other.name), Some(&t.key))
+        .await;
+    assert_eq!(theirs.status, StatusCode::FORBIDDEN, "{}", theirs.body);
+    let by_admin = api
+        .get(
+            &format!("/v1/metrics?tenant={}", other.name),
+            Some(&api.admin_key),
+        )
+        .await;
+    assert!(by_admin.body.contains(&other.name), "{}", by_admin.body);
+    assert!(!by_admin.body.contains(&t.name), "{}", by_admin.body);
 }
 
 async fn traceparent_round_trips(_server: &TestServer, api: Api) {

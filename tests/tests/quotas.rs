@@ -166,7 +166,7 @@ async fn request_rate_beyond_the_bucket_gets_429_with_retry_after() {
             .await
             >= 1.0
     );
-    let metrics = api.get("/metrics", None).await.body;
+    let metrics = api.get("/metrics", Some(&api.admin_key)).await.body;
     assert!(
         metrics.contains(&format!(
             "geyser_tenant_quota{{tenant=\"{}\",quota=\"rate_per_second\"}} 0.2",

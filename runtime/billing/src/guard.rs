@@ -5,7 +5,7 @@
 use super::month::Month;
 use super::prices::{PriceTable, Quantities};
 use super::statement::{BudgetState, BudgetStatus};
-use geyser_core::prom::{self, Kind};
+use geyser_core::prom::{self, Kind, Scope};
 use geyser_core::{Generation, Lookup, TtlCache};
 use geyser_functions::{Budget, BudgetPolicy, Store, Tenant, TenantId, now_ms};
 use std::sync::Arc;
@@ -161,11 +161,12 @@ impl BudgetGuard {
 
 impl geyser_core::MetricFamilies for BudgetGuard {
     /// Budget gauges of the tenants this node has admitted invocations of.
-    fn render(&self, out: &mut String) {
+    fn render(&self, out: &mut String, scope: Scope<'_>) {
         let mut rows: Vec<(String, BudgetStatus)> = self
             .known
             .values()
             .into_iter()
+            .filter(|k| scope.shows(&k.tenant))
             .filter_map(|k| {
                 k.status()
                     .map(|s| (format!("tenant=\"{}\"", prom::escape(&k.tenant)), s))

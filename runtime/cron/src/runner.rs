@@ -172,7 +172,11 @@ impl CronRunner {
 }
 
 impl geyser_core::MetricFamilies for CronRunner {
-    fn render(&self, out: &mut String) {
+    /// Node-wide only.
+    fn render(&self, out: &mut String, scope: geyser_core::prom::Scope<'_>) {
+        if !scope.is_node() {
+            return;
+        }
         geyser_core::prom::single(
             out,
             "geyser_cron_passes_total",

@@ -3,10 +3,14 @@
 
 use crate::Invoker;
 use geyser_core::MetricFamilies;
-use geyser_core::prom::{Kind, single};
+use geyser_core::prom::{Kind, Scope, single};
 
 impl MetricFamilies for Invoker {
-    fn render(&self, out: &mut String) {
+    /// Node-wide only: a tenant's scrape sees none of these.
+    fn render(&self, out: &mut String, scope: Scope<'_>) {
+        if !scope.is_node() {
+            return;
+        }
         let host = self.host();
         for (name, help, value) in [
             (

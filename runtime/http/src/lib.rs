@@ -70,7 +70,7 @@ pub struct AppState {
 /// test matrix derives every expected status from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// Anyone: health, metrics, the dashboard page, the OpenAPI document.
+    /// Anyone: health, the dashboard page, the OpenAPI document.
     Public,
     /// Only the admin key.
     Admin,
@@ -117,7 +117,13 @@ fn routes() -> Vec<Route> {
     use axum::routing::delete;
     vec![
         route("GET", "/healthz", Public, get(system::healthz)),
-        route("GET", "/metrics", Public, get(system::metrics)),
+        route("GET", "/metrics", Admin, get(system::metrics)),
+        route(
+            "GET",
+            "/v1/metrics",
+            TenantOrAdmin,
+            get(system::tenant_metrics),
+        ),
         route("GET", "/ui", Public, get(ui::page)),
         route("GET", "/v1/openapi.json", Public, get(system::openapi)),
         route("POST", "/v1/tenants", Admin, post(tenants::create)),

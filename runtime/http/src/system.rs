@@ -1,19 +1,47 @@
 //! Health, metrics and the fallback for unknown routes.
 
 use super::AppState;
-use super::error::ApiError;
+use super::auth::{AdminCaller, Caller};
+use super::error::{ApiError, rejection};
+use axum::extract::Query;
 use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
 use axum::http::header;
 use axum::response::IntoResponse;
+use geyser_core::prom::Scope;
 
 pub async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `/metrics` (admin): every family of the node, every tenant.
+pub async fn metrics(_admin: AdminCaller, State(state): State<AppState>) -> impl IntoResponse {
+    exposition(&state, Scope::Node)
+}
+
+/// `/v1/metrics`: a tenant's own series (the admin names one with `?tenant=NAME`).
+pub async fn tenant_metrics(
+    caller: Caller,
+    State(state): State<AppState>,
+    query: Result<Query<TenantQuery>, QueryRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let Query(query) = query.map_err(rejection)?;
+    let tenant = caller
+        .target(&state, query.tenant.as_deref(), "metrics")
+        .await?;
+    Ok(exposition(&state, Scope::Tenant(tenant.name.as_str())))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantQuery {
+    tenant: Option<String>,
+}
+
+fn exposition(state: &AppState, scope: Scope<'_>) -> impl IntoResponse + use<> {
     let mut text = String::new();
     for families in state.metrics.iter() {
-        families.render(&mut text);
+        families.render(&mut text, scope);
     }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -1,7 +1,7 @@
 //! Per-binding Kafka figures for `/metrics`: consumer lag, deliveries, retries, dead letters,
 //! skipped redeliveries, paused partitions. One label set per binding (bounded cardinality).
 
-use geyser_core::prom::{self, Kind};
+use geyser_core::prom::{self, Kind, Scope};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,7 @@ impl KafkaStats {
 }
 
 impl geyser_core::MetricFamilies for KafkaStats {
-    fn render(&self, out: &mut String) {
+    fn render(&self, out: &mut String, scope: Scope<'_>) {
         let map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
         type Read = fn(&BindingStats) -> i64;
         let series: [(&str, Kind, &str, Read); 8] = [
@@ -98,6 +98,7 @@ impl geyser_core::MetricFamilies for KafkaStats {
         ];
         let labels: Vec<(String, &Arc<BindingStats>)> = map
             .iter()
+            .filter(|((tenant, _, _), _)| scope.shows(tenant))
             .map(|((tenant, function, topic), stats)| {
                 (
                     format!(

@@ -16,7 +16,7 @@ pub use config::QuotaConfig;
 pub use kv::QuotaKv;
 
 pub use geyser_core::Quotas;
-use geyser_core::prom::{self, Kind};
+use geyser_core::prom::{self, Kind, Scope};
 use geyser_core::{Lookup, TtlCache};
 use geyser_functions::{FunctionId, QuotaOverrides, Store, Tenant, TenantId, TenantName};
 use std::collections::HashMap;
@@ -406,24 +406,33 @@ impl QuotaGuard {
     }
 }
 
-impl geyser_core::MetricFamilies for QuotaGuard {
-    /// `/metrics`: refusals by reason, and per tenant seen on this node its limits and use.
-    fn render(&self, out: &mut String) {
-        const REFUSALS: &str = "geyser_quota_refusals_total";
+impl QuotaGuard {
+    fn render_refusals(&self, out: &mut String, name: &str) {
         prom::header(
             out,
-            REFUSALS,
+            name,
             "Invocations refused by a tenant quota, by reason.",
             Kind::Counter,
         );
         for (reason, count) in REASONS.iter().zip(&self.refusals) {
             let labels = format!("reason=\"{reason}\"");
-            prom::sample(out, REFUSALS, &labels, count.load(Ordering::Relaxed) as f64);
+            prom::sample(out, name, &labels, count.load(Ordering::Relaxed) as f64);
+        }
+    }
+}
+
+impl geyser_core::MetricFamilies for QuotaGuard {
+    /// `/metrics`: refusals by reason, and per tenant seen on this node its limits and use.
+    fn render(&self, out: &mut String, scope: Scope<'_>) {
+        const REFUSALS: &str = "geyser_quota_refusals_total";
+        if scope.is_node() {
+            self.render_refusals(out, REFUSALS);
         }
         let mut rows: Vec<(String, u64, u64, Quotas)> = {
             let tenants = self.lock();
             tenants
                 .iter()
+                .filter(|(_, s)| scope.shows(s.name.as_str()))
                 .map(|(id, s)| {
                     (
                         format!("tenant=\"{}\"", prom::escape(s.name.as_str())),
@@ -605,7 +614,7 @@ mod tests {
         assert_eq!(guard.in_flight(t.id), 0);
         assert!(guard.admit(&t, FunctionId(1), false).await.is_ok());
         let mut metrics = String::new();
-        guard.render(&mut metrics);
+        guard.render(&mut metrics, Scope::Node);
         assert!(
             metrics.contains("geyser_quota_refusals_total{reason=\"concurrency\"} 2"),
             "{metrics}"

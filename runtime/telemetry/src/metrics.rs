@@ -4,7 +4,7 @@
 //! per tenant × function. Per-function series are bounded: beyond `max_function_series`
 //! functions, the rest share one `tenant="_other",function="_other"` series.
 
-use geyser_core::prom::{self, Kind, MetricFamilies, escape};
+use geyser_core::prom::{self, Kind, MetricFamilies, Scope, escape};
 use geyser_core::{FunctionName, Outcome, Tenant, TenantId};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,6 +32,8 @@ pub struct Metrics {
 /// One function's counters.
 #[derive(Debug)]
 struct FunctionSeries {
+    /// The tenant's name (`_other` for the overflow series), for a tenant's scrape.
+    tenant: String,
     /// `tenant="..",function=".."`, escaped once.
     labels: String,
     outcomes: [AtomicU64; Outcome::ALL.len()],
@@ -80,6 +82,7 @@ impl Histogram {
 impl FunctionSeries {
     fn new(tenant: &str, function: &str) -> FunctionSeries {
         FunctionSeries {
+            tenant: tenant.to_owned(),
             labels: format!(
                 "tenant=\"{}\",function=\"{}\"",
                 escape(tenant),
@@ -204,18 +207,20 @@ impl Metrics {
         );
     }
 
-    fn render_functions(&self, out: &mut String) {
+    fn render_functions(&self, out: &mut String, scope: Scope<'_>) {
         let mut all: Vec<Arc<FunctionSeries>> = self
             .functions
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .flat_map(|functions| functions.values().cloned())
+            .filter(|series| scope.shows(&series.tenant))
             .collect();
         all.sort_by(|a, b| a.labels.cmp(&b.labels));
-        if self.other.ok.count.load(Ordering::Relaxed)
-            + self.other.failed.count.load(Ordering::Relaxed)
-            > 0
+        if scope.is_node()
+            && self.other.ok.count.load(Ordering::Relaxed)
+                + self.other.failed.count.load(Ordering::Relaxed)
+                > 0
         {
             all.push(self.other.clone());
         }
@@ -279,9 +284,11 @@ impl Metrics {
 }
 
 impl MetricFamilies for Metrics {
-    fn render(&self, out: &mut String) {
-        self.render_node(out);
-        self.render_functions(out);
+    fn render(&self, out: &mut String, scope: Scope<'_>) {
+        if scope.is_node() {
+            self.render_node(out);
+        }
+        self.render_functions(out, scope);
     }
 }
 
@@ -368,7 +375,7 @@ mod tests {
         metrics.finished(&b, &f("three"), Outcome::Ok, ms(1), 0, 0);
         metrics.finished(&a, &f("four"), Outcome::Timeout, ms(1), 0, 0);
         let mut out = String::new();
-        metrics.render_functions(&mut out);
+        metrics.render(&mut out, Scope::Node);
         let one = "tenant=\"acme\",function=\"one\"";
         let other = "tenant=\"_other\",function=\"_other\"";
         assert!(
@@ -403,5 +410,17 @@ mod tests {
         assert!(out.contains(&format!(
             "geyser_function_cpu_seconds_total{{{one}}} 0.000001"
         )));
+
+        // A tenant's scrape: its own series only, no node-wide families, no overflow series.
+        let mut own = String::new();
+        metrics.render(&mut own, Scope::Tenant("globex"));
+        assert!(
+            own.contains("geyser_function_invocations_total{tenant=\"globex\",function=\"two\",outcome=\"ok\"} 1"),
+            "{own}"
+        );
+        assert!(!own.contains("acme"), "{own}");
+        assert!(!own.contains("_other"), "{own}");
+        assert!(!own.contains("process_resident_memory_bytes"), "{own}");
+        assert!(!own.contains("geyser_invocations_total{"), "{own}");
     }
 }
