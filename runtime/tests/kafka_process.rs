@@ -23,11 +23,11 @@ fn records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-/// A series of the tenant's own metrics (`/v1/metrics` with its key).
-async fn metric(node: &Node, key: &str, series: &str) -> Option<f64> {
+/// A series of the node's metrics (`/metrics` needs the admin key).
+async fn metric(node: &Node, admin: &str, series: &str) -> Option<f64> {
     let text = reqwest::Client::new()
-        .get(format!("{}/v1/metrics", node.url))
-        .bearer_auth(key)
+        .get(format!("{}/metrics", node.url))
+        .bearer_auth(admin)
         .send()
         .await
         .ok()?
@@ -83,7 +83,7 @@ where
 
 /// The count reached 10,000 and the consumers have nothing left: then it must be exactly
 /// 10,000 (a repeated record would have pushed it past).
-async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str, n: usize) {
+async fn assert_exact_count(nodes: &[&Node], admin: &str, tenant: &str, topic: &str, n: usize) {
     wait_until("all records counted", Duration::from_secs(240), || async {
         counted(nodes[0], tenant).await.0 >= n as u64
     })
@@ -91,7 +91,7 @@ async fn assert_exact_count(nodes: &[&Node], tenant: &str, topic: &str, n: usize
     let lag = series("geyser_kafka_consumer_lag", tenant, topic);
     for node in nodes {
         wait_until("lag drained", Duration::from_secs(30), || async {
-            metric(node, &lag).await == Some(0.0)
+            metric(node, admin, &lag).await == Some(0.0)
         })
         .await;
     }
@@ -153,7 +153,7 @@ impl Stream {
     async fn processed_at_least(&self, node: &Node, n: f64) {
         let processed = series("geyser_kafka_records_total", &self.tenant, &self.topic);
         wait_until("records processed", Duration::from_secs(120), || async {
-            metric(node, &processed).await.unwrap_or(0.0) >= n
+            metric(node, &self.admin, &processed).await.unwrap_or(0.0) >= n
         })
         .await;
     }
@@ -167,7 +167,14 @@ async fn a_node_killed_mid_stream_and_restarted_counts_every_record_once() {
     node.child.wait().expect("reap");
 
     let node = stream.restart();
-    assert_exact_count(&[&node], &stream.tenant, &stream.topic, RECORDS).await;
+    assert_exact_count(
+        &[&node],
+        &stream.admin,
+        &stream.tenant,
+        &stream.topic,
+        RECORDS,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,19 +204,19 @@ async fn two_nodes_in_one_group_split_the_partitions_and_count_exactly() {
         Duration::from_secs(60),
         || async {
             let (x, y) = (
-                metric(&a, &key, &assigned).await.unwrap_or(0.0),
-                metric(&b, &key, &assigned).await.unwrap_or(0.0),
+                metric(&a, &admin, &assigned).await.unwrap_or(0.0),
+                metric(&b, &admin, &assigned).await.unwrap_or(0.0),
             );
             x >= 1.0 && y >= 1.0 && x + y == 3.0
         },
     )
     .await;
     produce(&producer(), &topic, &records(RECORDS)).await;
-    assert_exact_count(&[&a, &b], &tenant, &topic, RECORDS).await;
+    assert_exact_count(&[&a, &b], &admin, &tenant, &topic, RECORDS).await;
     let processed = series("geyser_kafka_records_total", &tenant, &topic);
     let (x, y) = (
-        metric(&a, &key, &processed).await.unwrap(),
-        metric(&b, &key, &processed).await.unwrap(),
+        metric(&a, &admin, &processed).await.unwrap(),
+        metric(&b, &admin, &processed).await.unwrap(),
     );
     assert!(
         x > 0.0 && y > 0.0,
@@ -236,5 +243,5 @@ async fn sigterm_mid_stream_exits_cleanly_and_a_restart_resumes_exactly() {
         stopping.elapsed()
     );
     let node = stream.restart();
-    assert_exact_count(&[&node], &stream.tenant, &stream.topic, N).await;
+    assert_exact_count(&[&node], &stream.admin, &stream.tenant, &stream.topic, N).await;
 }
