@@ -12,6 +12,17 @@ struct LogRow {
 }
 
 impl Store {
+    /// Deletes log lines written before `before_ms` (past their retention). Returns how many.
+    pub async fn prune_logs(&self, before_ms: i64) -> Result<u64> {
+        let mut tx = self.begin_write().await?;
+        let done = sqlx::query("DELETE FROM function_logs WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     pub async fn insert_logs(&self, lines: &[LogLine]) -> Result<()> {
         if lines.is_empty() {
             return Ok(());

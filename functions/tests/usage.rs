@@ -2,7 +2,8 @@
 //! statements) keep counting them. On SQLite and PostgreSQL.
 
 use geyser_functions::{
-    FunctionName, InvocationId, InvocationRecord, Outcome, TenantName, TriggerKind, Version, now_ms,
+    FunctionName, InvocationId, InvocationRecord, LogLine, Outcome, TenantName, TriggerKind,
+    Version, now_ms,
 };
 
 mod common;
@@ -66,6 +67,42 @@ async fn pruning_keeps_the_rollups() {
         assert_eq!(usage.invocations, 3, "rollups still count pruned records");
         assert_eq!(usage.cpu_ns, 3_000_000);
         assert_eq!(store.prune_invocations(now - 30 * day).await.unwrap(), 0);
+    }
+}
+
+#[tokio::test]
+async fn log_lines_past_retention_are_pruned() {
+    for (store, _dir) in stores().await {
+        let tenant = store
+            .create_tenant(&TenantName::parse("logprune").unwrap())
+            .await
+            .unwrap()
+            .tenant
+            .id;
+        let day = 24 * 3_600_000;
+        let now = now_ms();
+        let job = FunctionName::parse("job").unwrap();
+        let line = |at_ms: i64, message: &str| LogLine {
+            tenant,
+            function: job.clone(),
+            invocation: InvocationId(uuid::Uuid::now_v7()),
+            at_ms,
+            level: "info".into(),
+            message: message.into(),
+        };
+        store
+            .insert_logs(&[
+                line(now - 40 * day, "old"),
+                line(now - 31 * day, "older than 30 days"),
+                line(now, "new"),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(store.prune_logs(now - 30 * day).await.unwrap(), 2);
+        let left = store.recent_logs(tenant, &job, 10).await.unwrap();
+        assert_eq!(left.len(), 1, "{left:?}");
+        assert_eq!(left[0].message, "new");
+        assert_eq!(store.prune_logs(now - 30 * day).await.unwrap(), 0);
     }
 }
 

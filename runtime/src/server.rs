@@ -306,8 +306,8 @@ impl Node {
     }
 }
 
-/// Deletes raw invocation records past their retention, at start and then hourly (their
-/// hourly rollups stay, so statements and usage do not change).
+/// Deletes raw invocation records and captured log lines past their retention, at start and
+/// then hourly (the hourly rollups stay, so statements and usage do not change).
 async fn prune_loop(store: Store, retention: Duration) {
     let mut ticker = tokio::time::interval(Duration::from_secs(3600));
     loop {
@@ -318,6 +318,11 @@ async fn prune_loop(store: Store, retention: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(records = n, "pruned invocation records past retention"),
             Err(err) => tracing::warn!(error = %err, "pruning invocation records failed"),
+        }
+        match store.prune_logs(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(lines = n, "pruned log lines past retention"),
+            Err(err) => tracing::warn!(error = %err, "pruning log lines failed"),
         }
     }
 }

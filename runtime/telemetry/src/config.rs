@@ -13,8 +13,8 @@ pub struct MeteringConfig {
     /// How long a record may wait before its batch is written. A node killed with -9 loses
     /// at most this much of its records (a clean stop loses none).
     pub flush_interval_ms: u64,
-    /// Raw invocation records older than this are deleted; hourly rollups (statements, usage,
-    /// charts) are kept.
+    /// Raw invocation records and captured log lines older than this are deleted; hourly
+    /// rollups (statements, usage, charts) are kept.
     pub raw_retention_days: u64,
 }
 
