@@ -4,8 +4,8 @@
 use crate::{FunctionName, InvocationId, TenantId, Version};
 
 crate::text_enum! {
-    /// How an invocation ended. `Ok` means the guest produced a result, whatever HTTP status it
-    /// chose.
+    /// How an invocation ended. `Ok` means the guest produced a result (an HTTP answer below
+    /// 500); `Error` that it reported a failure or answered 5xx.
     pub enum Outcome ("outcome") {
         Ok = "ok",
         Error = "error",

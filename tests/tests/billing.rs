@@ -163,7 +163,7 @@ async fn statement_totals_equal_the_invocation_records(server: &TestServer, api:
     // 7 hello + 5 probe (trap, timeout and a guest 503 are billed) + 4 events + 1 count read.
     assert_eq!(requests, 17);
     assert_eq!(s["requests"], 17);
-    assert_eq!(s["errors"], 2, "trap and timeout: {s}");
+    assert_eq!(s["errors"], 3, "trap, timeout and the guest's 503: {s}");
     let counter_http = lines
         .iter()
         .find(|l| l["function"] == "counter" && l["trigger"] == "http")

@@ -489,11 +489,17 @@ async fn responses_stream_and_keep_guest_status(api: Api) {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body.lines().count(), 200);
     assert_eq!(reply.body.lines().last(), Some("chunk 199"));
-    let usage = api.usage_when(&t.key, 2).await;
+    // A 5xx answer reaches the client whole, and counts as an error (still billed).
+    let reply = api.invoke(&t.name, "probe", "/status?code=503").await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.body, "status 503");
+    let usage = api.usage_when(&t.key, 3).await;
     assert_eq!(
         usage["totals"]["outcomes"]["ok"], 2,
-        "a guest-chosen 418 is an ok invocation"
+        "a guest-chosen 418 is an ok invocation: {usage}"
     );
+    assert_eq!(usage["totals"]["outcomes"]["error"], 1, "{usage}");
+    assert_eq!(usage["totals"]["errors"], 1, "{usage}");
 }
 
 async fn components_from_another_toolchain_run_unchanged(api: Api) {

@@ -306,14 +306,47 @@ async fn an_sdk_function_never_sees_a_truncated_body() {
     let notes = "n".repeat(4000);
     let big = json!({"name": "x", "date": "d", "notes": notes,
         "tiers": [{"name": "a", "seats": 1, "price_cents": 1}]});
+    // With its length declared, the host refuses it before the guest runs.
     let reply = api
-        .post_json(&format!("/fn/{}/tickets/events", t.name), &t.key, big)
+        .post_json(
+            &format!("/fn/{}/tickets/events", t.name),
+            &t.key,
+            big.clone(),
+        )
         .await;
-    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.body);
-    assert!(
-        reply.body.contains("could not be read to its end") && !reply.body.contains("JSON"),
-        "the handler must not have run: {}",
+    assert_eq!(
+        reply.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
         reply.body
+    );
+    assert!(
+        reply.body.contains("max_request_body_bytes"),
+        "{}",
+        reply.body
+    );
+    // Chunked (no length): the guest's read of the body fails at the limit and the SDK answers.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = big
+        .to_string()
+        .into_bytes()
+        .chunks(512)
+        .map(|c| Ok(c.to_vec()))
+        .collect();
+    let response = api
+        .http
+        .post(format!("{}/fn/{}/tickets/events", api.base, t.name))
+        .bearer_auth(&t.key)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body.contains("could not be read to its end") && !body.contains("JSON"),
+        "the handler must not have run: {body}"
     );
     // The same event within the limit is created.
     let small = json!({"name": "x", "date": "d",

@@ -75,6 +75,9 @@ impl InvokeError {
 /// How the guest's own code ended, when it did not trap.
 enum GuestEnd {
     Ok,
+    /// The guest answered with a 5xx status (a JavaScript handler that threw, say): the answer
+    /// goes to the client whole, and the invocation counts as an error (still billed).
+    ServerError,
     /// The guest reported a failure (`result::err`, an HTTP error code, no response).
     Failed(String),
 }
@@ -90,6 +93,7 @@ type GuestRun = Pin<Box<dyn Future<Output = wasmtime::Result<GuestEnd>> + Send>>
 const ANSWER_NONE: u8 = 0;
 const ANSWER_OK: u8 = 1;
 const ANSWER_ERROR: u8 = 2;
+const ANSWER_SERVER_ERROR: u8 = 3;
 
 /// Dispatches invocations. Cheap to clone (one `Arc`); built once per node from its parts.
 #[derive(Clone)]
@@ -395,10 +399,10 @@ impl Invoker {
                 .data_mut()
                 .http()
                 .new_response_outparam_from_callback(move |response| {
-                    let kind = if response.is_ok() {
-                        ANSWER_OK
-                    } else {
-                        ANSWER_ERROR
+                    let kind = match &response {
+                        Ok(answer) if answer.status().is_server_error() => ANSWER_SERVER_ERROR,
+                        Ok(_) => ANSWER_OK,
+                        Err(_) => ANSWER_ERROR,
                     };
                     answered_by_guest.store(kind, Ordering::Release);
                     let _ = sender.send(response);
@@ -420,6 +424,7 @@ impl Invoker {
                 .await?;
             Ok(match answered.load(Ordering::Acquire) {
                 ANSWER_OK => GuestEnd::Ok,
+                ANSWER_SERVER_ERROR => GuestEnd::ServerError,
                 ANSWER_ERROR => GuestEnd::Failed("function answered with an error".into()),
                 _ => GuestEnd::Failed("function returned without setting a response".into()),
             })
@@ -610,6 +615,11 @@ fn classify(result: wasmtime::Result<GuestEnd>, timeout_ms: u64, memory_mb: u32)
     match result {
         Ok(GuestEnd::Ok) => Finished {
             outcome: Outcome::Ok,
+            error: None,
+        },
+        // No error: the response (already on its way) is streamed to its end.
+        Ok(GuestEnd::ServerError) => Finished {
+            outcome: Outcome::Error,
             error: None,
         },
         Ok(GuestEnd::Failed(message)) => Finished {
