@@ -59,11 +59,8 @@ async fn node() -> Fixture {
 }
 
 impl Fixture {
-    async fn send(&self, method: Method, uri: &str, key: Option<&str>, body: Body) -> Reply {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(key) = key {
-            request = request.header("authorization", format!("Bearer {key}"));
-        }
+    /// Sends one request through the node's router (no socket).
+    async fn call(&self, request: hyper::http::request::Builder, body: Body) -> Reply {
         let response = self
             .node
             .router()
@@ -78,25 +75,21 @@ impl Fixture {
         }
     }
 
+    async fn send(&self, method: Method, uri: &str, key: Option<&str>, body: Body) -> Reply {
+        let mut request = Request::builder().method(method).uri(uri);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        self.call(request, body).await
+    }
+
     async fn json(&self, method: Method, uri: &str, key: &str, body: Value) -> Reply {
-        let mut request = Request::builder()
+        let request = Request::builder()
             .method(method)
             .uri(uri)
             .header("authorization", format!("Bearer {key}"))
             .header("content-type", "application/json");
-        request = request.header("accept", "application/json");
-        let response = self
-            .node
-            .router()
-            .oneshot(request.body(Body::from(body.to_string())).unwrap())
-            .await
-            .unwrap();
-        let status = response.status();
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        Reply {
-            status,
-            body: String::from_utf8_lossy(&bytes).into_owned(),
-        }
+        self.call(request, Body::from(body.to_string())).await
     }
 
     /// A tenant and its key.
@@ -142,21 +135,23 @@ async fn deploy_invoke_and_meter_on_an_in_memory_database() {
     }
     // A body declared larger than `http.max_request_body_bytes` is refused before the guest
     // runs (nothing metered).
-    let mut request = Request::builder()
+    let request = Request::builder()
         .method(Method::POST)
         .uri("/fn/memo/hello/")
-        .header("content-length", (20u64 << 20).to_string());
-    request = request.header("content-type", "application/octet-stream");
-    let response = f
-        .node
-        .router()
-        .oneshot(request.body(Body::from("small")).unwrap())
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let text = String::from_utf8_lossy(&bytes);
-    assert!(text.contains("http.max_request_body_bytes"), "{text}");
+        .header("content-length", (20u64 << 20).to_string())
+        .header("content-type", "application/octet-stream");
+    let refused = f.call(request, Body::from("small")).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("http.max_request_body_bytes"),
+        "{}",
+        refused.body
+    );
 
     // `/v1/usage` flushes metering first: the three calls are there, none failed.
     let usage = f
