@@ -444,25 +444,24 @@ impl geyser_core::MetricFamilies for QuotaGuard {
                 .collect()
         };
         rows.sort_by(|a, b| a.0.cmp(&b.0));
-        const IN_FLIGHT: &str = "geyser_tenant_in_flight";
-        prom::header(
-            out,
-            IN_FLIGHT,
-            "Invocations of a tenant holding its slots on this node.",
-            Kind::Gauge,
-        );
-        for (tenant, in_use, _, _) in &rows {
-            prom::sample(out, IN_FLIGHT, tenant, *in_use as f64);
-        }
-        const WAITING: &str = "geyser_tenant_waiting";
-        prom::header(
-            out,
-            WAITING,
-            "Invocations of a tenant waiting for its slots on this node.",
-            Kind::Gauge,
-        );
-        for (tenant, _, waiting, _) in &rows {
-            prom::sample(out, WAITING, tenant, *waiting as f64);
+        type Read = fn(&(String, u64, u64, Quotas)) -> u64;
+        let gauges: [(&str, &str, Read); 2] = [
+            (
+                "geyser_tenant_in_flight",
+                "Invocations of a tenant holding its slots on this node.",
+                |row| row.1,
+            ),
+            (
+                "geyser_tenant_waiting",
+                "Invocations of a tenant waiting for its slots on this node.",
+                |row| row.2,
+            ),
+        ];
+        for (name, help, read) in gauges {
+            prom::header(out, name, help, Kind::Gauge);
+            for row in &rows {
+                prom::sample(out, name, &row.0, read(row) as f64);
+            }
         }
         const QUOTA: &str = "geyser_tenant_quota";
         prom::header(
