@@ -68,6 +68,13 @@ pub async fn resolve(state: &AppState, key: &ApiKey) -> Result<Result<Caller, Re
     })
 }
 
+/// `?tenant=NAME`: which tenant a [`Caller::target`] read is about (the admin must name one).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantQuery {
+    pub tenant: Option<String>,
+}
+
 impl Caller {
     /// The tenant a read is about: a tenant reads its own (naming itself is allowed), the
     /// admin names one with `?tenant=NAME`.

@@ -3,7 +3,7 @@
 //! A tenant sees its own; the admin names a tenant with `?tenant=NAME`.
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Caller, TenantQuery};
 use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -282,12 +282,6 @@ pub async fn statement(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TenantParam {
-    tenant: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct BudgetBody {
     monthly_usd: f64,
     /// `refuse` (new invocations get 402 once spent) or `warn`; default from config.
@@ -298,7 +292,7 @@ pub struct BudgetBody {
 pub async fn get_budget(
     caller: Caller,
     State(state): State<AppState>,
-    params: Result<Query<TenantParam>, QueryRejection>,
+    params: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<BudgetDto>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
     let tenant = caller
@@ -317,7 +311,7 @@ pub async fn get_budget(
 pub async fn put_budget(
     caller: Caller,
     State(state): State<AppState>,
-    params: Result<Query<TenantParam>, QueryRejection>,
+    params: Result<Query<TenantQuery>, QueryRejection>,
     body: Result<Json<BudgetBody>, JsonRejection>,
 ) -> Result<Json<BudgetDto>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
@@ -355,7 +349,7 @@ pub async fn put_budget(
 pub async fn delete_budget(
     caller: Caller,
     State(state): State<AppState>,
-    params: Result<Query<TenantParam>, QueryRejection>,
+    params: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<StatusCode, ApiError> {
     let Query(params) = params.map_err(rejection)?;
     let tenant = caller

@@ -2,7 +2,7 @@
 //! the admin does the same for any tenant with `?tenant=NAME`.
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Caller, TenantQuery};
 use super::error::{ApiError, optional_json, rejection};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -11,12 +11,6 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 use geyser_functions::{KeyId, KeyInfo, MAX_KEY_NAME_CHARS};
 use serde::{Deserialize, Serialize};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantQuery {
-    tenant: Option<String>,
-}
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -2,20 +2,14 @@
 //! the admin any with `?tenant=NAME`); `PUT` (admin) replaces a tenant's overrides.
 
 use super::AppState;
-use super::auth::{AdminCaller, Caller};
+use super::auth::{AdminCaller, Caller, TenantQuery};
 use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
 use geyser_functions::{QuotaOverrides, Tenant, TenantName};
 use geyser_quotas::Quotas;
-use serde::{Deserialize, Serialize};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantQuery {
-    tenant: Option<String>,
-}
+use serde::Serialize;
 
 #[derive(Serialize)]
 pub struct UsedDto {

@@ -1,7 +1,7 @@
 //! Health, metrics and the fallback for unknown routes.
 
 use super::AppState;
-use super::auth::{AdminCaller, Caller};
+use super::auth::{AdminCaller, Caller, TenantQuery};
 use super::error::{ApiError, rejection};
 use axum::extract::Query;
 use axum::extract::State;
@@ -30,12 +30,6 @@ pub async fn tenant_metrics(
         .target(&state, query.tenant.as_deref(), "metrics")
         .await?;
     Ok(exposition(&state, Scope::Tenant(tenant.name.as_str())))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantQuery {
-    tenant: Option<String>,
 }
 
 fn exposition(state: &AppState, scope: Scope<'_>) -> impl IntoResponse + use<> {

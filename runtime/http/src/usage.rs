@@ -1,20 +1,14 @@
 //! `GET /v1/usage`: per-function usage of the calling tenant (the admin names a tenant).
 
 use super::AppState;
-use super::auth::Caller;
+use super::auth::{Caller, TenantQuery};
 use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use geyser_functions::UsageFigures;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::BTreeMap;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UsageParams {
-    tenant: Option<String>,
-}
 
 #[derive(Serialize)]
 pub struct FiguresDto {
@@ -58,7 +52,7 @@ impl From<&UsageFigures> for FiguresDto {
 pub async fn show(
     caller: Caller,
     State(state): State<AppState>,
-    params: Result<Query<UsageParams>, QueryRejection>,
+    params: Result<Query<TenantQuery>, QueryRejection>,
 ) -> Result<Json<UsageDto>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
     let tenant = caller
