@@ -2,6 +2,7 @@
 //! gateway does on every invocation.
 
 use crate::artifacts::put_artifact;
+use crate::stored;
 use crate::{
     ActiveFunction, ArtifactHash, Error, FunctionId, FunctionLimits, FunctionName, Handlers,
     Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
@@ -85,10 +86,6 @@ impl VersionColumns {
     }
 }
 
-fn function_name(name: &str) -> Result<FunctionName> {
-    FunctionName::parse(name).map_err(corrupt)
-}
-
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
      v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.created_at_ms AS version_created_at_ms \
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
@@ -122,7 +119,7 @@ fn fold_functions(rows: Vec<FunctionVersionRow>) -> Result<Vec<FunctionInfo>> {
             Some(last) if last.id == id => last.versions.push(version),
             _ => out.push(FunctionInfo {
                 id,
-                name: function_name(&row.name)?,
+                name: stored(&row.name)?,
                 active_version: Version(row.active_version),
                 created_at_ms: row.created_at_ms,
                 versions: vec![version],
@@ -326,11 +323,11 @@ impl Store {
         Ok(Some(ActiveFunction {
             tenant: Tenant {
                 id: TenantId(row.tenant_id),
-                name: TenantName::parse(&row.tenant_name).map_err(corrupt)?,
+                name: stored(&row.tenant_name)?,
                 disabled: row.disabled_at_ms.is_some(),
             },
             function: FunctionId(row.id),
-            name: function_name(&row.name)?,
+            name: stored(&row.name)?,
             version: Version(row.version.version),
             hash: row.version.hash()?,
             kind: row.version.handlers()?,

@@ -1,7 +1,7 @@
 //! Kafka topic bindings of event functions, and the processed-event marks that make a
 //! redelivered event a no-op. Nothing here speaks Kafka; the runtime's trigger does.
 
-use crate::{Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms};
+use crate::{Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms, stored};
 
 /// Database id of a topic binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -70,8 +70,7 @@ impl TryFrom<BindingRow> for KafkaBinding {
         Ok(KafkaBinding {
             id: BindingId(row.id),
             tenant: TenantId(row.tenant_id),
-            function: FunctionName::parse(&row.function_name)
-                .map_err(|e| corrupt(e.to_string()))?,
+            function: stored(&row.function_name)?,
             topic: row.topic,
             start: row.start_from.parse()?,
             max_attempts: u32::try_from(row.max_attempts).map_err(|e| corrupt(e.to_string()))?,

@@ -72,6 +72,17 @@ pub enum Error {
     Corrupt(String),
 }
 
+/// A stored text parsed into `T` (a name, an id, a text enum); a value that does not parse is
+/// [`Error::Corrupt`], never a silent default.
+pub(crate) fn stored<T>(text: &str) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    text.parse()
+        .map_err(|e: T::Err| Error::Corrupt(format!("{e} in {text:?}")))
+}
+
 impl From<UnknownValue> for Error {
     fn from(err: UnknownValue) -> Self {
         Error::Corrupt(err.0)

@@ -1,6 +1,7 @@
 //! Cron schedules bound to functions and the record of their runs. Claiming a tick is an
 //! insert into a unique index, so however many nodes try, one runs it.
 
+use crate::stored;
 use crate::{
     Error, FunctionName, InvocationId, MissedTicks, Overlap, Result, Store, TenantId, now_ms,
 };
@@ -73,8 +74,7 @@ impl TryFrom<BindingRow> for CronBinding {
         Ok(CronBinding {
             id: ScheduleId(row.id),
             tenant: TenantId(row.tenant_id),
-            function: FunctionName::parse(&row.function_name)
-                .map_err(|e| Error::Corrupt(e.to_string()))?,
+            function: stored(&row.function_name)?,
             name: row.name,
             expression: row.expression,
             timezone: row.timezone,

@@ -52,7 +52,7 @@ impl TryFrom<TenantRow> for Tenant {
     fn try_from(row: TenantRow) -> Result<Tenant> {
         Ok(Tenant {
             id: TenantId(row.id),
-            name: TenantName::parse(&row.name).map_err(|e| Error::Corrupt(e.to_string()))?,
+            name: crate::stored(&row.name)?,
             disabled: row.disabled_at_ms.is_some(),
         })
     }

@@ -1,10 +1,10 @@
 //! Invocation records (one per invocation, written in batches by the host's metering writer)
 //! and the per-function usage computed from them.
 
+use crate::stored;
 use crate::{
-    Error, FunctionName, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind, Version,
+    FunctionName, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind, Version,
 };
-use std::str::FromStr;
 
 /// Usage figures summed over invocation records (peak memory is the maximum).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,16 +86,6 @@ fn insert_invocations_sql(rows: usize) -> String {
     // retried batch is rolled up once.
     sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
     sql
-}
-
-/// A stored text parsed into `T` (an id, a trigger, an outcome, a function name).
-fn parsed<T>(text: &str) -> Result<T>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    text.parse()
-        .map_err(|e: T::Err| Error::Corrupt(format!("{e} in {text:?}")))
 }
 
 #[derive(sqlx::FromRow)]
@@ -250,9 +240,9 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 Ok(RollupRow {
-                    function: parsed(&row.function_name)?,
-                    trigger: parsed(&row.trigger_kind)?,
-                    outcome: parsed(&row.outcome)?,
+                    function: stored(&row.function_name)?,
+                    trigger: stored(&row.trigger_kind)?,
+                    outcome: stored(&row.outcome)?,
                     hour_ms: row.hour_ms,
                     invocations: as_u64(row.invocations),
                     wall_ns: as_u64(row.wall_ns),
@@ -285,7 +275,7 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 Ok(LatencyRow {
-                    function: parsed(&row.function_name)?,
+                    function: stored(&row.function_name)?,
                     hour_ms: row.hour_ms,
                     bucket: u32::try_from(row.bucket).unwrap_or(0),
                     invocations: as_u64(row.invocations),
@@ -315,17 +305,17 @@ impl Store {
         rows.into_iter()
             .map(|row| {
                 Ok(InvocationRecord {
-                    id: parsed(&row.id)?,
+                    id: stored(&row.id)?,
                     tenant,
                     function: function.clone(),
                     version: Version(row.version),
-                    trigger: parsed(&row.trigger_kind)?,
+                    trigger: stored(&row.trigger_kind)?,
                     started_at_ms: row.started_at_ms,
                     wall_ns: as_u64(row.wall_ns),
                     cpu_ns: as_u64(row.cpu_ns),
                     peak_memory_bytes: as_u64(row.peak_memory_bytes),
                     memory_limit_bytes: as_u64(row.memory_limit_bytes),
-                    outcome: parsed(&row.outcome)?,
+                    outcome: stored(&row.outcome)?,
                     traceparent: row.traceparent,
                 })
             })

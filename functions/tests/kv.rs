@@ -1,19 +1,10 @@
 //! The kv store against real SQLite and PostgreSQL: atomicity under concurrency, CAS, limits,
 //! tenant scoping.
 
-use geyser_functions::{KvError, Store, TenantName};
+use geyser_functions::KvError;
 
 mod common;
-use common::stores;
-
-async fn tenant(store: &Store, name: &str) -> geyser_functions::TenantId {
-    store
-        .create_tenant(&TenantName::parse(name).unwrap())
-        .await
-        .unwrap()
-        .tenant
-        .id
-}
+use common::{stores, tenant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_increments_are_exact() {

@@ -2,12 +2,11 @@
 //! statements) keep counting them. On SQLite and PostgreSQL.
 
 use geyser_functions::{
-    FunctionName, InvocationId, InvocationRecord, LogLine, Outcome, TenantName, TriggerKind,
-    Version, now_ms,
+    FunctionName, InvocationId, InvocationRecord, LogLine, Outcome, TriggerKind, Version, now_ms,
 };
 
 mod common;
-use common::stores;
+use common::{stores, tenant};
 
 /// A record that started at `at_ms`, with an id of that time (as `InvocationId::new` gives).
 fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
@@ -35,12 +34,7 @@ fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
 #[tokio::test]
 async fn pruning_keeps_the_rollups() {
     for (store, _dir) in stores().await {
-        let tenant = store
-            .create_tenant(&TenantName::parse("prune").unwrap())
-            .await
-            .unwrap()
-            .tenant
-            .id;
+        let tenant = tenant(&store, "prune").await;
         let day = 24 * 3_600_000;
         let now = now_ms();
         let records = [
@@ -73,12 +67,7 @@ async fn pruning_keeps_the_rollups() {
 #[tokio::test]
 async fn log_lines_past_retention_are_pruned() {
     for (store, _dir) in stores().await {
-        let tenant = store
-            .create_tenant(&TenantName::parse("logprune").unwrap())
-            .await
-            .unwrap()
-            .tenant
-            .id;
+        let tenant = tenant(&store, "logprune").await;
         let day = 24 * 3_600_000;
         let now = now_ms();
         let job = FunctionName::parse("job").unwrap();
@@ -109,12 +98,7 @@ async fn log_lines_past_retention_are_pruned() {
 #[tokio::test]
 async fn a_retried_batch_is_rolled_up_once() {
     for (store, _dir) in stores().await {
-        let tenant = store
-            .create_tenant(&TenantName::parse("retry").unwrap())
-            .await
-            .unwrap()
-            .tenant
-            .id;
+        let tenant = tenant(&store, "retry").await;
         let now = now_ms();
         let first = [record(tenant, now), record(tenant, now)];
         store.insert_invocations(&first).await.unwrap();

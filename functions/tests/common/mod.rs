@@ -1,6 +1,6 @@
 //! Shared by the store tests: one fresh store per backend.
 
-use geyser_functions::Store;
+use geyser_functions::{Store, TenantId, TenantName};
 use geyser_test_support::fresh_postgres_database;
 
 /// A new SQLite file and a new PostgreSQL database, each opened and migrated (the temp dir
@@ -20,4 +20,14 @@ pub async fn stores() -> Vec<(Store, tempfile::TempDir)> {
             tempfile::tempdir().unwrap(),
         ),
     ]
+}
+
+/// A new tenant named `name` in `store`.
+pub async fn tenant(store: &Store, name: &str) -> TenantId {
+    store
+        .create_tenant(&TenantName::parse(name).unwrap())
+        .await
+        .unwrap()
+        .tenant
+        .id
 }
