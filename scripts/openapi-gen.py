@@ -57,6 +57,9 @@ paths={
    "put":op("Deploy a new version (body: the component)","tenant",{**resp(201,"deployed",ref("Deployed")),**errors(400,401,403,404,413)},[fn,p("memory_mb",schema={"type":"integer","minimum":1}),p("timeout_ms",schema={"type":"integer","minimum":1}),p("public",schema={"type":"boolean"})],{"required":True,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}}),
    "delete":op("Delete a function and its triggers","tenant",{**resp(204,"deleted"),**A401},[fn])},
  "/v1/functions/{name}/rollback":{"post":op("Make an earlier version active","tenant",{**resp(200,"function",ref("Function")),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["version"],"properties":{"version":{"type":"integer"}}}))},
+ "/v1/functions/{name}/config":{
+   "get":op("The active version's configuration: variables, secret names (never values), allowed outbound hosts","tenant",{**resp(200,"configuration",ref("Configured")),**A401},[fn]),
+   "put":op("Change the configuration: a new version with the same artifact (fields left out keep their value; in variables and secrets null removes an entry)","tenant",{**resp(201,"configured",ref("Configured")),**A401},[fn],jbody(ref("ConfigChange")))},
  "/v1/functions/{name}/logs":{"get":op("Recent log lines","tenant",{**resp(200,"lines",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
  "/v1/functions/{name}/invocations":{"get":op("Recent invocation records","tenant",{**resp(200,"records",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
  "/v1/functions/{name}/events":{"post":op("Deliver an event to an event function (body: payload)","tenant",{**resp(200,"delivered",obj),**errors(400,401,403,404,429,503)},[fn,p("topic"),p("key")],{"required":False,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}})},
@@ -90,6 +93,12 @@ schemas={
  "CreatedKey":{"allOf":[ref("Key"),{"type":"object","properties":{"api_key":{"type":"string"}}}]},
  "QuotaOverrides":{"type":"object","additionalProperties":False,"properties":q_props},
  "QuotaReport":{"type":"object","properties":{"tenant":{"type":"string"},"quotas":obj,"overrides":ref("QuotaOverrides"),"used":obj}},
+ "ConfigChange":{"type":"object","additionalProperties":False,"properties":{
+   "variables":{"type":"object","propertyNames":{"pattern":"^[A-Z_][A-Z0-9_]{0,63}$"},"additionalProperties":{"type":["string","null"],"maxLength":4096}},
+   "secrets":{"type":"object","propertyNames":{"pattern":"^[A-Z_][A-Z0-9_]{0,63}$"},"additionalProperties":{"type":["string","null"],"maxLength":4096}},
+   "allowed_outbound_hosts":{"type":"array","maxItems":32,"items":{"type":"string","description":"scheme://host[:port], host may start with *."}}}},
+ "Config":{"type":"object","properties":{"variables":{"type":"object","additionalProperties":{"type":"string"}},"secrets":{"type":"array","items":{"type":"string"}},"allowed_outbound_hosts":{"type":"array","items":{"type":"string"}}}},
+ "Configured":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"config":ref("Config")}},
  "Function":obj,"Deployed":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"sha256":{"type":"string"},"kind":{"type":"string"}}},
 }
 doc={"openapi":"3.1.0","info":{"title":"Geyser management API","version":"1","description":"Tenants, keys, quotas, functions, triggers, usage and billing of a Geyser node. Functions themselves are invoked at /fn/{tenant}/{function}/{path}. Keys go in `Authorization: Bearer KEY`; x-geyser-access says who may call each operation."},

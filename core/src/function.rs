@@ -1,7 +1,11 @@
 //! What a deployed function is to everything that runs it: its owner, its handlers, its
 //! limits, and the version that answers now.
 
-use crate::{ArtifactHash, FunctionId, FunctionName, TenantId, TenantName, UnknownValue, Version};
+use crate::{
+    ArtifactHash, FunctionConfig, FunctionId, FunctionName, TenantId, TenantName, UnknownValue,
+    Version,
+};
+use std::sync::Arc;
 
 /// A tenant as the rest of the host sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,4 +106,6 @@ pub struct ActiveFunction {
     pub hash: ArtifactHash,
     pub kind: Handlers,
     pub limits: FunctionLimits,
+    /// Variables, sealed secrets and allowed outbound hosts of this version.
+    pub config: Arc<FunctionConfig>,
 }

@@ -8,6 +8,7 @@
 
 mod artifact;
 mod function;
+mod function_config;
 mod ids;
 pub mod kv;
 mod names;
@@ -23,6 +24,11 @@ pub mod ttl;
 
 pub use artifact::{ArtifactHash, ArtifactSource, SourceError};
 pub use function::{ActiveFunction, FunctionKind, FunctionLimits, Handlers, Tenant};
+pub use function_config::{
+    ConfigName, FunctionConfig, InvalidConfig, MAX_CONFIG_ENTRIES, MAX_CONFIG_VALUE_BYTES,
+    MAX_OUTBOUND_HOSTS, OutboundHost, OutboundScheme, SealedSecret, SecretBox, SecretError,
+    SecretValue, check_value,
+};
 pub use ids::{FunctionId, InvocationId, KeyId, TenantId, Version};
 pub use kv::Kv;
 pub use names::{FunctionName, InvalidName, TenantName};

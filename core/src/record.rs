@@ -43,6 +43,12 @@ pub struct InvocationRecord {
     pub outcome: Outcome,
     /// The invocation's W3C `traceparent` (its own span in the caller's trace).
     pub traceparent: Option<String>,
+    /// Outgoing HTTP requests the guest made (that got past its allow-list).
+    pub outbound_requests: u64,
+    /// Request and response body bytes of those requests.
+    pub outbound_bytes: u64,
+    /// Time spent waiting for their responses' heads, summed over requests.
+    pub outbound_wait_ns: u64,
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

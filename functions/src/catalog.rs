@@ -4,9 +4,11 @@
 use crate::artifacts::put_artifact;
 use crate::stored;
 use crate::{
-    ActiveFunction, ArtifactHash, Error, FunctionId, FunctionLimits, FunctionName, Handlers,
-    Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
+    ActiveFunction, ArtifactHash, Error, FunctionConfig, FunctionId, FunctionLimits, FunctionName,
+    Handlers, Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
 };
+use geyser_core::InvalidConfig;
+use std::sync::Arc;
 
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
@@ -31,6 +33,7 @@ pub struct VersionInfo {
     pub hash: ArtifactHash,
     pub kind: Handlers,
     pub limits: FunctionLimits,
+    pub config: FunctionConfig,
     pub created_at_ms: i64,
 }
 
@@ -65,9 +68,14 @@ struct VersionColumns {
     memory_mb: i64,
     timeout_ms: i64,
     public: i64,
+    config: String,
 }
 
 impl VersionColumns {
+    fn config(&self) -> Result<FunctionConfig> {
+        serde_json::from_str(&self.config).map_err(|e| corrupt(format!("bad function config: {e}")))
+    }
+
     fn limits(&self) -> Result<FunctionLimits> {
         Ok(FunctionLimits {
             memory_mb: u32::try_from(self.memory_mb).map_err(corrupt)?,
@@ -87,7 +95,7 @@ impl VersionColumns {
 }
 
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
-     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.created_at_ms AS version_created_at_ms \
+     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config, v.created_at_ms AS version_created_at_ms \
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
      WHERE f.tenant_id = $1";
 
@@ -113,6 +121,7 @@ fn fold_functions(rows: Vec<FunctionVersionRow>) -> Result<Vec<FunctionInfo>> {
             hash: row.version.hash()?,
             kind: row.version.handlers()?,
             limits: row.version.limits()?,
+            config: row.version.config()?,
             created_at_ms: row.version_created_at_ms,
         };
         match out.last_mut() {
@@ -127,6 +136,14 @@ fn fold_functions(rows: Vec<FunctionVersionRow>) -> Result<Vec<FunctionInfo>> {
         }
     }
     Ok(out)
+}
+
+/// A function's active version, as [`Store::configure`] reads it.
+#[derive(sqlx::FromRow)]
+struct ActiveVersionRow {
+    id: i64,
+    #[sqlx(flatten)]
+    version: VersionColumns,
 }
 
 /// The row behind [`Store::active_function`].
@@ -173,8 +190,11 @@ impl Store {
         );
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
-             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (function_id, version) DO NOTHING",
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE( \
+               (SELECT a.config FROM function_versions a JOIN functions f \
+                ON a.function_id = f.id AND a.version = f.active_version WHERE f.id = $1), '{}')) \
+             ON CONFLICT (function_id, version) DO NOTHING",
         )
         .bind(function.0)
         .bind(version.0)
@@ -196,6 +216,71 @@ impl Store {
             .await?;
         tx.commit().await?;
         Ok(Deployed { function, version })
+    }
+
+    /// Adds a version with the active version's artifact, handlers and limits and the
+    /// configuration `change` makes of the active one's; it becomes active. Deploying an
+    /// artifact later keeps this configuration, and rolling back restores the previous one.
+    pub async fn configure(
+        &self,
+        tenant: TenantId,
+        name: &FunctionName,
+        change: impl FnOnce(&FunctionConfig) -> Result<FunctionConfig, InvalidConfig>,
+    ) -> Result<(Deployed, FunctionConfig)> {
+        let mut tx = self.begin_write().await?;
+        let active: Option<ActiveVersionRow> = sqlx::query_as(
+            "SELECT f.id, v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config \
+             FROM functions f JOIN function_versions v \
+             ON v.function_id = f.id AND v.version = f.active_version \
+             WHERE f.tenant_id = $1 AND f.name = $2",
+        )
+        .bind(tenant.0)
+        .bind(name.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(active) = active else {
+            return Err(Error::UnknownFunction {
+                tenant,
+                name: name.clone(),
+            });
+        };
+        let config = change(&active.version.config()?)?;
+        config.check()?;
+        let text = serde_json::to_string(&config)
+            .map_err(|e| corrupt(format!("config does not serialize: {e}")))?;
+        let function = FunctionId(active.id);
+        let version = Version(
+            sqlx::query_scalar(
+                "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
+            )
+            .bind(function.0)
+            .fetch_one(&mut *tx)
+            .await?,
+        );
+        let v = &active.version;
+        sqlx::query(
+            "INSERT INTO function_versions \
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(function.0)
+        .bind(version.0)
+        .bind(&v.sha256)
+        .bind(v.memory_mb)
+        .bind(v.timeout_ms)
+        .bind(v.public)
+        .bind(now_ms())
+        .bind(&v.kind)
+        .bind(text)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+            .bind(version.0)
+            .bind(function.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((Deployed { function, version }, config))
     }
 
     /// Every function of a tenant with all its versions, ordered by name.
@@ -310,7 +395,7 @@ impl Store {
     ) -> Result<Option<ActiveFunction>> {
         let row: Option<ActiveRow> = sqlx::query_as(
             "SELECT t.id AS tenant_id, t.name AS tenant_name, t.disabled_at_ms, f.id, f.name, v.version, \
-             v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public \
+             v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config \
              FROM tenants t JOIN functions f ON f.tenant_id = t.id \
              JOIN function_versions v ON v.function_id = f.id AND v.version = f.active_version \
              WHERE t.name = $1 AND f.name = $2",
@@ -332,6 +417,7 @@ impl Store {
             hash: row.version.hash()?,
             kind: row.version.handlers()?,
             limits: row.version.limits()?,
+            config: Arc::new(row.version.config()?),
         }))
     }
 }

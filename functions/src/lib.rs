@@ -19,6 +19,7 @@ mod logs;
 mod quotas;
 mod routes;
 mod schedules;
+mod secrets;
 mod store;
 mod tenants;
 mod usage;
@@ -26,10 +27,10 @@ mod usage;
 pub use budgets::{Budget, BudgetPolicy};
 pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
 pub use geyser_core::{
-    ActiveFunction, ArtifactHash, ArtifactSource, FunctionId, FunctionKind, FunctionLimits,
-    FunctionName, HOUR_MS, Handlers, InvalidName, InvocationId, InvocationRecord, KeyId, LogLine,
-    MissedTicks, Outcome, Overlap, QuotaOverrides, Quotas, Tenant, TenantId, TenantName,
-    TriggerKind, UnknownValue, Version, hour_of, now_ms,
+    ActiveFunction, ArtifactHash, ArtifactSource, ConfigName, FunctionConfig, FunctionId,
+    FunctionKind, FunctionLimits, FunctionName, HOUR_MS, Handlers, InvalidName, InvocationId,
+    InvocationRecord, KeyId, LogLine, MissedTicks, Outcome, Overlap, QuotaOverrides, Quotas,
+    Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version, hour_of, now_ms,
 };
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
@@ -70,6 +71,9 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    /// A configuration change that breaks a rule (the text names the field); nothing changed.
+    #[error(transparent)]
+    InvalidConfig(#[from] geyser_core::InvalidConfig),
 }
 
 /// A stored text parsed into `T` (a name, an id, a text enum); a value that does not parse is

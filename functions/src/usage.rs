@@ -59,18 +59,18 @@ impl UsageReport {
     }
 }
 
-/// Records per `INSERT` statement (13 parameters each). Not more: sqlx's SQLite driver looks up
+/// Records per `INSERT` statement (16 parameters each). Not more: sqlx's SQLite driver looks up
 /// parameter names per bound value, a cost that grows with the square of a statement's
 /// parameters (64 rows spent more in that lookup than 16 rows spend in round trips).
 const ROWS_PER_INSERT: usize = 16;
-const INVOCATION_COLUMNS: usize = 13;
+const INVOCATION_COLUMNS: usize = 16;
 
 /// `INSERT INTO invocations ... VALUES (...), (...)` for `rows` records, `$n` placeholders.
 fn insert_invocations_sql(rows: usize) -> String {
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, function_name, version, trigger_kind, \
          started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, outcome, \
-         memory_limit_bytes, traceparent) VALUES ",
+         memory_limit_bytes, traceparent, outbound_requests, outbound_bytes, outbound_wait_ns) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -122,6 +122,9 @@ struct InvocationRow {
     memory_limit_bytes: i64,
     outcome: String,
     traceparent: Option<String>,
+    outbound_requests: i64,
+    outbound_bytes: i64,
+    outbound_wait_ns: i64,
 }
 
 fn as_u64(v: i64) -> u64 {
@@ -155,7 +158,10 @@ impl Store {
                     .bind(r.gb_seconds())
                     .bind(r.outcome.as_str())
                     .bind(i64::try_from(r.memory_limit_bytes).unwrap_or(i64::MAX))
-                    .bind(r.traceparent.clone());
+                    .bind(r.traceparent.clone())
+                    .bind(i64::try_from(r.outbound_requests).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(r.outbound_bytes).unwrap_or(i64::MAX))
+                    .bind(i64::try_from(r.outbound_wait_ns).unwrap_or(i64::MAX));
             }
             written.extend(query.fetch_all(&mut *tx).await?);
         }
@@ -293,7 +299,8 @@ impl Store {
     ) -> Result<Vec<InvocationRecord>> {
         let rows: Vec<InvocationRow> = sqlx::query_as(
             "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, \
-             memory_limit_bytes, outcome, traceparent FROM invocations \
+             memory_limit_bytes, outcome, traceparent, outbound_requests, outbound_bytes, \
+             outbound_wait_ns FROM invocations \
              WHERE tenant_id = $1 AND function_name = $2 \
              ORDER BY started_at_ms DESC, id DESC LIMIT $3",
         )
@@ -317,6 +324,9 @@ impl Store {
                     memory_limit_bytes: as_u64(row.memory_limit_bytes),
                     outcome: stored(&row.outcome)?,
                     traceparent: row.traceparent,
+                    outbound_requests: as_u64(row.outbound_requests),
+                    outbound_bytes: as_u64(row.outbound_bytes),
+                    outbound_wait_ns: as_u64(row.outbound_wait_ns),
                 })
             })
             .collect()
@@ -497,8 +507,8 @@ mod tests {
     fn multi_row_insert_numbers_every_parameter_once() {
         let sql = insert_invocations_sql(2);
         assert!(sql.ends_with(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), \
-             ($14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26) \
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16), \
+             ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
              ON CONFLICT (id) DO NOTHING RETURNING id"
         ));
         let full = insert_invocations_sql(ROWS_PER_INSERT);

@@ -28,6 +28,9 @@ fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
         memory_limit_bytes: 64 << 20,
         outcome: Outcome::Ok,
         traceparent: None,
+        outbound_requests: 0,
+        outbound_bytes: 0,
+        outbound_wait_ns: 0,
     }
 }
 

@@ -8,9 +8,11 @@
 pub use geyser_billing::BillingConfig;
 pub use geyser_cron::SchedulerConfig;
 pub use geyser_engine::EngineConfig;
+pub use geyser_engine::OutboundConfig;
 pub use geyser_http::HttpConfig;
 pub use geyser_kafka::KafkaConfig;
 pub use geyser_quotas::QuotaConfig;
+pub use geyser_secrets::SecretsConfig;
 pub use geyser_telemetry::{MeteringConfig, MetricsConfig, OtlpConfig};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub otlp: OtlpConfig,
     pub quotas: QuotaConfig,
+    pub outbound: OutboundConfig,
+    pub secrets: SecretsConfig,
 }
 
 impl Default for Config {
@@ -50,6 +54,8 @@ impl Default for Config {
             metrics: MetricsConfig::default(),
             otlp: OtlpConfig::default(),
             quotas: QuotaConfig::default(),
+            outbound: OutboundConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -116,6 +122,9 @@ impl Config {
             e.epoch_tick_ms >= 1,
             "engine.epoch_tick_ms must be at least 1",
         )?;
+        self.outbound
+            .validate()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let q = &self.quotas.defaults;
         check(
             q.rate_per_second.is_finite() && q.rate_per_second >= 0.0,

@@ -43,6 +43,9 @@ pub enum Error {
     Kafka(String),
     #[error(transparent)]
     Otlp(#[from] geyser_telemetry::OtlpError),
+    /// The node key is malformed, or not the key this database's secrets were sealed with.
+    #[error("secret key: {0}")]
+    SecretKey(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -6,14 +6,15 @@ use crate::admission::NodeAdmission;
 use crate::config::Config;
 use crate::observe::NodeObserver;
 use geyser_billing::{BudgetGuard, PriceTable};
-use geyser_core::{EventBusControl, Kv, MetricFamilies, Publish};
+use geyser_core::{EventBusControl, Kv, MetricFamilies, Publish, SecretBox};
 use geyser_cron::{CronRunner, CronSettings};
-use geyser_engine::{Host, Invoker, InvokerParts, InvokerSettings};
+use geyser_engine::{Host, Invoker, InvokerParts, InvokerSettings, NodeOutbound};
 use geyser_functions::{ApiKey, RouteCache, Store};
 use geyser_http::{AppState, EdgeConfig};
 use geyser_kafka::{ConsumerSettings, KafkaStats, KafkaTrigger, Publisher};
 use geyser_quotas::{QuotaGuard, QuotaKv};
 use geyser_scheduler::{Clock, SystemClock};
+use geyser_secrets::NodeKey;
 use geyser_telemetry::{Meter, Metrics, SpanExport};
 use std::future::Future;
 use std::path::Path;
@@ -100,6 +101,11 @@ impl Node {
             AdminKeySource::DataDir => admin_key_from_data_dir(&config.data_dir)?,
         };
         let store = Store::open(&config.database_url(), 16).await?;
+        let secrets: Arc<dyn SecretBox> = Arc::new(node_key(&config, &store).await?);
+        let outbound = Arc::new(
+            NodeOutbound::new(&config.outbound)
+                .map_err(|e| Error::Config(crate::config::ConfigError::Invalid(e.to_string())))?,
+        );
         let host = Arc::new(Host::new(&config.engine, &config.cache_dir())?);
         let (meter, writer) = Meter::spawn(store.clone(), &config.metering);
         let metrics = Arc::new(Metrics::new(config.metrics.max_function_series));
@@ -146,6 +152,8 @@ impl Node {
             publish: publisher
                 .clone()
                 .map(|publisher| Arc::new(publisher) as Arc<dyn Publish>),
+            secrets: secrets.clone(),
+            outbound,
             admission: Arc::new(NodeAdmission {
                 budgets: budgets.clone(),
                 quotas: quotas.clone(),
@@ -238,6 +246,7 @@ impl Node {
             bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
             metrics: Arc::new(families),
             admin_key: Arc::new(admin_key),
+            secrets,
             config: Arc::new(EdgeConfig {
                 http: config.http.clone(),
                 engine: config.engine.clone(),
@@ -356,6 +365,44 @@ async fn evict_loop(host: Arc<Host>) {
             );
         }
     }
+}
+
+/// The node key: `GEYSER_SECRET_KEY` (put in `config.secrets.key` by the binary), else the
+/// key file (`secrets.key_file`, default `<data-dir>/secret.key`), generated with mode 0600
+/// when it does not exist. The database keeps a check value sealed by the first node's key, so
+/// a node with another key refuses to start instead of failing to open secrets later.
+async fn node_key(config: &Config, store: &Store) -> Result<NodeKey, Error> {
+    let bad = |e: geyser_secrets::BadKey| Error::SecretKey(e.to_string());
+    let key = match &config.secrets.key {
+        Some(hex) => NodeKey::from_hex(hex).map_err(bad)?,
+        None => {
+            let path = config
+                .secrets
+                .key_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join("secret.key"));
+            match std::fs::read_to_string(&path) {
+                Ok(text) => NodeKey::from_hex(&text)
+                    .map_err(|e| Error::SecretKey(format!("{}: {e}", path.display())))?,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    let hex = NodeKey::generate_hex();
+                    write_private(&path, &hex)?;
+                    tracing::info!(path = %path.display(), "generated secret key");
+                    NodeKey::from_hex(&hex).map_err(bad)?
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+    };
+    let check = store.secret_key_check(&key.key_check()).await?;
+    if !key.verifies(&check) {
+        return Err(Error::SecretKey(
+            "this is not the key the database's secrets were sealed with; give every node of \
+             the cluster the same GEYSER_SECRET_KEY or secrets.key_file"
+                .into(),
+        ));
+    }
+    Ok(key)
 }
 
 /// Reads `<data-dir>/admin.key`, or generates it (mode 0600) and says where it is.

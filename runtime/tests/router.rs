@@ -264,3 +264,58 @@ async fn quota_overrides_round_trip_through_the_store() {
     assert_eq!(shown["quotas"]["max_kv_keys"], 100_000, "{shown}");
     f.node.stop().await;
 }
+
+/// The node key: generated into the data directory (mode 0600) on first start and reused; a
+/// node given another key than the one the database's secrets were sealed with refuses to
+/// start, saying so; a malformed key is refused too.
+#[tokio::test]
+async fn a_wrong_secret_key_fails_at_start() {
+    let data = tempfile::tempdir().unwrap();
+    let config = || Config {
+        data_dir: data.path().to_path_buf(),
+        database_url: Some(format!(
+            "sqlite://{}?mode=rwc",
+            data.path().join("keys.db").display()
+        )),
+        ..Config::default()
+    };
+    let start = |config: Config| async move {
+        Node::start(
+            config,
+            AdminKeySource::Fixed(ApiKey::generate()),
+            Arc::new(SystemClock),
+        )
+        .await
+    };
+    let first = start(config()).await.unwrap();
+    first.stop().await;
+    let key_file = data.path().join("secret.key");
+    let generated = std::fs::read_to_string(&key_file).unwrap();
+    assert_eq!(generated.trim().len(), 64);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // The same key again (from the file, then given as the environment would): starts.
+    start(config()).await.unwrap().stop().await;
+    let mut same = config();
+    same.secrets.key = Some(generated.trim().to_owned());
+    start(same).await.unwrap().stop().await;
+
+    let mut other = config();
+    other.secrets.key = Some("ab".repeat(32));
+    let err = start(other)
+        .await
+        .err()
+        .expect("another key must be refused");
+    assert!(err.to_string().contains("not the key"), "{err}");
+    let mut malformed = config();
+    malformed.secrets.key = Some("abc".into());
+    let err = start(malformed)
+        .await
+        .err()
+        .expect("a malformed key must be refused");
+    assert!(err.to_string().contains("64 hex digits"), "{err}");
+}

@@ -479,3 +479,97 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A real HTTP server for guests' outbound calls, on `127.0.0.1:0` in its own thread and
+/// runtime (so it outlives any one test). Routes: `/hello` answers `upstream hello` and the
+/// `authorization`, `host` and `traceparent` it received, one `name: value` per line; `/slow`
+/// answers after 30 s; `/big?kb=N` answers N KiB; anything else 404. `hits` counts requests.
+pub struct Upstream {
+    pub port: u16,
+    hits: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Upstream {
+    pub fn start() -> Upstream {
+        use axum::routing::get;
+        let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = hits.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("upstream runtime");
+            runtime.block_on(async move {
+                let app = axum::Router::new()
+                    .route(
+                        "/hello",
+                        get(|headers: axum::http::HeaderMap| async move {
+                            let mut text = String::from("upstream hello\n");
+                            for name in ["authorization", "host", "traceparent"] {
+                                if let Some(v) = headers.get(name).and_then(|v| v.to_str().ok()) {
+                                    text.push_str(&format!("{name}: {v}\n"));
+                                }
+                            }
+                            text
+                        }),
+                    )
+                    .route(
+                        "/slow",
+                        get(|| async {
+                            tokio::time::sleep(Duration::from_secs(30)).await;
+                            "late"
+                        }),
+                    )
+                    .route(
+                        "/big",
+                        get(
+                            |axum::extract::Query(q): axum::extract::Query<
+                                std::collections::HashMap<String, usize>,
+                            >| async move {
+                                "x".repeat(q.get("kb").copied().unwrap_or(1) << 10)
+                            },
+                        ),
+                    )
+                    .layer(axum::middleware::from_fn(
+                        move |req: axum::extract::Request, next: axum::middleware::Next| {
+                            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            next.run(req)
+                        },
+                    ));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind upstream");
+                let _ = tx.send(listener.local_addr().expect("addr").port());
+                axum::serve(listener, app).await.expect("upstream failed");
+            });
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("upstream did not start");
+        Upstream { port, hits }
+    }
+
+    /// `http://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Requests this server has received.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `text` percent-encoded for a query value.
+pub fn query_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

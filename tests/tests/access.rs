@@ -64,6 +64,15 @@ fn expected() -> BTreeMap<&'static str, [u16; 6]> {
             "POST /v1/functions/{name}/rollback",
             [401, 401, 401, 422, 422, 403],
         ),
+        // `{}` changes nothing but adds a version with the same artifact and configuration.
+        (
+            "GET /v1/functions/{name}/config",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        (
+            "PUT /v1/functions/{name}/config",
+            [401, 401, 401, 404, 201, 403],
+        ),
         // Logs and records stay readable after a delete, so an unknown name reads as empty:
         // the other tenant sees its own (empty) history of a function of that name.
         (

@@ -39,11 +39,12 @@ pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
     Engine::new(&config)
 }
 
-/// The one linker: WASI 0.2, wasi:http and the `geyser:function` capabilities.
+/// The one linker: WASI 0.2, wasi:http, wasi:config and the `geyser:function` capabilities.
 pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<InvocationState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, InvocationState::wasi_config)?;
     crate::capabilities::add_to_linker(&mut linker)?;
     Ok(linker)
 }

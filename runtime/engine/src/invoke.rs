@@ -9,6 +9,7 @@ use crate::guest_body::GuestBody;
 use crate::handlers::{Event, Prepared, Tick};
 use crate::hooks::{Admission, AdmissionPermit, Finish, Observer, Refusal, RefusalReason};
 use crate::host::{Host, LoadError};
+use crate::outbound::{NodeOutbound, OutboundTotals};
 use crate::sandbox::{
     GuestContext, InvocationState, MemoryLimitExceeded, SandboxLimits, Telemetry, TimedOut,
     new_store,
@@ -16,7 +17,7 @@ use crate::sandbox::{
 use bytes::Bytes;
 use geyser_core::{
     ActiveFunction, ArtifactSource, FunctionKind, Handlers, InvocationId, InvocationRecord, Kv,
-    LogLine, Outcome, Publish, TraceContext, TriggerKind, now_ms,
+    LogLine, Outcome, Publish, SecretBox, TraceContext, TriggerKind, now_ms,
 };
 use http_body_util::{BodyExt, Limited};
 use std::future::Future;
@@ -47,6 +48,10 @@ pub enum InvokeError {
     Guest(String),
     #[error("function could not be loaded: {0}")]
     Load(#[from] LoadError),
+    /// A secret of the version did not open with this node's key (nodes of one cluster must
+    /// share it); nothing ran.
+    #[error("function configuration could not be loaded: {0}")]
+    Config(String),
     #[error("invalid request: {0}")]
     BadRequest(String),
     #[error("{name} is {actual} function; it cannot be invoked {wanted}")]
@@ -124,6 +129,10 @@ pub struct InvokerParts {
     pub kv: Arc<dyn Kv>,
     /// The node's event bus; `None` without one (then `publish` fails clearly).
     pub publish: Option<Arc<dyn Publish>>,
+    /// Opens the versions' secrets (the node key).
+    pub secrets: Arc<dyn SecretBox>,
+    /// What guests may reach over outbound HTTP, and how much.
+    pub outbound: Arc<NodeOutbound>,
     pub admission: Arc<dyn Admission>,
     /// Hears every admitted invocation's end (the binary composes metrics, metering, OTLP).
     pub observer: Arc<dyn Observer>,
@@ -161,6 +170,14 @@ struct Admitted {
     start: Instant,
     /// What admission handed out (tenant and function slots), held until the invocation ended.
     _permit: AdmissionPermit,
+}
+
+/// What an invocation used, for its record. Zero for one that never ran.
+#[derive(Debug, Clone, Copy, Default)]
+struct Usage {
+    cpu_ns: u64,
+    peak_memory_bytes: u64,
+    outbound: OutboundTotals,
 }
 
 /// Decrements the in-flight gauge when the guest task ends, however it ends.
@@ -238,7 +255,7 @@ impl Invoker {
     ) -> Result<(crate::host::InstanceSlot, Prepared), InvokeError> {
         let host = &self.inner.parts.host;
         let Some(slot) = host.acquire_slot().await else {
-            self.finish(function, admission, 0, 0, Outcome::Rejected);
+            self.finish(function, admission, Usage::default(), Outcome::Rejected);
             return Err(InvokeError::Refused(
                 Refusal::new(
                     RefusalReason::Saturated,
@@ -257,7 +274,7 @@ impl Invoker {
         {
             Ok((prepared, _temperature)) => Ok((slot, prepared)),
             Err(err) => {
-                self.finish(function, admission, 0, 0, Outcome::Error);
+                self.finish(function, admission, Usage::default(), Outcome::Error);
                 admission
                     .span
                     .in_scope(|| tracing::error!(error = %err, "loading function failed"));
@@ -266,16 +283,29 @@ impl Invoker {
         }
     }
 
+    /// The invocation's store. A secret that does not open fails the invocation (metered as
+    /// an error; nothing ran).
     fn sandbox(
         &self,
         function: &ActiveFunction,
-        trace: &TraceContext,
+        admission: &Admitted,
         extras: InvocationExtras,
-    ) -> (wasmtime::Store<InvocationState>, Telemetry, SandboxLimits) {
+    ) -> Result<(wasmtime::Store<InvocationState>, Telemetry, SandboxLimits), InvokeError> {
+        let env = match self.environment(function) {
+            Ok(env) => env,
+            Err(err) => {
+                self.finish(function, admission, Usage::default(), Outcome::Error);
+                admission.span.in_scope(
+                    || tracing::error!(error = %err, "opening the function's secrets failed"),
+                );
+                return Err(InvokeError::Config(err.to_string()));
+            }
+        };
         let limits = SandboxLimits {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
         };
+        let trace = &admission.trace;
         let context = GuestContext {
             tenant: function.tenant.id,
             kv: extras.kv.unwrap_or_else(|| self.inner.parts.kv.clone()),
@@ -284,9 +314,30 @@ impl Invoker {
                 tenant: function.tenant.name.clone(),
                 traceparent: trace.header(),
             }),
+            env,
+            config: function.config.clone(),
+            outbound: self.inner.parts.outbound.clone(),
+            traceparent: trace.header(),
         };
         let (store, telemetry) = new_store(self.inner.parts.host.engine(), limits, context);
-        (store, telemetry, limits)
+        Ok((store, telemetry, limits))
+    }
+
+    /// The version's variables and opened secrets, as the guest's environment.
+    fn environment(
+        &self,
+        function: &ActiveFunction,
+    ) -> Result<Vec<(String, String)>, geyser_core::SecretError> {
+        let config = &function.config;
+        let mut env = Vec::with_capacity(config.variables.len() + config.secrets.len());
+        for (name, value) in &config.variables {
+            env.push((name.to_string(), value.clone()));
+        }
+        for (name, sealed) in &config.secrets {
+            let value = self.inner.parts.secrets.open(name, sealed)?;
+            env.push((name.to_string(), value.0));
+        }
+        Ok(env)
     }
 
     /// Runs `run` (which owns the store) on a tracked task under the function's hard deadline,
@@ -345,8 +396,11 @@ impl Invoker {
                 invoker.finish(
                     &function,
                     &admission,
-                    cpu_ns.load(Ordering::Relaxed),
-                    telemetry.peak_memory_bytes(),
+                    Usage {
+                        cpu_ns: cpu_ns.load(Ordering::Relaxed),
+                        peak_memory_bytes: telemetry.peak_memory_bytes(),
+                        outbound: telemetry.outbound(),
+                    },
                     finished.outcome,
                 );
                 finished
@@ -380,11 +434,11 @@ impl Invoker {
         let traceparent = admission.trace.header();
         let (slot, prepared) = self.prepare(&function, &admission).await?;
         let Some(pre) = prepared.http else {
-            self.finish(&function, &admission, 0, 0, Outcome::Error);
+            self.finish(&function, &admission, Usage::default(), Outcome::Error);
             return Err(wrong_kind(&function, "over HTTP"));
         };
         let (mut store, telemetry, limits) =
-            self.sandbox(&function, &admission.trace, InvocationExtras::default());
+            self.sandbox(&function, &admission, InvocationExtras::default())?;
         let request = into_guest_request(request, self.inner.parts.settings.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -412,7 +466,7 @@ impl Invoker {
         let (req, out) = match prepared {
             Ok(handles) => handles,
             Err(err) => {
-                self.finish(&function, &admission, 0, 0, Outcome::Rejected);
+                self.finish(&function, &admission, Usage::default(), Outcome::Rejected);
                 return Err(InvokeError::BadRequest(format!("{err:#}")));
             }
         };
@@ -531,9 +585,9 @@ impl Invoker {
             .await?;
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
-        let (store, telemetry, limits) = self.sandbox(&function, &admission.trace, extras);
+        let (store, telemetry, limits) = self.sandbox(&function, &admission, extras)?;
         let Some(run) = run(prepared, store) else {
-            self.finish(&function, &admission, 0, 0, Outcome::Error);
+            self.finish(&function, &admission, Usage::default(), Outcome::Error);
             return Err(wrong_kind(&function, wanted));
         };
         let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
@@ -550,8 +604,7 @@ impl Invoker {
         &self,
         function: &ActiveFunction,
         admission: &Admitted,
-        cpu_ns: u64,
-        peak_memory_bytes: u64,
+        usage: Usage,
         outcome: Outcome,
     ) {
         let wall = admission.start.elapsed();
@@ -567,9 +620,12 @@ impl Invoker {
             trigger: admission.trigger,
             started_at_ms: admission.started_at_ms,
             wall_ns: u64::try_from(wall.as_nanos()).unwrap_or(u64::MAX),
-            cpu_ns,
-            peak_memory_bytes,
+            cpu_ns: usage.cpu_ns,
+            peak_memory_bytes: usage.peak_memory_bytes,
             memory_limit_bytes: u64::from(function.limits.memory_mb) << 20,
+            outbound_requests: usage.outbound.requests,
+            outbound_bytes: usage.outbound.bytes,
+            outbound_wait_ns: usage.outbound.wait_ns,
             outcome,
             traceparent: Some(admission.trace.header()),
         };

@@ -34,6 +34,7 @@ pub mod hooks;
 pub mod host;
 pub mod invoke;
 mod metrics;
+pub mod outbound;
 mod resident;
 mod sandbox;
 
@@ -45,6 +46,7 @@ pub use host::{ComponentError, Host, LoadError, PrepareError, release_freed_memo
 pub use invoke::{
     InvocationExtras, InvokeError, Invoked, Invoker, InvokerParts, InvokerSettings, describe,
 };
+pub use outbound::{NodeOutbound, OutboundConfig, OutboundTotals};
 
 /// Errors that stop the engine from starting.
 #[derive(Debug, thiserror::Error)]

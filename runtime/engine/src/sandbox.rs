@@ -1,18 +1,22 @@
-//! The invocation lifetime: the data of one fresh `Store` — WASI context with no files, no
-//! sockets and no environment (stdout/stderr captured), the tenant's capabilities, the wasi:http context that refuses outgoing requests, and the
-//! memory limiter that enforces the function's limit and records its peak.
+//! The invocation lifetime: the data of one fresh `Store` — WASI context with no files and no
+//! sockets, whose environment is the version's variables and secrets (also served through
+//! wasi:config), stdout/stderr captured; the tenant's capabilities; the wasi:http hooks that
+//! let outgoing requests through only to the version's allowed hosts ([`crate::outbound`]);
+//! and the memory limiter that enforces the function's limit and records its peak.
 
 use crate::capabilities::{
     Capabilities, CapabilitiesView, CapturedOutput, LOG_CAPTURE_BYTES, LogBuffer, PublishContext,
 };
-use geyser_core::{Kv, TenantId};
+use crate::outbound::{NodeOutbound, OutboundHooks, OutboundStats};
+use geyser_core::{FunctionConfig, Kv, TenantId};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_config::WasiConfigVariables;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// A guest tried to grow its memory past the function's limit.
 #[derive(Debug, thiserror::Error)]
@@ -89,33 +93,12 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// wasi:http hooks: guests get no outgoing HTTP (a per-function allow-list is issue #15).
-#[derive(Debug, Default)]
-pub struct DenyOutgoing;
-
-impl WasiHttpHooks for DenyOutgoing {
-    fn send_request(
-        &mut self,
-        _request: http::Request<wasmtime_wasi_http::WasiBody>,
-        _options: Option<wasmtime_wasi_http::RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = wasmtime_wasi_http::Result<(
-                    http::Response<wasmtime_wasi_http::WasiBody>,
-                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-                )>,
-            > + Send,
-    > {
-        Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) })
-    }
-}
-
 /// Everything one invocation's `Store` owns. Never shared across invocations or tenants.
 pub struct InvocationState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    hooks: DenyOutgoing,
+    hooks: OutboundHooks,
+    config: WasiConfigVariables,
     table: ResourceTable,
     limiter: MemoryLimiter,
     capabilities: Capabilities,
@@ -127,6 +110,13 @@ impl CapabilitiesView for InvocationState {
     }
 }
 
+impl InvocationState {
+    /// What `wasi:config/store` serves: the same variables and secrets as the environment.
+    pub fn wasi_config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
+        wasmtime_wasi_config::WasiConfig::from(&self.config)
+    }
+}
+
 /// What is observed of an invocation from outside its store: peak memory and everything it
 /// logged or printed. Readable after the store is gone (a timed-out guest's store is dropped).
 #[derive(Clone)]
@@ -135,11 +125,16 @@ pub struct Telemetry {
     logs: LogBuffer,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
+    outbound: Arc<OutboundStats>,
 }
 
 impl Telemetry {
     pub fn peak_memory_bytes(&self) -> u64 {
         self.peak_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn outbound(&self) -> crate::outbound::OutboundTotals {
+        self.outbound.totals()
     }
 
     /// Everything the guest logged or printed, as (time ms, level, line); stdout and stderr
@@ -162,13 +157,19 @@ impl Telemetry {
     }
 }
 
-/// Who an invocation runs for and what it may reach: the owner's kv (scoped by its id) and
-/// the event bus in the owner's namespace.
-#[derive(Clone)]
+/// Who an invocation runs for and what it may reach: the owner's kv (scoped by its id), the
+/// event bus in the owner's namespace, the version's configuration (its environment: variables
+/// and opened secrets) and the outbound calls its allow-list permits.
 pub struct GuestContext {
     pub tenant: TenantId,
     pub kv: Arc<dyn Kv>,
     pub publish: Option<PublishContext>,
+    /// Variables and opened secrets, as environment variables and wasi:config entries.
+    pub env: Vec<(String, String)>,
+    pub config: Arc<FunctionConfig>,
+    pub outbound: Arc<NodeOutbound>,
+    /// The invocation's `traceparent`, sent with every outgoing request.
+    pub traceparent: String,
 }
 
 impl WasiView for InvocationState {
@@ -212,7 +213,17 @@ pub fn new_store(
     let wasi = WasiCtx::builder()
         .stdout(stdout.clone())
         .stderr(stderr.clone())
+        .envs(&guest.env)
         .build();
+    let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
+    let outbound = Arc::new(OutboundStats::default());
+    let hooks = OutboundHooks::new(
+        guest.outbound,
+        guest.config,
+        tokio::time::Instant::from_std(deadline),
+        guest.traceparent,
+        outbound.clone(),
+    );
     let limiter = MemoryLimiter::new(limits.memory_bytes);
     let logs = LogBuffer::default();
     let telemetry = Telemetry {
@@ -220,11 +231,13 @@ pub fn new_store(
         logs: logs.clone(),
         stdout,
         stderr,
+        outbound,
     };
     let state = InvocationState {
         wasi,
         http: WasiHttpCtx::new(),
-        hooks: DenyOutgoing,
+        hooks,
+        config: WasiConfigVariables::from_iter(guest.env),
         table: ResourceTable::new(),
         limiter,
         capabilities: Capabilities {
@@ -236,7 +249,6 @@ pub fn new_store(
     };
     let mut store = wasmtime::Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    let deadline = Instant::now() + std::time::Duration::from_millis(limits.timeout_ms);
     let timeout_ms = limits.timeout_ms;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_ctx: StoreContextMut<'_, InvocationState>| {

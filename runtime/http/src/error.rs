@@ -109,10 +109,17 @@ impl From<geyser_functions::Error> for ApiError {
             | E::UnknownFunction { .. }
             | E::UnknownVersion { .. }
             | E::UnknownKey(_) => Self::not_found(err.to_string()),
+            E::InvalidConfig(err) => err.into(),
             E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
                 Self::internal(err)
             }
         }
+    }
+}
+
+impl From<geyser_core::InvalidConfig> for ApiError {
+    fn from(err: geyser_core::InvalidConfig) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_config", err.0)
     }
 }
 
@@ -181,6 +188,7 @@ impl From<geyser_engine::InvokeError> for ApiError {
             E::BadRequest(_) => Self::bad_request(message),
             E::WrongKind { .. } => Self::new(StatusCode::BAD_REQUEST, "wrong_kind", message),
             E::Load(err) => Self::internal(err),
+            E::Config(err) => Self::internal(err),
         }
     }
 }

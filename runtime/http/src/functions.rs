@@ -42,6 +42,8 @@ pub struct VersionDto {
     memory_mb: u32,
     timeout_ms: u64,
     public: bool,
+    /// Variables, secret names and allowed outbound hosts of this version.
+    config: super::function_config::ConfigDto,
     created_at_ms: i64,
 }
 
@@ -74,6 +76,7 @@ impl From<&VersionInfo> for VersionDto {
             memory_mb: v.limits.memory_mb,
             timeout_ms: v.limits.timeout_ms,
             public: v.limits.public,
+            config: (&v.config).into(),
             created_at_ms: v.created_at_ms,
         }
     }

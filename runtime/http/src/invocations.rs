@@ -29,6 +29,10 @@ pub struct InvocationDto {
     gb_seconds: f64,
     outcome: &'static str,
     traceparent: Option<String>,
+    /// Outgoing HTTP requests, their body bytes and the time spent waiting for them.
+    outbound_requests: u64,
+    outbound_bytes: u64,
+    outbound_wait_ms: f64,
 }
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -63,6 +67,9 @@ pub async fn recent(
                 gb_seconds: r.gb_seconds(),
                 outcome: r.outcome.as_str(),
                 traceparent: r.traceparent,
+                outbound_requests: r.outbound_requests,
+                outbound_bytes: r.outbound_bytes,
+                outbound_wait_ms: r.outbound_wait_ns as f64 / 1e6,
             })
             .collect(),
     ))

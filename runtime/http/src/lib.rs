@@ -8,6 +8,7 @@ mod billing;
 mod config;
 mod cron;
 mod error;
+mod function_config;
 mod functions;
 pub mod gateway;
 mod hooks;
@@ -24,7 +25,7 @@ mod usage;
 
 use axum::routing::{any, get, post, put};
 use geyser_billing::{BillingConfig, BudgetGuard};
-use geyser_core::{EventBusControl, MetricFamilies};
+use geyser_core::{EventBusControl, MetricFamilies, SecretBox};
 use geyser_engine::{EngineConfig, Invoker};
 use geyser_functions::{ApiKey, RouteCache, Store};
 use geyser_quotas::QuotaGuard;
@@ -63,6 +64,8 @@ pub struct AppState {
     /// Every component's metric families, written in order by `/metrics`.
     pub metrics: Arc<Vec<Arc<dyn MetricFamilies>>>,
     pub admin_key: Arc<ApiKey>,
+    /// Seals the secrets a configuration change sets (the node key).
+    pub secrets: Arc<dyn SecretBox>,
     pub config: Arc<EdgeConfig>,
 }
 
@@ -169,6 +172,18 @@ fn routes() -> Vec<Route> {
             "/v1/functions/{name}/rollback",
             Tenant,
             post(functions::rollback),
+        ),
+        route(
+            "GET",
+            "/v1/functions/{name}/config",
+            Tenant,
+            get(function_config::show),
+        ),
+        route(
+            "PUT",
+            "/v1/functions/{name}/config",
+            Tenant,
+            put(function_config::set),
         ),
         route(
             "GET",

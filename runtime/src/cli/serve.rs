@@ -89,6 +89,15 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     if let Some(url) = args.database_url {
         config.database_url = Some(url);
     }
+    // The node key that seals function secrets (64 hex digits; nodes of one cluster share
+    // it) comes from the environment only, never from argv. Without it: `secrets.key_file`,
+    // else `<data-dir>/secret.key`, generated on first start.
+    if let Some(key) = std::env::var("GEYSER_SECRET_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    {
+        config.secrets.key = Some(key);
+    }
     if let Some(brokers) = args.kafka_brokers.filter(|b| !b.trim().is_empty()) {
         config.kafka.brokers = Some(brokers);
     }

@@ -270,6 +270,9 @@ mod tests {
             memory_limit_bytes: 1,
             outcome: Outcome::Ok,
             traceparent: None,
+            outbound_requests: 0,
+            outbound_bytes: 0,
+            outbound_wait_ns: 0,
         }
     }
 
