@@ -80,6 +80,63 @@ fn serve_and_client_commands_work_end_to_end() {
         "{err}"
     );
 
+    // Configuration: variables and the allow-list from argv, a secret from stdin only.
+    let out = stdout(&geyser(
+        &node,
+        &key,
+        &[
+            "config",
+            "set",
+            "hello",
+            "GREETING=hi",
+            "MODE=test",
+            "--allow-host",
+            "https://api.example.com",
+        ],
+    ));
+    assert!(out.contains("configured hello: version 2"), "{out}");
+    assert!(out.contains("variable GREETING=hi"), "{out}");
+    assert!(out.contains("allow    https://api.example.com"), "{out}");
+    let out = stdout(&geyser_with_stdin(
+        &node,
+        &key,
+        &["secret", "set", "hello", "API_KEY"],
+        b"s3cret-from-stdin\n",
+    ));
+    assert!(out.contains("configured hello: version 3"), "{out}");
+    assert!(
+        out.contains("secret   API_KEY (set)") && !out.contains("s3cret"),
+        "{out}"
+    );
+    let out = stdout(&geyser(&node, &key, &["config", "unset", "hello", "MODE"]));
+    assert!(out.contains("version 4") && !out.contains("MODE"), "{out}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        &key,
+        &["--json", "config", "show", "hello"],
+    )))
+    .unwrap();
+    assert_eq!(shown["version"], 4);
+    assert_eq!(
+        shown["config"]["variables"],
+        serde_json::json!({"GREETING": "hi"})
+    );
+    assert_eq!(shown["config"]["secrets"], serde_json::json!(["API_KEY"]));
+    let err = stderr_failure(&geyser_with_stdin(
+        &node,
+        &key,
+        &["secret", "set", "hello", "bad-name"],
+        b"x",
+    ));
+    assert!(err.contains("400") && err.contains("secrets"), "{err}");
+    let err = stderr_failure(&geyser_with_stdin(
+        &node,
+        &key,
+        &["secret", "set", "hello", "EMPTY"],
+        b"",
+    ));
+    assert!(err.contains("empty secret"), "{err}");
+
     for _ in 0..3 {
         stdout(&geyser(&node, &key, &["invoke", "hello"]));
     }

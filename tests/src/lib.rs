@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use geyser_test_support::fresh_postgres_database;
 pub use geyser_test_support::guest;
 
+/// The node key of every test server (64 hex digits).
+pub const TEST_SECRET_KEY: &str =
+    "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
 /// Which database a test server uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -112,6 +116,9 @@ impl TestServer {
         config.engine.max_instances = 64;
         config.http.max_upload_bytes = 8 << 20;
         config.database_url = database_url;
+        // One node key for every node of the suite: nodes joining a database (a peer, a
+        // restart on another data directory) must share the key its secrets were sealed with.
+        config.secrets.key = Some(TEST_SECRET_KEY.to_owned());
         tweak(&mut config);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown_tx, shutdown_rx) = tokio::sync::oneshot::channel::<()>();

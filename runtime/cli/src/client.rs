@@ -7,6 +7,48 @@ use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
 
+/// A configuration answer as lines: variables with their values, secrets by name only.
+fn print_config(value: &Value) {
+    let config = &value["config"];
+    for (key, v) in config["variables"].as_object().into_iter().flatten() {
+        println!("variable {key}={}", v.as_str().unwrap_or_default());
+    }
+    for key in config["secrets"].as_array().into_iter().flatten() {
+        println!("secret   {} (set)", key.as_str().unwrap_or_default());
+    }
+    for host in config["allowed_outbound_hosts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        println!("allow    {}", host.as_str().unwrap_or_default());
+    }
+}
+
+/// A secret's value: typed at a prompt that does not echo when stdin is a terminal, else
+/// stdin to its end (one trailing newline dropped). Never an argument: argv is visible to every
+/// user of the machine.
+pub fn read_secret(key: &str) -> Result<String> {
+    let value = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("value of {key}: ")).context("reading the secret")?
+    } else {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .context("reading the secret from stdin")?;
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        text
+    };
+    if value.is_empty() {
+        bail!("empty secret: nothing set");
+    }
+    Ok(value)
+}
+
 pub struct Client {
     base: String,
     key: Option<String>,
@@ -239,6 +281,33 @@ impl Client {
             return self.print_json(&serde_json::json!({ "deleted": name }));
         }
         println!("deleted {name}");
+        Ok(())
+    }
+
+    pub async fn show_config(&self, name: &str) -> Result<()> {
+        let value = self
+            .send_json(self.request(Method::GET, &format!("/v1/functions/{name}/config"))?)
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        print_config(&value);
+        Ok(())
+    }
+
+    /// `PUT /v1/functions/{name}/config` with `change`; prints the new version.
+    pub async fn configure(&self, name: &str, change: Value) -> Result<()> {
+        let value = self
+            .send_json(
+                self.request(Method::PUT, &format!("/v1/functions/{name}/config"))?
+                    .json(&change),
+            )
+            .await?;
+        if self.json {
+            return self.print_json(&value);
+        }
+        println!("configured {name}: version {}", value["version"]);
+        print_config(&value);
         Ok(())
     }
 

@@ -6,4 +6,4 @@
 mod client;
 pub mod scaffold;
 
-pub use client::Client;
+pub use client::{Client, read_secret};

@@ -73,6 +73,13 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
+    /// Show or change a function's variables and allowed outbound hosts (each change is a
+    /// new version with the same code).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Set a function's secrets (the value is read from stdin or a prompt, never from argv).
+    #[command(subcommand)]
+    Secret(SecretCommand),
     /// Delete a function and all its versions.
     Delete { name: String },
     /// Manage triggers of a function.
@@ -193,6 +200,36 @@ enum TriggerCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Variables, secret names and allowed outbound hosts of the active version.
+    Show { name: String },
+    /// Set variables (`KEY=VALUE`) and, with `--allow-host`, replace the outbound allow-list.
+    Set {
+        name: String,
+        /// `KEY=VALUE` pairs.
+        #[arg(value_name = "KEY=VALUE")]
+        variables: Vec<String>,
+        /// `scheme://host[:port]` the function may call (`*.` for subdomains); repeat for more.
+        /// Replaces the list; `--allow-host none` empties it.
+        #[arg(long = "allow-host", value_name = "URL")]
+        allow_hosts: Vec<String>,
+    },
+    /// Remove variables or secrets by name.
+    Unset {
+        name: String,
+        #[arg(required = true, value_name = "KEY")]
+        keys: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SecretCommand {
+    /// Set one secret of a function: `echo -n VALUE | geyser secret set NAME KEY`, or type it at
+    /// the prompt.
+    Set { name: String, key: String },
+}
+
+#[derive(Subcommand, Debug)]
 enum TenantCommand {
     /// Create a tenant and print its API key (shown once).
     Create { name: String },
@@ -223,6 +260,45 @@ pub async fn run(args: Args) -> Result<()> {
         Command::Functions => client()?.functions().await,
         Command::Rollback { name, version } => client()?.rollback(&name, version).await,
         Command::Delete { name } => client()?.delete(&name).await,
+        Command::Config(ConfigCommand::Show { name }) => client()?.show_config(&name).await,
+        Command::Config(ConfigCommand::Set {
+            name,
+            variables,
+            allow_hosts,
+        }) => {
+            let mut change = serde_json::json!({});
+            let mut set = serde_json::Map::new();
+            for pair in variables {
+                let (key, value) = pair
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("{pair:?} is not KEY=VALUE"))?;
+                set.insert(key.to_owned(), value.into());
+            }
+            if !set.is_empty() {
+                change["variables"] = set.into();
+            }
+            if !allow_hosts.is_empty() {
+                let hosts: Vec<String> = allow_hosts.into_iter().filter(|h| h != "none").collect();
+                change["allowed_outbound_hosts"] = hosts.into();
+            }
+            if change.as_object().is_some_and(|o| o.is_empty()) {
+                anyhow::bail!("nothing to set: give KEY=VALUE pairs or --allow-host");
+            }
+            client()?.configure(&name, change).await
+        }
+        Command::Config(ConfigCommand::Unset { name, keys }) => {
+            let nulls: serde_json::Map<String, serde_json::Value> = keys
+                .into_iter()
+                .map(|k| (k, serde_json::Value::Null))
+                .collect();
+            let change = serde_json::json!({ "variables": nulls.clone(), "secrets": nulls });
+            client()?.configure(&name, change).await
+        }
+        Command::Secret(SecretCommand::Set { name, key }) => {
+            let value = geyser_cli::read_secret(&key)?;
+            let change = serde_json::json!({ "secrets": { key: value } });
+            client()?.configure(&name, change).await
+        }
         Command::Logs { name, limit } => client()?.logs(&name, limit).await,
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
         Command::Bill { month, tenant, csv } => {

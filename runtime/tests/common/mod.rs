@@ -79,7 +79,10 @@ pub fn start_logging(
         .arg(data_dir)
         .args(extra)
         .env_remove("GEYSER_ADMIN_KEY")
-        .env_remove("GEYSER_DATABASE_URL");
+        .env_remove("GEYSER_DATABASE_URL")
+        // Every node of these tests shares one node key, as the nodes of a cluster must (two
+        // processes on one PostgreSQL database, a restart on another data directory).
+        .env("GEYSER_SECRET_KEY", "5e".repeat(32));
     if let Some(key) = admin_key {
         command.env("GEYSER_ADMIN_KEY", key);
     }
@@ -111,6 +114,27 @@ pub fn geyser(node: &Node, key: &str, args: &[&str]) -> Output {
         .env("GEYSER_API_KEY", key)
         .output()
         .expect("run geyser")
+}
+
+/// [`geyser`] with `input` on its stdin.
+pub fn geyser_with_stdin(node: &Node, key: &str, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run geyser");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write stdin");
+    child.wait_with_output().expect("run geyser")
 }
 
 /// `geyser --json tenant create NAME` with the admin key; returns the tenant's API key.
