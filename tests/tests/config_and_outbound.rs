@@ -38,6 +38,7 @@ geyser_e2e::on_both_backends!(
     bad_configuration_is_refused_and_changes_nothing,
     outbound_calls_follow_the_allow_list_and_the_private_address_guard,
     slow_and_oversized_upstreams_are_cut,
+    wasi_keyvalue_is_the_tenants_kv_store,
 );
 
 const SECRET: &str = "tok-s3cret-7f3a9c";
@@ -387,6 +388,60 @@ async fn slow_and_oversized_upstreams_are_cut(api: Api) {
     let reply = fetch(&api, &t.name, &upstream().url("/big?kb=512"), "").await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body.len(), "status 200\n".len() + (512 << 10));
+}
+
+/// A component written against wasi:keyvalue (bindings from plain wit-bindgen, no SDK) uses
+/// the tenant's kv store: its keys count against the tenant's quota, another tenant sees none
+/// of them, and errors come back as `wasi:keyvalue` errors the guest handles.
+async fn wasi_keyvalue_is_the_tenants_kv_store(api: Api) {
+    let t = api.create_tenant("wasikv").await;
+    api.deploy_ok(&t, "probe", "", probe()).await;
+    let kv = |q: &str| format!("/kv?{q}");
+    let call = |q: String| {
+        let api = api.clone();
+        let tenant = t.name.clone();
+        async move { api.invoke(&tenant, "probe", &q).await }
+    };
+    assert_eq!(call(kv("op=get&key=seat")).await.body, "none");
+    assert_eq!(call(kv("op=set&key=seat&value=A1")).await.body, "ok");
+    assert_eq!(call(kv("op=get&key=seat")).await.body, "A1");
+    assert_eq!(call(kv("op=exists&key=seat")).await.body, "true");
+    assert_eq!(call(kv("op=incr&key=sold&by=2")).await.body, "2");
+    assert_eq!(call(kv("op=incr&key=sold&by=3")).await.body, "5");
+    assert_eq!(
+        call(kv("op=many&key=row&value=v")).await.body,
+        "row1=v-row1\nrow2=v-row2\nrow3=v-row3\nnone"
+    );
+    // `many` deleted row1 again; list walks every page.
+    assert_eq!(call(kv("op=list")).await.body, "row2\nrow3\nseat\nsold");
+    assert_eq!(call(kv("op=del&key=seat")).await.body, "ok");
+    assert_eq!(call(kv("op=exists&key=seat")).await.body, "false");
+    // Another bucket does not exist; a key that is too long is refused.
+    let reply = call(kv("op=get&key=x&bucket=other")).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    assert_eq!(reply.body, "error: Error::NoSuchStore");
+    let long = "k".repeat(300);
+    let reply = call(kv(&format!("op=set&key={long}&value=x"))).await;
+    assert!(
+        reply.body.starts_with("error: Error::Other(\"key must be"),
+        "{}",
+        reply.body
+    );
+    // The same store the quota counts: three keys (row2, row3, sold).
+    let quotas = api.get("/v1/quotas", Some(&t.key)).await;
+    assert_eq!(quotas.json()["used"]["kv_keys"], 3, "{}", quotas.body);
+    // Another tenant's probe sees none of it.
+    let other = api.create_tenant("wasikv-other").await;
+    api.deploy_ok(&other, "probe", "", probe()).await;
+    let reply = api
+        .invoke(&other.name, "probe", &kv("op=get&key=sold"))
+        .await;
+    assert_eq!(reply.body, "none");
 }
 
 /// The database holds secrets sealed: the value appears in no stored configuration, the

@@ -1,7 +1,8 @@
-//! Host capabilities a guest may import from the `geyser:function` WIT package: the tenant's kv
-//! namespace, logging, and publishing. Each invocation gets its own [`Capabilities`], bound to
+//! Host capabilities a guest may import from the `geyser:function` WIT package — the tenant's kv
+//! namespace, logging, and publishing — and the standard `wasi:keyvalue` over the same kv. Each invocation gets its own [`Capabilities`], bound to
 //! the tenant that owns the function — that binding is what scopes every call.
 
+mod keyvalue;
 mod kv;
 mod logging;
 mod output;
@@ -39,12 +40,13 @@ pub trait CapabilitiesView: Send {
     fn capabilities(&mut self) -> &mut Capabilities;
 }
 
-/// Adds every geyser capability to the linker.
+/// Adds every geyser capability, and wasi:keyvalue, to the linker.
 pub fn add_to_linker<T: CapabilitiesView + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
     Imports::add_to_linker::<_, wasmtime::component::HasSelf<Capabilities>>(
         linker,
         |state: &mut T| state.capabilities(),
-    )
+    )?;
+    keyvalue::add_to_linker(linker)
 }
