@@ -25,6 +25,13 @@ impl Observer for NodeObserver {
             record.cpu_ns,
             record.peak_memory_bytes,
         );
+        self.metrics.outbound(
+            &function.tenant,
+            &function.name,
+            record.outbound_requests,
+            record.outbound_bytes,
+            record.outbound_wait_ns,
+        );
         if let Some(otlp) = &self.otlp {
             otlp.invocation(InvocationSpan {
                 function,

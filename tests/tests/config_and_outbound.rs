@@ -339,6 +339,20 @@ async fn outbound_calls_follow_the_allow_list_and_the_private_address_guard(api:
         .filter(|r| r["outbound_requests"] == 0)
         .count();
     assert!(denied >= 6, "{records:?}");
+    // /metrics counts the same request (one series per function; this tenant's only call).
+    let labels = format!("tenant=\"{}\",function=\"probe\"", t.name);
+    assert_eq!(
+        api.metric(&format!(
+            "geyser_function_outbound_requests_total{{{labels}}}"
+        ))
+        .await,
+        1.0
+    );
+    assert_eq!(
+        api.metric(&format!("geyser_function_outbound_bytes_total{{{labels}}}"))
+            .await,
+        bytes as f64
+    );
 }
 
 async fn slow_and_oversized_upstreams_are_cut(api: Api) {

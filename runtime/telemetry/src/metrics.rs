@@ -42,6 +42,10 @@ struct FunctionSeries {
     cpu_ns: AtomicU64,
     /// Peak memory × wall time, in byte-milliseconds (GB-seconds × 2^30 × 1000).
     memory_byte_ms: AtomicU64,
+    /// Outgoing HTTP requests, their body bytes, and the time spent waiting for them.
+    outbound_requests: AtomicU64,
+    outbound_bytes: AtomicU64,
+    outbound_wait_ns: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -93,6 +97,9 @@ impl FunctionSeries {
             failed: Histogram::default(),
             cpu_ns: AtomicU64::new(0),
             memory_byte_ms: AtomicU64::new(0),
+            outbound_requests: AtomicU64::new(0),
+            outbound_bytes: AtomicU64::new(0),
+            outbound_wait_ns: AtomicU64::new(0),
         }
     }
 }
@@ -135,6 +142,28 @@ impl Metrics {
         series
             .memory_byte_ms
             .fetch_add(byte_ms as u64, Ordering::Relaxed);
+    }
+
+    /// Counts an invocation's outgoing HTTP requests (called with the record's figures).
+    pub fn outbound(
+        &self,
+        tenant: &Tenant,
+        function: &FunctionName,
+        requests: u64,
+        bytes: u64,
+        wait_ns: u64,
+    ) {
+        if requests == 0 {
+            return;
+        }
+        let series = self.series(tenant, function);
+        series
+            .outbound_requests
+            .fetch_add(requests, Ordering::Relaxed);
+        series.outbound_bytes.fetch_add(bytes, Ordering::Relaxed);
+        series
+            .outbound_wait_ns
+            .fetch_add(wait_ns, Ordering::Relaxed);
     }
 
     fn series(&self, tenant: &Tenant, function: &FunctionName) -> Arc<FunctionSeries> {
@@ -279,6 +308,29 @@ impl Metrics {
         for s in &all {
             let v = s.memory_byte_ms.load(Ordering::Relaxed) as f64 / (1u64 << 30) as f64 / 1e3;
             prom::sample(out, GB_SECONDS, &s.labels, v);
+        }
+        for (name, help, value) in [
+            (
+                "geyser_function_outbound_requests_total",
+                "Outgoing HTTP requests guests made, per function.",
+                (|s: &FunctionSeries| s.outbound_requests.load(Ordering::Relaxed) as f64)
+                    as fn(&FunctionSeries) -> f64,
+            ),
+            (
+                "geyser_function_outbound_bytes_total",
+                "Body bytes (sent and received) of guests' outgoing HTTP requests, per function.",
+                |s| s.outbound_bytes.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "geyser_function_outbound_wait_seconds_total",
+                "Time guests waited for their outgoing HTTP requests' responses, per function.",
+                |s| s.outbound_wait_ns.load(Ordering::Relaxed) as f64 / 1e9,
+            ),
+        ] {
+            prom::header(out, name, help, Kind::Counter);
+            for s in &all {
+                prom::sample(out, name, &s.labels, value(s));
+            }
         }
     }
 }
