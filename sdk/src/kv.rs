@@ -16,6 +16,8 @@ pub enum Error {
     ValueTooLarge(String),
     NotANumber(String),
     Unavailable(String),
+    /// The write would create a key beyond the tenant's key quota.
+    QuotaExceeded(String),
     /// A stored value was not the JSON the caller expected.
     Json(String),
 }
@@ -27,6 +29,7 @@ impl fmt::Display for Error {
             | Error::ValueTooLarge(m)
             | Error::NotANumber(m)
             | Error::Unavailable(m)
+            | Error::QuotaExceeded(m)
             | Error::Json(m) => f.write_str(m),
         }
     }
@@ -41,6 +44,7 @@ impl From<host::KvError> for Error {
             host::KvError::ValueTooLarge(m) => Error::ValueTooLarge(m),
             host::KvError::NotANumber(m) => Error::NotANumber(m),
             host::KvError::Unavailable(m) => Error::Unavailable(m),
+            host::KvError::QuotaExceeded(m) => Error::QuotaExceeded(m),
         }
     }
 }

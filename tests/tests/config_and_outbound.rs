@@ -39,6 +39,7 @@ geyser_e2e::on_both_backends!(
     outbound_calls_follow_the_allow_list_and_the_private_address_guard,
     slow_and_oversized_upstreams_are_cut,
     wasi_keyvalue_is_the_tenants_kv_store,
+    a_component_built_against_contract_0_1_keeps_running,
 );
 
 const SECRET: &str = "tok-s3cret-7f3a9c";
@@ -456,6 +457,63 @@ async fn wasi_keyvalue_is_the_tenants_kv_store(api: Api) {
         .invoke(&other.name, "probe", &kv("op=get&key=sold"))
         .await;
     assert_eq!(reply.body, "none");
+}
+
+/// A component built against the frozen `geyser:function@0.1.0` (plain wit-bindgen) deploys
+/// as an event function and runs on the 0.2.0 host: kv and logging work, and a kv quota refusal,
+/// which 0.2.0 reports as `quota-exceeded`, reaches it as its own `unavailable` case.
+async fn a_component_built_against_contract_0_1_keeps_running(api: Api) {
+    let t = api.create_tenant("legacy").await;
+    let reply = api
+        .deploy(&t, "legacy", "", guest("geyser_fixture_legacy_counter"))
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    assert_eq!(reply.json()["kind"], "event");
+    let event = |payload: &'static str| {
+        let api = api.clone();
+        let key = t.key.clone();
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                "/v1/functions/legacy/events",
+                Some(&key),
+                Some(payload.as_bytes().to_vec()),
+            )
+            .await
+        }
+    };
+    for _ in 0..2 {
+        let reply = event("count").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+        assert_eq!(reply.json()["outcome"], "ok", "{}", reply.body);
+    }
+    let logs = api
+        .get("/v1/functions/legacy/logs?limit=10", Some(&t.key))
+        .await;
+    assert!(logs.body.contains("count 2"), "{}", logs.body);
+    // One kv key exists; a quota of one refuses the next new key.
+    let reply = api
+        .put_json(
+            &format!("/v1/quotas?tenant={}", t.name),
+            &api.admin_key,
+            json!({"max_kv_keys": 1}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let reply = event("key").await;
+    assert_eq!(
+        reply.status,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "{}",
+        reply.body
+    );
+    let message = reply.error_message();
+    assert!(
+        message.contains("Unavailable(") && message.contains("kv quota exceeded"),
+        "{message}"
+    );
+    // Existing keys still take writes.
+    assert_eq!(event("count").await.status, StatusCode::OK);
 }
 
 /// The database holds secrets sealed: the value appears in no stored configuration, the

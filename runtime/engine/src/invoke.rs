@@ -532,11 +532,7 @@ impl Invoker {
             extras,
             move |prepared, mut store| match prepared.event {
                 Some(pre) => Some(Box::pin(async move {
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    let result = instance
-                        .geyser_function_event_handler()
-                        .call_handle(&mut store, &event)
-                        .await?;
+                    let result = pre.handle(&mut store, &event).await?;
                     Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
                 }) as GuestRun),
                 None => None,
@@ -559,11 +555,7 @@ impl Invoker {
             InvocationExtras::default(),
             move |prepared, mut store| match prepared.schedule {
                 Some(pre) => Some(Box::pin(async move {
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    let result = instance
-                        .geyser_function_schedule_handler()
-                        .call_on_tick(&mut store, &tick)
-                        .await?;
+                    let result = pre.on_tick(&mut store, &tick).await?;
                     Ok(result.map_or_else(GuestEnd::Failed, |()| GuestEnd::Ok))
                 }) as GuestRun),
                 None => None,

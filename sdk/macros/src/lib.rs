@@ -67,15 +67,24 @@ pub fn http(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Bindings of `world` generated in the user's crate, with the imports taken from the SDK.
 fn world_bindings(world: &str) -> proc_macro2::TokenStream {
+    // The `with` keys name the contract's version, read from the WIT itself.
+    let version = WIT
+        .split("package geyser:function@")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("the WIT declares `package geyser:function@VERSION;`");
+    let kv = format!("geyser:function/kv@{version}");
+    let logging = format!("geyser:function/logging@{version}");
+    let publish = format!("geyser:function/publish@{version}");
     quote! {
         ::geyser_sdk::__private::wit_bindgen::generate!({
             inline: #WIT,
             world: #world,
             runtime_path: "::geyser_sdk::__private::wit_bindgen::rt",
             with: {
-                "geyser:function/kv@0.1.0": ::geyser_sdk::__private::imports::geyser::function::kv,
-                "geyser:function/logging@0.1.0": ::geyser_sdk::__private::imports::geyser::function::logging,
-                "geyser:function/publish@0.1.0": ::geyser_sdk::__private::imports::geyser::function::publish,
+                #kv: ::geyser_sdk::__private::imports::geyser::function::kv,
+                #logging: ::geyser_sdk::__private::imports::geyser::function::logging,
+                #publish: ::geyser_sdk::__private::imports::geyser::function::publish,
             },
         });
     }

@@ -15,6 +15,7 @@ const GUESTS: &[&str] = &[
     "example-hello",
     "example-ticket-reservation",
     "geyser-fixture-probe",
+    "geyser-fixture-legacy-counter",
     "geyser-fixture-wstd",
     "geyser-fixture-ticker",
     "example-ad-reports-ingest",

@@ -12,9 +12,8 @@ fn guest_error(err: Failure) -> KvError {
         Failure::InvalidKey(_) => KvError::InvalidKey(err.to_string()),
         Failure::ValueTooLarge(_) => KvError::ValueTooLarge(err.to_string()),
         Failure::NotANumber(_) => KvError::NotANumber(err.to_string()),
-        // The WIT has no quota case (adding one would break every component built against the
-        // current interface): the guest hears `unavailable` with the quota in the message.
-        Failure::QuotaExceeded(message) => KvError::Unavailable(message),
+        // A 0.1.0 guest hears this as `unavailable` (`v0_1.rs`).
+        Failure::QuotaExceeded(message) => KvError::QuotaExceeded(message),
         Failure::Backend(inner) => {
             tracing::error!(error = %inner, "kv store failure");
             KvError::Unavailable("the key-value store is unavailable; retry".into())

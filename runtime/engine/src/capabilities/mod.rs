@@ -7,6 +7,7 @@ mod kv;
 mod logging;
 mod output;
 mod publish;
+pub mod v0_1;
 
 pub use logging::{LOG_CAPTURE_BYTES, LogBuffer};
 pub use output::CapturedOutput;
@@ -40,7 +41,8 @@ pub trait CapabilitiesView: Send {
     fn capabilities(&mut self) -> &mut Capabilities;
 }
 
-/// Adds every geyser capability, and wasi:keyvalue, to the linker.
+/// Adds every geyser capability — the current contract and every earlier one still served
+/// (`v0_1`) — and wasi:keyvalue, to the linker.
 pub fn add_to_linker<T: CapabilitiesView + 'static>(
     linker: &mut wasmtime::component::Linker<T>,
 ) -> wasmtime::Result<()> {
@@ -48,5 +50,6 @@ pub fn add_to_linker<T: CapabilitiesView + 'static>(
         linker,
         |state: &mut T| state.capabilities(),
     )?;
+    v0_1::add_to_linker(linker)?;
     keyvalue::add_to_linker(linker)
 }
