@@ -5,7 +5,7 @@
 # answering with its body (`/fetch`). The upstream alone is measured too, so its own cost can be
 # told apart. Metering on, full path.
 #
-# Usage: [GEYSER_BIN=path/to/geyser] bench/outbound.sh [DURATION_S] [CONNECTIONS]
+# Usage: [GEYSER_BIN=path/to/geyser UPSTREAM_BIN=path/to/upstream] bench/outbound.sh [DURATION_S] [CONNECTIONS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +18,9 @@ UP_PORT=${BENCH_UPSTREAM_PORT:-18184}
 
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 bench_build geyser-fixture-probe
-target/release/upstream "$UP_PORT" &
+# UPSTREAM_BIN: the upstream server built elsewhere (with GEYSER_BIN); default this checkout's.
+[ -n "${UPSTREAM_BIN:-}" ] || cargo build --release -q -p geyser-bench --bin upstream
+"${UPSTREAM_BIN:-target/release/upstream}" "$UP_PORT" &
 UPSTREAM=$!
 bench_serve "$PORT" "outbound.allowed_private = [\"127.0.0.1:$UP_PORT\"]"
 trap 'bench_stop $SERVER $DATA; kill $UPSTREAM 2>/dev/null || true' EXIT
