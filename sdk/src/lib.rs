@@ -21,6 +21,7 @@
 //! ```
 
 pub mod event;
+pub mod fetch;
 pub mod http;
 pub mod kv;
 pub mod log;

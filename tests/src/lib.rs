@@ -490,17 +490,57 @@ macro_rules! on_both_backends {
 /// A real HTTP server for guests' outbound calls, on `127.0.0.1:0` in its own thread and
 /// runtime (so it outlives any one test). Routes: `/hello` answers `upstream hello` and the
 /// `authorization`, `host` and `traceparent` it received, one `name: value` per line; `/slow`
-/// answers after 30 s; `/big?kb=N` answers N KiB; anything else 404. `hits` counts requests.
+/// answers after 30 s; `/big?kb=N` answers N KiB; `POST /charges` is a payments service (see
+/// [`Upstream::PAYMENTS_KEY`]); anything else 404. `hits` counts requests.
 pub struct Upstream {
     pub port: u16,
     hits: Arc<std::sync::atomic::AtomicU64>,
 }
 
+/// Charges a payments service took, by idempotency key.
+type Charges = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
+/// `POST /charges` of [`Upstream`]: 401 without `authorization: Bearer PAYMENTS_KEY`; by the
+/// body's `quantity`: 5 → 402 declined, 6 → answers after 30 s, else 201 and the charge is
+/// recorded once per `idempotency-key`. `GET /charges` answers how many were recorded.
+async fn charge(
+    charges: Charges,
+    headers: axum::http::HeaderMap,
+    body: axum::Json<Value>,
+) -> (axum::http::StatusCode, String) {
+    use axum::http::StatusCode as S;
+    let bearer = format!("Bearer {}", Upstream::PAYMENTS_KEY);
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(bearer.as_str()) {
+        return (S::UNAUTHORIZED, "no".into());
+    }
+    match body["quantity"].as_u64() {
+        Some(5) => (S::PAYMENT_REQUIRED, "declined".into()),
+        Some(6) => {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            (S::CREATED, "late".into())
+        }
+        _ => {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            charges.lock().unwrap().insert(key);
+            (S::CREATED, "{\"charged\":true}".into())
+        }
+    }
+}
+
 impl Upstream {
+    /// The API key the payments route wants.
+    pub const PAYMENTS_KEY: &'static str = "pay-secret-42";
+
     pub fn start() -> Upstream {
         use axum::routing::get;
         let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counted = hits.clone();
+        let charges: Charges = Arc::default();
+        let charged = charges.clone();
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -538,6 +578,17 @@ impl Upstream {
                                 "x".repeat(q.get("kb").copied().unwrap_or(1) << 10)
                             },
                         ),
+                    )
+                    .route(
+                        "/charges",
+                        axum::routing::post({
+                            let charges = charges.clone();
+                            move |headers, body| charge(charges.clone(), headers, body)
+                        })
+                        .get(move || {
+                            let charged = charged.clone();
+                            async move { charged.lock().unwrap().len().to_string() }
+                        }),
                     )
                     .layer(axum::middleware::from_fn(
                         move |req: axum::extract::Request, next: axum::middleware::Next| {

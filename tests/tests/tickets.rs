@@ -2,7 +2,7 @@
 //! node and two nodes on one PostgreSQL), idempotent retries, hold expiry, confirmation,
 //! release, and kv isolation between tenants.
 
-use geyser_e2e::{Api, Backend, TestServer, TestTenant, guest};
+use geyser_e2e::{Api, Backend, TestServer, TestTenant, Upstream, guest};
 use geyser_functions::{Store, TenantName};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -355,4 +355,97 @@ async fn an_sdk_function_never_sees_a_truncated_body() {
         .post_json(&format!("/fn/{}/tickets/events", t.name), &t.key, small)
         .await;
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+}
+
+/// Confirmation through a real payments service (outbound HTTP, an API key as a secret): a
+/// charge confirms, a decline or a timeout releases the hold and its seats come back, a retried
+/// confirm does not charge twice, and the event never sells more seats than it has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payments_confirm_or_release_and_no_seat_is_lost() {
+    let payments = Upstream::start();
+    let port = payments.port;
+    let server = TestServer::start(Backend::Sqlite, |c| {
+        c.outbound.allowed_private = vec![format!("127.0.0.1:{port}")];
+    });
+    let api = server.api();
+    let t = api.create_tenant("paid").await;
+    api.deploy_ok(&t, "tickets", "", tickets()).await;
+    let reply = api
+        .put_json(
+            "/v1/functions/tickets/config",
+            &t.key,
+            json!({
+                "variables": {"PAYMENTS_URL": payments.url(""), "PAYMENTS_TIMEOUT_MS": "500"},
+                "secrets": {"PAYMENTS_API_KEY": Upstream::PAYMENTS_KEY},
+                "allowed_outbound_hosts": [format!("http://127.0.0.1:{port}")],
+            }),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
+    let event = create_event(&api, &t, 10, 600).await;
+    let confirm = |id: String| {
+        let api = api.clone();
+        let tenant = t.name.clone();
+        async move {
+            api.send(
+                reqwest::Method::POST,
+                &format!("/fn/{tenant}/tickets/reservations/{id}/confirm"),
+                None,
+                None,
+            )
+            .await
+        }
+    };
+    let charges = || async {
+        reqwest::get(payments.url("/charges"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+
+    // Paid: confirmed, charged once; confirming again neither fails nor charges again.
+    let (_, paid) = reserve(&api, &t.name, &event, "standard", 2, None).await;
+    let paid = paid["id"].as_str().unwrap().to_owned();
+    let reply = confirm(paid.clone()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.json()["status"], "confirmed");
+    assert_eq!(confirm(paid).await.status, StatusCode::OK);
+    assert_eq!(charges().await, "1");
+
+    // Declined: 402, released, seats back.
+    let (_, declined) = reserve(&api, &t.name, &event, "standard", 5, None).await;
+    assert_eq!(available(&api, &t.name, &event, "standard").await, 3);
+    let reply = confirm(declined["id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(reply.status, StatusCode::PAYMENT_REQUIRED, "{}", reply.body);
+    assert_eq!(available(&api, &t.name, &event, "standard").await, 8);
+
+    // Too slow (the function's 500 ms payment timeout): 502, released, seats back.
+    let (_, slow) = reserve(&api, &t.name, &event, "standard", 6, None).await;
+    let slow = slow["id"].as_str().unwrap().to_owned();
+    let started = Instant::now();
+    let reply = confirm(slow.clone()).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
+    assert!(reply.body.contains("timed out"), "{}", reply.body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(available(&api, &t.name, &event, "standard").await, 8);
+    let shown = api
+        .get(&format!("/fn/{}/tickets/reservations/{slow}", t.name), None)
+        .await;
+    assert_eq!(shown.json()["status"], "released", "{}", shown.body);
+
+    // The seats that came back sell; then the tier is sold out, never oversold.
+    let (status, rest) = reserve(&api, &t.name, &event, "standard", 8, None).await;
+    assert_eq!(status, StatusCode::CREATED, "{rest}");
+    let reply = confirm(rest["id"].as_str().unwrap().to_owned()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(charges().await, "2");
+    let (status, _) = reserve(&api, &t.name, &event, "standard", 1, None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(available(&api, &t.name, &event, "standard").await, 0);
 }

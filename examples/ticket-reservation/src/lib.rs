@@ -7,6 +7,14 @@
 //! confirmed / released / expired) use compare-and-swap, so each happens once and returns its
 //! seats once.
 //!
+//! Payment: when the function's configuration sets `PAYMENTS_URL` (and the secret
+//! `PAYMENTS_API_KEY`, and allows the host), confirming charges the reservation there first —
+//! `POST {PAYMENTS_URL}/charges` with the reservation id as `Idempotency-Key`, bounded by
+//! `PAYMENTS_TIMEOUT_MS` (default 2000). The hold becomes `paying` (one confirmer charges), then
+//! `confirmed` on a 2xx, or `released` with its seats back on a refusal, an error or a timeout:
+//! no seat is lost or sold twice. A confirm retried on a `paying` reservation charges again
+//! under the same idempotency key, so a confirmer that died mid-payment is resumed, not doubled.
+//!
 //! kv layout (the tenant's namespace):
 //! - `events/{id}`: the event (JSON)
 //! - `events/{id}/taken/{tier}`: seats held or sold in a tier (counter)
@@ -16,7 +24,7 @@
 //! - `idempotency/{event}/{key}`: reservation made for an `Idempotency-Key`
 
 use geyser_sdk::http::{Error, Params, Request, Response, Result, Router};
-use geyser_sdk::{kv, now_ms, unique_id};
+use geyser_sdk::{fetch, kv, now_ms, unique_id};
 use serde::{Deserialize, Serialize};
 
 const DEFAULT_HOLD_SECONDS: u32 = 600;
@@ -60,6 +68,8 @@ struct NewReservation {
 #[serde(rename_all = "lowercase")]
 enum Status {
     Held,
+    /// Being charged: seats still taken, confirmed or released once the payment answers.
+    Paying,
     Confirmed,
     Released,
     Expired,
@@ -141,7 +151,10 @@ fn transition(reservation: &Reservation, stored: &[u8], to: Status) -> Result<Op
             -i64::from(reservation.quantity),
         )?;
     }
-    kv::delete(&hold_key(&reservation.event, &reservation.id))?;
+    // A reservation being paid for keeps its hold index entry until it settles.
+    if to != Status::Paying {
+        kv::delete(&hold_key(&reservation.event, &reservation.id))?;
+    }
     Ok(Some(next))
 }
 
@@ -175,7 +188,7 @@ fn sweep_expired(event: &str, force: bool) -> Result<usize> {
             if transition(&reservation, &stored, Status::Expired)?.is_some() {
                 expired += 1;
             }
-        } else if reservation.status != Status::Held {
+        } else if !matches!(reservation.status, Status::Held | Status::Paying) {
             kv::delete(&key)?;
         }
     }
@@ -338,6 +351,61 @@ fn reserve(req: &Request, params: &Params) -> Result {
     Ok(Response::json(201, &reservation_json(&reservation)))
 }
 
+/// The payments service the configuration names, if any.
+struct Payments {
+    url: String,
+    key: Option<String>,
+    timeout_ms: u64,
+}
+
+fn payments() -> Option<Payments> {
+    let url = std::env::var("PAYMENTS_URL").ok()?;
+    Some(Payments {
+        url: url.trim_end_matches('/').to_owned(),
+        key: std::env::var("PAYMENTS_API_KEY").ok(),
+        timeout_ms: std::env::var("PAYMENTS_TIMEOUT_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2000),
+    })
+}
+
+/// Charges a `paying` reservation and settles it: confirmed on a 2xx, released (seats back)
+/// on anything else.
+fn charge_and_settle(reservation: &Reservation, stored: &[u8], payments: &Payments) -> Result {
+    let mut request = fetch::Request::post(&format!("{}/charges", payments.url))
+        .header("idempotency-key", &reservation.id)
+        .json(&serde_json::json!({
+            "reservation": reservation.id,
+            "event": reservation.event,
+            "tier": reservation.tier,
+            "quantity": reservation.quantity,
+        }))
+        .timeout_ms(payments.timeout_ms);
+    if let Some(key) = &payments.key {
+        request = request.header("authorization", &format!("Bearer {key}"));
+    }
+    let failure = match request.send() {
+        Ok(answer) if answer.status < 300 => {
+            return match transition(reservation, stored, Status::Confirmed)? {
+                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
+                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
+            };
+        }
+        Ok(answer) => Error::new(
+            402,
+            format!(
+                "payment declined ({}); the hold was released",
+                answer.status
+            ),
+        ),
+        Err(err) => Error::new(502, format!("{err}; the hold was released")),
+    };
+    geyser_sdk::warn!("reservation {} not paid: {failure}", reservation.id);
+    transition(reservation, stored, Status::Released)?;
+    Err(failure)
+}
+
 fn confirm(_: &Request, params: &Params) -> Result {
     let (reservation, stored) = load_reservation(params.get("id").unwrap_or(""))?;
     match reservation.status {
@@ -346,9 +414,27 @@ fn confirm(_: &Request, params: &Params) -> Result {
             transition(&reservation, &stored, Status::Expired)?;
             Err(Error::new(410, "the hold expired; its seats were released"))
         }
-        Status::Held => match transition(&reservation, &stored, Status::Confirmed)? {
-            Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
-            None => Err(Error::conflict("the reservation changed meanwhile; retry")),
+        Status::Held => match payments() {
+            None => match transition(&reservation, &stored, Status::Confirmed)? {
+                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
+                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
+            },
+            Some(payments) => {
+                let Some(paying) = transition(&reservation, &stored, Status::Paying)? else {
+                    return Err(Error::conflict("the reservation changed meanwhile; retry"));
+                };
+                let stored =
+                    serde_json::to_vec(&paying).map_err(|e| Error::new(500, e.to_string()))?;
+                charge_and_settle(&paying, &stored, &payments)
+            }
+        },
+        // A confirm that did not finish: charge again under the same idempotency key.
+        Status::Paying => match payments() {
+            Some(payments) => charge_and_settle(&reservation, &stored, &payments),
+            None => match transition(&reservation, &stored, Status::Confirmed)? {
+                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
+                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
+            },
         },
         Status::Released | Status::Expired => {
             Err(Error::new(410, "the reservation is no longer held"))
@@ -359,6 +445,9 @@ fn confirm(_: &Request, params: &Params) -> Result {
 fn release(_: &Request, params: &Params) -> Result {
     let (reservation, stored) = load_reservation(params.get("id").unwrap_or(""))?;
     match reservation.status {
+        Status::Paying => Err(Error::conflict(
+            "the reservation is being paid for; confirm it again to settle",
+        )),
         Status::Held => match transition(&reservation, &stored, Status::Released)? {
             Some(released) => Ok(Response::json(200, &reservation_json(&released))),
             None => Err(Error::conflict("the reservation changed meanwhile; retry")),
