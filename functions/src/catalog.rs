@@ -146,6 +146,32 @@ struct ActiveVersionRow {
     version: VersionColumns,
 }
 
+/// The number the function's next version gets.
+async fn next_version(tx: &mut sqlx::AnyConnection, function: FunctionId) -> Result<Version> {
+    Ok(Version(
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
+        )
+        .bind(function.0)
+        .fetch_one(&mut *tx)
+        .await?,
+    ))
+}
+
+/// Makes `version` the one the function runs.
+async fn activate(
+    tx: &mut sqlx::AnyConnection,
+    function: FunctionId,
+    version: Version,
+) -> Result<()> {
+    sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
+        .bind(version.0)
+        .bind(function.0)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// The row behind [`Store::active_function`].
 #[derive(sqlx::FromRow)]
 struct ActiveRow {
@@ -180,14 +206,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?,
         );
-        let version = Version(
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
-            )
-            .bind(function.0)
-            .fetch_one(&mut *tx)
-            .await?,
-        );
+        let version = next_version(&mut tx, function).await?;
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
              (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config) \
@@ -209,11 +228,7 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Err(Error::Conflict(req.name.clone()));
         }
-        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
-            .bind(version.0)
-            .bind(function.0)
-            .execute(&mut *tx)
-            .await?;
+        activate(&mut tx, function, version).await?;
         tx.commit().await?;
         Ok(Deployed { function, version })
     }
@@ -249,14 +264,7 @@ impl Store {
         let text = serde_json::to_string(&config)
             .map_err(|e| corrupt(format!("config does not serialize: {e}")))?;
         let function = FunctionId(active.id);
-        let version = Version(
-            sqlx::query_scalar(
-                "SELECT CAST(COALESCE(MAX(version), 0) + 1 AS BIGINT) AS next FROM function_versions WHERE function_id = $1",
-            )
-            .bind(function.0)
-            .fetch_one(&mut *tx)
-            .await?,
-        );
+        let version = next_version(&mut tx, function).await?;
         let v = &active.version;
         sqlx::query(
             "INSERT INTO function_versions \
@@ -274,11 +282,7 @@ impl Store {
         .bind(text)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
-            .bind(version.0)
-            .bind(function.0)
-            .execute(&mut *tx)
-            .await?;
+        activate(&mut tx, function, version).await?;
         tx.commit().await?;
         Ok((Deployed { function, version }, config))
     }
