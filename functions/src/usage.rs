@@ -59,27 +59,56 @@ impl UsageReport {
     }
 }
 
-/// Records per `INSERT` statement (16 parameters each). Not more: sqlx's SQLite driver looks up
-/// parameter names per bound value, a cost that grows with the square of a statement's
-/// parameters (64 rows spent more in that lookup than 16 rows spend in round trips).
+/// Records per `INSERT` statement. Only each record's five texts are bound parameters; its
+/// numbers are written into the statement (they are integers and one finite float, formatted
+/// here, so nothing a guest or client controls reaches the SQL text). sqlx's SQLite driver looks
+/// up parameter names per bound value, a cost that grows with the square of a statement's
+/// parameters: with every column bound, three more columns (the outbound figures) cost 15 % of
+/// warm throughput (bench/RESULTS.md, #15).
 const ROWS_PER_INSERT: usize = 16;
-const INVOCATION_COLUMNS: usize = 16;
+/// Bound parameters per record: id, function name, trigger, outcome, traceparent.
+const BOUND_PER_RECORD: usize = 5;
 
-/// `INSERT INTO invocations ... VALUES (...), (...)` for `rows` records, `$n` placeholders.
-fn insert_invocations_sql(rows: usize) -> String {
+fn sql_int(v: u64) -> String {
+    i64::try_from(v).unwrap_or(i64::MAX).to_string()
+}
+
+/// `INSERT INTO invocations ... VALUES (...), (...)` for `records`: `$n` placeholders for the
+/// texts (bound in the order id, function, trigger, outcome, traceparent per record), numbers
+/// inline.
+fn insert_invocations_sql(records: &[InvocationRecord]) -> String {
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, function_name, version, trigger_kind, \
          started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, outcome, \
          memory_limit_bytes, traceparent, outbound_requests, outbound_bytes, outbound_wait_ns) VALUES ",
     );
-    for row in 0..rows {
+    for (row, r) in records.iter().enumerate() {
+        let p = |i: usize| format!("${}", row * BOUND_PER_RECORD + i);
+        let gb_seconds = Some(r.gb_seconds())
+            .filter(|v| v.is_finite())
+            .unwrap_or(0.0);
         sql.push_str(if row == 0 { "(" } else { ", (" });
-        for column in 0..INVOCATION_COLUMNS {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * INVOCATION_COLUMNS + column + 1));
-        }
+        sql.push_str(
+            &[
+                p(1),
+                r.tenant.0.to_string(),
+                p(2),
+                r.version.0.to_string(),
+                p(3),
+                r.started_at_ms.to_string(),
+                sql_int(r.wall_ns),
+                sql_int(r.cpu_ns),
+                sql_int(r.peak_memory_bytes),
+                format!("{gb_seconds:e}"),
+                p(4),
+                sql_int(r.memory_limit_bytes),
+                p(5),
+                sql_int(r.outbound_requests),
+                sql_int(r.outbound_bytes),
+                sql_int(r.outbound_wait_ns),
+            ]
+            .join(", "),
+        );
         sql.push(')');
     }
     // RETURNING lists only the rows this statement wrote (not the ones already there), so a
@@ -142,26 +171,16 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut written: std::collections::HashSet<String> = std::collections::HashSet::new();
         for chunk in records.chunks(ROWS_PER_INSERT) {
-            let sql = insert_invocations_sql(chunk.len());
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            let sql = insert_invocations_sql(chunk);
+            // Each batch's text differs (its numbers are in it): not worth a cached statement.
+            let mut query = sqlx::query_scalar::<_, String>(&sql).persistent(false);
             for r in chunk {
                 query = query
                     .bind(r.id.to_string())
-                    .bind(r.tenant.0)
                     .bind(r.function.as_str())
-                    .bind(r.version.0)
                     .bind(r.trigger.as_str())
-                    .bind(r.started_at_ms)
-                    .bind(i64::try_from(r.wall_ns).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(r.cpu_ns).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(r.peak_memory_bytes).unwrap_or(i64::MAX))
-                    .bind(r.gb_seconds())
                     .bind(r.outcome.as_str())
-                    .bind(i64::try_from(r.memory_limit_bytes).unwrap_or(i64::MAX))
-                    .bind(r.traceparent.clone())
-                    .bind(i64::try_from(r.outbound_requests).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(r.outbound_bytes).unwrap_or(i64::MAX))
-                    .bind(i64::try_from(r.outbound_wait_ns).unwrap_or(i64::MAX));
+                    .bind(r.traceparent.clone());
             }
             written.extend(query.fetch_all(&mut *tx).await?);
         }
@@ -504,16 +523,41 @@ mod tests {
     }
 
     #[test]
-    fn multi_row_insert_numbers_every_parameter_once() {
-        let sql = insert_invocations_sql(2);
-        assert!(sql.ends_with(
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16), \
-             ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32) \
-             ON CONFLICT (id) DO NOTHING RETURNING id"
-        ));
-        let full = insert_invocations_sql(ROWS_PER_INSERT);
-        let last = ROWS_PER_INSERT * INVOCATION_COLUMNS;
-        assert!(full.contains(&format!("${last})")));
+    fn multi_row_insert_binds_texts_once_and_writes_numbers_inline() {
+        let record = |n: u64| InvocationRecord {
+            id: geyser_core::InvocationId::new(),
+            tenant: TenantId(7),
+            function: FunctionName::parse("f").unwrap(),
+            version: Version(3),
+            trigger: geyser_core::TriggerKind::Http,
+            started_at_ms: 1_700_000_000_000,
+            wall_ns: n,
+            cpu_ns: u64::MAX,
+            peak_memory_bytes: 1 << 20,
+            memory_limit_bytes: 64 << 20,
+            outcome: geyser_core::Outcome::Ok,
+            traceparent: None,
+            outbound_requests: 2,
+            outbound_bytes: 10,
+            outbound_wait_ns: 5,
+        };
+        let sql = insert_invocations_sql(&[record(1_000_000_000), record(2)]);
+        assert!(sql.contains(&format!(
+            "($1, 7, $2, 3, $3, 1700000000000, 1000000000, {}, 1048576, 9.765625e-4, $4, 67108864, $5, 2, 10, 5), \
+             ($6, 7, $7, 3, $8, 1700000000000, 2, {}, 1048576, ",
+            i64::MAX,
+            i64::MAX
+        )), "{sql}");
+        assert!(
+            sql.ends_with(
+                ", $9, 67108864, $10, 2, 10, 5) ON CONFLICT (id) DO NOTHING RETURNING id"
+            ),
+            "{sql}"
+        );
+        let full: Vec<InvocationRecord> = (0..ROWS_PER_INSERT as u64).map(record).collect();
+        let full = insert_invocations_sql(&full);
+        let last = ROWS_PER_INSERT * BOUND_PER_RECORD;
+        assert!(full.contains(&format!("${last},")));
         assert!(!full.contains(&format!("${}", last + 1)));
     }
 }
