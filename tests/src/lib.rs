@@ -491,10 +491,9 @@ macro_rules! on_both_backends {
 /// runtime (so it outlives any one test). Routes: `/hello` answers `upstream hello` and the
 /// `authorization`, `host` and `traceparent` it received, one `name: value` per line; `/slow`
 /// answers after 30 s; `/big?kb=N` answers N KiB; `POST /charges` is a payments service (see
-/// [`Upstream::PAYMENTS_KEY`]); anything else 404. `hits` counts requests.
+/// [`Upstream::PAYMENTS_KEY`]); anything else 404.
 pub struct Upstream {
     pub port: u16,
-    hits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// Charges a payments service took, by idempotency key.
@@ -537,8 +536,6 @@ impl Upstream {
 
     pub fn start() -> Upstream {
         use axum::routing::get;
-        let hits = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let counted = hits.clone();
         let charges: Charges = Arc::default();
         let charged = charges.clone();
         let (tx, rx) = std::sync::mpsc::channel();
@@ -589,13 +586,7 @@ impl Upstream {
                             let charged = charged.clone();
                             async move { charged.lock().unwrap().len().to_string() }
                         }),
-                    )
-                    .layer(axum::middleware::from_fn(
-                        move |req: axum::extract::Request, next: axum::middleware::Next| {
-                            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            next.run(req)
-                        },
-                    ));
+                    );
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("bind upstream");
@@ -606,17 +597,12 @@ impl Upstream {
         let port = rx
             .recv_timeout(Duration::from_secs(10))
             .expect("upstream did not start");
-        Upstream { port, hits }
+        Upstream { port }
     }
 
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
-    }
-
-    /// Requests this server has received.
-    pub fn hits(&self) -> u64 {
-        self.hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -351,6 +351,15 @@ fn reserve(req: &Request, params: &Params) -> Result {
     Ok(Response::json(201, &reservation_json(&reservation)))
 }
 
+/// Moves a held (or paid-for) reservation to confirmed: 200 with it, or 409 if another request
+/// changed it first.
+fn confirm_now(reservation: &Reservation, stored: &[u8]) -> Result {
+    match transition(reservation, stored, Status::Confirmed)? {
+        Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
+        None => Err(Error::conflict("the reservation changed meanwhile; retry")),
+    }
+}
+
 /// The payments service the configuration names, if any.
 struct Payments {
     url: String,
@@ -387,10 +396,7 @@ fn charge_and_settle(reservation: &Reservation, stored: &[u8], payments: &Paymen
     }
     let failure = match request.send() {
         Ok(answer) if answer.status < 300 => {
-            return match transition(reservation, stored, Status::Confirmed)? {
-                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
-                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
-            };
+            return confirm_now(reservation, stored);
         }
         Ok(answer) => Error::new(
             402,
@@ -415,10 +421,7 @@ fn confirm(_: &Request, params: &Params) -> Result {
             Err(Error::new(410, "the hold expired; its seats were released"))
         }
         Status::Held => match payments() {
-            None => match transition(&reservation, &stored, Status::Confirmed)? {
-                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
-                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
-            },
+            None => confirm_now(&reservation, &stored),
             Some(payments) => {
                 let Some(paying) = transition(&reservation, &stored, Status::Paying)? else {
                     return Err(Error::conflict("the reservation changed meanwhile; retry"));
@@ -431,10 +434,7 @@ fn confirm(_: &Request, params: &Params) -> Result {
         // A confirm that did not finish: charge again under the same idempotency key.
         Status::Paying => match payments() {
             Some(payments) => charge_and_settle(&reservation, &stored, &payments),
-            None => match transition(&reservation, &stored, Status::Confirmed)? {
-                Some(confirmed) => Ok(Response::json(200, &reservation_json(&confirmed))),
-                None => Err(Error::conflict("the reservation changed meanwhile; retry")),
-            },
+            None => confirm_now(&reservation, &stored),
         },
         Status::Released | Status::Expired => {
             Err(Error::new(410, "the reservation is no longer held"))

@@ -305,19 +305,19 @@ impl Invoker {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
         };
-        let trace = &admission.trace;
+        let traceparent = admission.trace.header();
         let context = GuestContext {
             tenant: function.tenant.id,
             kv: extras.kv.unwrap_or_else(|| self.inner.parts.kv.clone()),
             publish: self.inner.parts.publish.clone().map(|bus| PublishContext {
                 bus,
                 tenant: function.tenant.name.clone(),
-                traceparent: trace.header(),
+                traceparent: traceparent.clone(),
             }),
             env,
             config: function.config.clone(),
             outbound: self.inner.parts.outbound.clone(),
-            traceparent: trace.header(),
+            traceparent,
         };
         let (store, telemetry) = new_store(self.inner.parts.host.engine(), limits, context);
         Ok((store, telemetry, limits))

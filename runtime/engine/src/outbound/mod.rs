@@ -365,11 +365,10 @@ impl Calls {
             .boxed_unsync()
         });
 
+        let left = self.remaining()?;
         let first_byte = options
             .and_then(|o| o.first_byte_timeout)
-            .map_or(self.remaining()?, |t| {
-                t.min(self.remaining().unwrap_or_default())
-            });
+            .map_or(left, |t| t.min(left));
         let sent = Instant::now();
         let response = tokio::time::timeout(first_byte, sender.send_request(request)).await;
         self.stats.wait_ns.fetch_add(
