@@ -13,6 +13,7 @@ def p(name, where="query", schema=None, required=False, desc=None):
     return d
 tenant_q = p("tenant", desc="The admin names a tenant; a tenant may name only itself.")
 fn = p("name","path",{"type":"string","pattern":"^[a-z0-9][a-z0-9-]{0,62}$"},desc="Function name")
+alias_p = p("alias","path",{"type":"string","pattern":"^[a-z0-9-]{1,63}$"},desc="Alias name (not all digits); live is the active version")
 err = {"description":"Error","content":{"application/json":{"schema":ref("Error")}}}
 def resp(code, desc, schema=None, ctype="application/json"):
     r={str(code):{"description":desc}}
@@ -56,7 +57,15 @@ paths={
    "get":op("Show a function","tenant",{**resp(200,"function",ref("Function")),**A401},[fn]),
    "put":op("Deploy a new version (body: the component)","tenant",{**resp(201,"deployed",ref("Deployed")),**errors(400,401,403,404,413)},[fn,p("memory_mb",schema={"type":"integer","minimum":1}),p("timeout_ms",schema={"type":"integer","minimum":1}),p("public",schema={"type":"boolean"})],{"required":True,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}}),
    "delete":op("Delete a function and its triggers","tenant",{**resp(204,"deleted"),**A401},[fn])},
+ "/v1/functions/{name}/versions/{version}/artifact":{"get":op("The component a version runs, as uploaded","tenant",{**resp(200,"component",{"type":"string","format":"binary"},"application/wasm"),**A401},[fn,p("version","path",{"type":"integer","minimum":1})])},
  "/v1/functions/{name}/rollback":{"post":op("Make an earlier version active","tenant",{**resp(200,"function",ref("Function")),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["version"],"properties":{"version":{"type":"integer"}}}))},
+ "/v1/functions/{name}/aliases":{"get":op("The function's aliases, live (the active version) first","tenant",{**resp(200,"aliases",ref("AliasList")),**A401},[fn])},
+ "/v1/functions/{name}/aliases/{alias}":{
+   "get":op("One alias","tenant",{**resp(200,"alias",ref("Alias")),**A401},[fn,alias_p]),
+   "put":op("Set an alias: its version (for live, the active version), an optional canary with a weight, a sticky header and a rollback rule; for live, whether deploys move it","tenant",{**resp(200,"alias",ref("Alias")),**A401},[fn,alias_p],jbody(ref("AliasSpec"))),
+   "delete":op("Remove an alias (live cannot be removed)","tenant",{**resp(204,"removed"),**A401},[fn,alias_p])},
+ "/v1/functions/{name}/aliases/{alias}/promote":{"post":op("The alias's canary becomes its version","tenant",{**resp(200,"alias",ref("Alias")),**A401},[fn,alias_p])},
+ "/v1/functions/{name}/aliases/{alias}/events":{"get":op("The alias's history: set, promoted, rolled back (by the node, with the reason)","tenant",{**resp(200,"events",obj),**A401},[fn,alias_p])},
  "/v1/functions/{name}/config":{
    "get":op("The active version's configuration: variables, secret names (never values), allowed outbound hosts","tenant",{**resp(200,"configuration",ref("Configured")),**A401},[fn]),
    "put":op("Change the configuration: a new version with the same artifact (fields left out keep their value; in variables and secrets null removes an entry)","tenant",{**resp(201,"configured",ref("Configured")),**A401},[fn],jbody(ref("ConfigChange")))},
@@ -66,13 +75,13 @@ paths={
  "/v1/functions/{name}/ticks":{"post":op("Deliver a tick to a scheduled function","tenant",{**resp(200,"delivered",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule"),p("scheduled_time")])},
  "/v1/functions/{name}/triggers/cron":{
    "get":op("List cron triggers","tenant",{**resp(200,"schedules",{"type":"array","items":obj}),**A401},[fn]),
-   "put":op("Create or replace a cron trigger","tenant",{**resp(200,"schedule",obj),**resp(201,"schedule",obj),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["name","expression"],"properties":{"name":{"type":"string"},"expression":{"type":"string"},"timezone":{"type":"string"},"payload":{},"missed":{"type":"string","enum":["once","skip"]},"overlap":{"type":"string","enum":["allow","skip"]}}}))},
+   "put":op("Create or replace a cron trigger","tenant",{**resp(200,"schedule",obj),**resp(201,"schedule",obj),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["name","expression"],"properties":{"name":{"type":"string"},"expression":{"type":"string"},"timezone":{"type":"string"},"payload":{},"missed":{"type":"string","enum":["once","skip"]},"overlap":{"type":"string","enum":["allow","skip"]},"alias":{"type":"string","description":"the alias whose version each tick runs (default live)"}}}))},
  "/v1/functions/{name}/triggers/cron/{schedule}":{"delete":op("Delete a cron trigger","tenant",{**resp(204,"deleted"),**A401},[fn,p("schedule","path")])},
  "/v1/functions/{name}/triggers/cron/{schedule}/runs":{"get":op("Recent runs of a cron trigger","tenant",{**resp(200,"runs",{"type":"array","items":obj}),**A401},[fn,p("schedule","path")])},
  "/v1/functions/{name}/triggers/cron/{schedule}/run":{"post":op("Run a cron trigger now","tenant",{**resp(200,"run",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule","path")],jbody({"type":"object","additionalProperties":False,"properties":{"scheduled_time":{"type":"string"}}},False))},
  "/v1/functions/{name}/triggers/kafka":{
    "get":op("List Kafka topic bindings","tenant",{**resp(200,"bindings",{"type":"array","items":obj}),**A401},[fn]),
-   "put":op("Bind a Kafka topic","tenant",{**resp(200,"binding",obj),**resp(201,"binding",obj),**errors(400,401,403,404,503)},[fn],jbody({"type":"object","additionalProperties":False,"required":["topic"],"properties":{"topic":{"type":"string"},"start":{"type":"string","enum":["earliest","latest"]},"max_attempts":{"type":"integer","minimum":1},"backoff_ms":{"type":"integer","minimum":0},"dead_letter_topic":{"type":"string"},"ordered":{"type":"boolean"}}}))},
+   "put":op("Bind a Kafka topic","tenant",{**resp(200,"binding",obj),**resp(201,"binding",obj),**errors(400,401,403,404,503)},[fn],jbody({"type":"object","additionalProperties":False,"required":["topic"],"properties":{"topic":{"type":"string"},"start":{"type":"string","enum":["earliest","latest"]},"max_attempts":{"type":"integer","minimum":1},"backoff_ms":{"type":"integer","minimum":0},"dead_letter_topic":{"type":"string"},"ordered":{"type":"boolean"},"alias":{"type":"string","description":"the alias whose version each record runs (default live)"}}}))},
  "/v1/functions/{name}/triggers/kafka/{topic}":{"delete":op("Unbind a Kafka topic","tenant",{**resp(204,"deleted"),**A401},[fn,p("topic","path")])},
  "/v1/metrics":{"get":op("Prometheus metrics of one tenant (only series with its tenant label)","tenant-or-admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**A401},[tenant_q])},
  "/v1/usage":{"get":op("Usage per function","tenant-or-admin",{**resp(200,"usage",obj),**A401},[tenant_q])},
@@ -99,7 +108,14 @@ schemas={
    "allowed_outbound_hosts":{"type":"array","maxItems":32,"items":{"type":"string","description":"scheme://host[:port], host may start with *."}}}},
  "Config":{"type":"object","properties":{"variables":{"type":"object","additionalProperties":{"type":"string"}},"secrets":{"type":"array","items":{"type":"string"}},"allowed_outbound_hosts":{"type":"array","items":{"type":"string"}}}},
  "Configured":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"config":ref("Config")}},
- "Function":obj,"Deployed":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"sha256":{"type":"string"},"kind":{"type":"string"}}},
+ "Function":obj,"Deployed":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"sha256":{"type":"string"},"kind":{"type":"string"},"live":{"type":"boolean"},"url":{"type":"string"}}},
+ "Canary":{"type":"object","additionalProperties":False,"required":["version","weight"],"properties":{
+   "version":{"type":"integer","minimum":1},"weight":{"type":"number","minimum":0,"maximum":1},
+   "sticky":{"type":"string","description":"request header whose value's hash picks the version"},
+   "rollback_on":{"type":"object","additionalProperties":False,"properties":{"error_rate":{"type":"number","minimum":0,"maximum":1},"p99_ms":{"type":"integer","minimum":1},"min_requests":{"type":"integer","minimum":1,"default":20}}}}},
+ "AliasSpec":{"type":"object","additionalProperties":False,"required":["version"],"properties":{"version":{"type":"integer","minimum":1},"canary":ref("Canary"),"auto_promote":{"type":"boolean","description":"live only; left out keeps its value"}}},
+ "Alias":{"type":"object","properties":{"alias":{"type":"string"},"version":{"type":"integer"},"canary":ref("Canary"),"auto_promote":{"type":"boolean"},"updated_at_ms":{"type":"integer"}}},
+ "AliasList":{"type":"object","properties":{"function":{"type":"string"},"aliases":{"type":"array","items":ref("Alias")}}},
 }
 doc={"openapi":"3.1.0","info":{"title":"Geyser management API","version":"1","description":"Tenants, keys, quotas, functions, triggers, usage and billing of a Geyser node. Functions themselves are invoked at /fn/{tenant}/{function}/{path}. Keys go in `Authorization: Bearer KEY`; x-geyser-access says who may call each operation."},
  "paths":paths,"components":{"securitySchemes":{"bearer":{"type":"http","scheme":"bearer"}},"schemas":schemas}}

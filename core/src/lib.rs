@@ -16,6 +16,7 @@ pub mod prom;
 pub mod publish;
 mod quotas;
 mod record;
+mod release;
 mod schedule;
 mod text_enum;
 pub mod topics;
@@ -36,6 +37,10 @@ pub use prom::MetricFamilies;
 pub use publish::{EventBusControl, OutgoingRecord, Publish};
 pub use quotas::{QuotaOverrides, Quotas};
 pub use record::{HOUR_MS, InvocationRecord, LogLine, Outcome, TriggerKind, hour_of};
+pub use release::{
+    AliasEventKind, AliasName, AliasSpec, Arm, Canary, CanaryRoute, InvalidAlias, LIVE, RollbackOn,
+    Route, Selector, sticky_draw,
+};
 pub use schedule::{MissedTicks, Overlap};
 pub use trace::TraceContext;
 pub use ttl::{Generation, Lookup, TtlCache};

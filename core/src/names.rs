@@ -11,7 +11,7 @@ pub struct InvalidName {
     pub name: String,
 }
 
-fn check(kind: &'static str, name: &str) -> Result<(), InvalidName> {
+pub(crate) fn check(kind: &'static str, name: &str) -> Result<(), InvalidName> {
     let ok = !name.is_empty()
         && name.len() <= 63
         && name

@@ -2,13 +2,13 @@
 //! gateway does on every invocation.
 
 use crate::artifacts::put_artifact;
+use crate::releases::promotes_new_versions;
 use crate::stored;
 use crate::{
-    ActiveFunction, ArtifactHash, Error, FunctionConfig, FunctionId, FunctionLimits, FunctionName,
-    Handlers, Result, Store, Tenant, TenantId, TenantName, Version, now_ms,
+    ArtifactHash, Error, FunctionConfig, FunctionId, FunctionLimits, FunctionName, Handlers,
+    Result, Store, TenantId, Version, now_ms,
 };
 use geyser_core::InvalidConfig;
-use std::sync::Arc;
 
 /// What a deploy stores: a validated component for a tenant's function.
 #[derive(Debug)]
@@ -25,6 +25,9 @@ pub struct DeployRequest<'a> {
 pub struct Deployed {
     pub function: FunctionId,
     pub version: Version,
+    /// Whether the new version became the active one (`live`); not when the function's
+    /// alias `live` has `auto_promote: false`.
+    pub live: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +64,8 @@ fn corrupt(what: impl std::fmt::Display) -> Error {
 
 /// The columns of one version that every query about a version reads.
 #[derive(sqlx::FromRow)]
-struct VersionColumns {
-    version: i64,
+pub(crate) struct VersionColumns {
+    pub(crate) version: i64,
     sha256: String,
     kind: String,
     memory_mb: i64,
@@ -72,11 +75,11 @@ struct VersionColumns {
 }
 
 impl VersionColumns {
-    fn config(&self) -> Result<FunctionConfig> {
+    pub(crate) fn config(&self) -> Result<FunctionConfig> {
         serde_json::from_str(&self.config).map_err(|e| corrupt(format!("bad function config: {e}")))
     }
 
-    fn limits(&self) -> Result<FunctionLimits> {
+    pub(crate) fn limits(&self) -> Result<FunctionLimits> {
         Ok(FunctionLimits {
             memory_mb: u32::try_from(self.memory_mb).map_err(corrupt)?,
             timeout_ms: u64::try_from(self.timeout_ms).map_err(corrupt)?,
@@ -84,12 +87,12 @@ impl VersionColumns {
         })
     }
 
-    fn hash(&self) -> Result<ArtifactHash> {
+    pub(crate) fn hash(&self) -> Result<ArtifactHash> {
         ArtifactHash::parse(&self.sha256)
             .ok_or_else(|| corrupt(format!("bad artifact hash {:?}", self.sha256)))
     }
 
-    fn handlers(&self) -> Result<Handlers> {
+    pub(crate) fn handlers(&self) -> Result<Handlers> {
         Ok(Handlers::parse(&self.kind)?)
     }
 }
@@ -172,20 +175,9 @@ async fn activate(
     Ok(())
 }
 
-/// The row behind [`Store::active_function`].
-#[derive(sqlx::FromRow)]
-struct ActiveRow {
-    tenant_id: i64,
-    tenant_name: String,
-    disabled_at_ms: Option<i64>,
-    id: i64,
-    name: String,
-    #[sqlx(flatten)]
-    version: VersionColumns,
-}
-
 impl Store {
-    /// Stores the artifact (once per content hash) and adds a new version, which becomes active.
+    /// Stores the artifact (once per content hash) and adds a new version, which becomes active
+    /// unless the function's alias `live` has `auto_promote: false`.
     pub async fn deploy(&self, req: DeployRequest<'_>) -> Result<Deployed> {
         let now = now_ms();
         let mut tx = self.begin_write().await?;
@@ -228,13 +220,20 @@ impl Store {
         if inserted.rows_affected() == 0 {
             return Err(Error::Conflict(req.name.clone()));
         }
-        activate(&mut tx, function, version).await?;
+        let live = version.0 == 1 || promotes_new_versions(&mut tx, function).await?;
+        if live {
+            activate(&mut tx, function, version).await?;
+        }
         tx.commit().await?;
-        Ok(Deployed { function, version })
+        Ok(Deployed {
+            function,
+            version,
+            live,
+        })
     }
 
     /// Adds a version with the active version's artifact, handlers and limits and the
-    /// configuration `change` makes of the active one's; it becomes active. Deploying an
+    /// configuration `change` makes of the active one's; it becomes active as a deploy's does. Deploying an
     /// artifact later keeps this configuration, and rolling back restores the previous one.
     pub async fn configure(
         &self,
@@ -282,9 +281,19 @@ impl Store {
         .bind(text)
         .execute(&mut *tx)
         .await?;
-        activate(&mut tx, function, version).await?;
+        let live = promotes_new_versions(&mut tx, function).await?;
+        if live {
+            activate(&mut tx, function, version).await?;
+        }
         tx.commit().await?;
-        Ok((Deployed { function, version }, config))
+        Ok((
+            Deployed {
+                function,
+                version,
+                live,
+            },
+            config,
+        ))
     }
 
     /// Every function of a tenant with all its versions, ordered by name.
@@ -356,6 +365,12 @@ impl Store {
             .bind(name.as_str())
             .execute(&mut *tx)
             .await?;
+        for table in ["function_aliases", "alias_events"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE function_id = $1"))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -389,39 +404,5 @@ impl Store {
             name: name.clone(),
             version,
         })
-    }
-
-    /// The active version of `tenant/function`, as the gateway needs it to invoke.
-    pub async fn active_function(
-        &self,
-        tenant: &TenantName,
-        function: &FunctionName,
-    ) -> Result<Option<ActiveFunction>> {
-        let row: Option<ActiveRow> = sqlx::query_as(
-            "SELECT t.id AS tenant_id, t.name AS tenant_name, t.disabled_at_ms, f.id, f.name, v.version, \
-             v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config \
-             FROM tenants t JOIN functions f ON f.tenant_id = t.id \
-             JOIN function_versions v ON v.function_id = f.id AND v.version = f.active_version \
-             WHERE t.name = $1 AND f.name = $2",
-        )
-        .bind(tenant.as_str())
-        .bind(function.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(ActiveFunction {
-            tenant: Tenant {
-                id: TenantId(row.tenant_id),
-                name: stored(&row.tenant_name)?,
-                disabled: row.disabled_at_ms.is_some(),
-            },
-            function: FunctionId(row.id),
-            name: stored(&row.name)?,
-            version: Version(row.version.version),
-            hash: row.version.hash()?,
-            kind: row.version.handlers()?,
-            limits: row.version.limits()?,
-            config: Arc::new(row.version.config()?),
-        }))
     }
 }

@@ -1,7 +1,9 @@
 //! Kafka topic bindings of event functions, and the processed-event marks that make a
 //! redelivered event a no-op. Nothing here speaks Kafka; the runtime's trigger does.
 
-use crate::{Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms, stored};
+use crate::{
+    AliasName, Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms, stored,
+};
 
 /// Database id of a topic binding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -33,6 +35,8 @@ pub struct KafkaBinding {
     pub backoff_ms: u64,
     pub dead_letter_topic: String,
     pub ordered: bool,
+    /// The alias whose version each record runs (`live` unless set).
+    pub alias: AliasName,
 }
 
 /// What a tenant asks for.
@@ -46,9 +50,10 @@ pub struct NewKafkaBinding<'a> {
     pub backoff_ms: u64,
     pub dead_letter_topic: &'a str,
     pub ordered: bool,
+    pub alias: &'a AliasName,
 }
 
-const COLUMNS: &str = "id, tenant_id, function_name, topic, start_from, max_attempts, backoff_ms, dead_letter_topic, ordered";
+const COLUMNS: &str = "id, tenant_id, function_name, topic, start_from, max_attempts, backoff_ms, dead_letter_topic, ordered, alias";
 
 #[derive(sqlx::FromRow)]
 struct BindingRow {
@@ -61,6 +66,7 @@ struct BindingRow {
     backoff_ms: i64,
     dead_letter_topic: String,
     ordered: i64,
+    alias: String,
 }
 
 impl TryFrom<BindingRow> for KafkaBinding {
@@ -77,6 +83,7 @@ impl TryFrom<BindingRow> for KafkaBinding {
             backoff_ms: u64::try_from(row.backoff_ms).map_err(|e| corrupt(e.to_string()))?,
             dead_letter_topic: row.dead_letter_topic,
             ordered: row.ordered != 0,
+            alias: stored(&row.alias)?,
         })
     }
 }
@@ -87,10 +94,10 @@ impl Store {
     pub async fn put_kafka_binding(&self, new: NewKafkaBinding<'_>) -> Result<KafkaBinding> {
         sqlx::query(
             "INSERT INTO kafka_bindings (tenant_id, function_name, topic, start_from, max_attempts, \
-             backoff_ms, dead_letter_topic, ordered, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             backoff_ms, dead_letter_topic, ordered, created_at_ms, alias) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
              ON CONFLICT (tenant_id, function_name, topic) DO UPDATE SET start_from = excluded.start_from, \
              max_attempts = excluded.max_attempts, backoff_ms = excluded.backoff_ms, \
-             dead_letter_topic = excluded.dead_letter_topic, ordered = excluded.ordered",
+             dead_letter_topic = excluded.dead_letter_topic, ordered = excluded.ordered, alias = excluded.alias",
         )
         .bind(new.tenant.0)
         .bind(new.function.as_str())
@@ -101,6 +108,7 @@ impl Store {
         .bind(new.dead_letter_topic)
         .bind(i64::from(new.ordered))
         .bind(now_ms())
+        .bind(new.alias.as_str())
         .execute(&self.pool)
         .await?;
         self.kafka_bindings(new.tenant, new.function)

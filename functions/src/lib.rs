@@ -17,6 +17,7 @@ mod kv;
 pub mod latency;
 mod logs;
 mod quotas;
+mod releases;
 mod routes;
 mod schedules;
 mod secrets;
@@ -27,14 +28,16 @@ mod usage;
 pub use budgets::{Budget, BudgetPolicy};
 pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
 pub use geyser_core::{
-    ActiveFunction, ArtifactHash, ArtifactSource, ConfigName, FunctionConfig, FunctionId,
-    FunctionKind, FunctionLimits, FunctionName, HOUR_MS, Handlers, InvalidName, InvocationId,
-    InvocationRecord, KeyId, LogLine, MissedTicks, Outcome, Overlap, QuotaOverrides, Quotas,
-    Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version, hour_of, now_ms,
+    ActiveFunction, AliasName, AliasSpec, ArtifactHash, ArtifactSource, ConfigName, FunctionConfig,
+    FunctionId, FunctionKind, FunctionLimits, FunctionName, HOUR_MS, Handlers, InvalidName,
+    InvocationId, InvocationRecord, KeyId, LogLine, MissedTicks, Outcome, Overlap, QuotaOverrides,
+    Quotas, Route, Selector, Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version,
+    hour_of, now_ms,
 };
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
 pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES, SharedKvTransaction};
+pub use releases::{AliasEvent, AliasInfo};
 pub use routes::RouteCache;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
@@ -59,6 +62,15 @@ pub enum Error {
         name: FunctionName,
         version: Version,
     },
+    #[error("function {name:?} has no alias {alias:?}")]
+    UnknownAlias {
+        tenant: TenantId,
+        name: FunctionName,
+        alias: geyser_core::AliasName,
+    },
+    /// An alias setting that breaks a rule (the text names the field); nothing changed.
+    #[error(transparent)]
+    InvalidAlias(#[from] geyser_core::InvalidAlias),
     #[error("API key {} not found", .0.0)]
     UnknownKey(KeyId),
     #[error("artifact {0} not found")]

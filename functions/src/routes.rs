@@ -1,12 +1,12 @@
-//! Which version answers a call to `tenant/function`: the gateway, the Kafka workers and the
-//! cron runner ask for every invocation. The answer (active version, artifact, limits, owner)
-//! is kept for `http.route_cache_ms` so a warm call does not go to the database. A deploy,
+//! Which version answers a call to `tenant/function` (or `@version`, `@alias`): the gateway,
+//! the Kafka workers and the cron runner ask for every invocation. The answer (the version —
+//! artifact, limits, owner — and the alias's canary) is kept for `http.route_cache_ms` so a warm call does not go to the database. A deploy,
 //! rollback or delete through this node drops the entry at once (and a lookup that read the
 //! database before the drop cannot put its old answer back: [`TtlCache`] checks generations);
 //! one through another node is seen when the entry expires. Only found functions are kept: a
 //! function deployed anywhere is callable on its first call here.
 
-use crate::{ActiveFunction, FunctionName, Store, TenantName};
+use crate::{FunctionName, Route, Selector, Store, TenantName};
 use geyser_core::TtlCache;
 use std::time::Duration;
 
@@ -15,12 +15,12 @@ const CAPACITY: usize = 100_000;
 
 #[derive(Debug)]
 pub struct RouteCache {
-    cache: TtlCache<String, ActiveFunction>,
+    cache: TtlCache<String, Route>,
 }
 
-fn key(tenant: &TenantName, function: &FunctionName) -> String {
-    // Names never contain '/', so the pair maps to one string and back.
-    format!("{tenant}/{function}")
+fn key(tenant: &TenantName, function: &FunctionName, selector: &Selector) -> String {
+    // Names never contain '/' or '@', so the triple maps to one string and back.
+    format!("{tenant}/{function}@{selector}")
 }
 
 impl RouteCache {
@@ -31,31 +31,35 @@ impl RouteCache {
         }
     }
 
-    /// The active version of `tenant/function`, from the cache while fresh, else from `store`.
-    pub async fn active(
+    /// What a call to `tenant/function@selector` runs, from the cache while fresh, else from
+    /// `store`.
+    pub async fn route(
         &self,
         store: &Store,
         tenant: &TenantName,
         function: &FunctionName,
-    ) -> crate::Result<Option<ActiveFunction>> {
+        selector: &Selector,
+    ) -> crate::Result<Option<Route>> {
         if self.cache.ttl().is_zero() {
-            return store.active_function(tenant, function).await;
+            return store.route(tenant, function, selector).await;
         }
-        let key = key(tenant, function);
-        if let Some(active) = self.cache.get(&key) {
-            return Ok(Some(active));
+        let key = key(tenant, function, selector);
+        if let Some(route) = self.cache.get(&key) {
+            return Ok(Some(route));
         }
         let seen = self.cache.generation();
-        let found = store.active_function(tenant, function).await?;
-        if let Some(active) = &found {
-            self.cache.insert(key, active.clone(), seen);
+        let found = store.route(tenant, function, selector).await?;
+        if let Some(route) = &found {
+            self.cache.insert(key, route.clone(), seen);
         }
         Ok(found)
     }
 
-    /// Forgets `tenant/function` (after a deploy, rollback or delete through this node).
+    /// Forgets `tenant/function` with every selector (after a deploy, rollback, delete or
+    /// alias change through this node).
     pub fn invalidate(&self, tenant: &TenantName, function: &FunctionName) {
-        self.cache.invalidate(&key(tenant, function));
+        let prefix = format!("{tenant}/{function}@");
+        self.cache.invalidate_where(|key| key.starts_with(&prefix));
     }
 
     /// Forgets every function of `tenant` (after it was disabled or enabled through this node).

@@ -3,7 +3,8 @@
 
 use crate::stored;
 use crate::{
-    Error, FunctionName, InvocationId, MissedTicks, Overlap, Result, Store, TenantId, now_ms,
+    AliasName, Error, FunctionName, InvocationId, MissedTicks, Overlap, Result, Store, TenantId,
+    now_ms,
 };
 
 /// Database id of a schedule.
@@ -24,6 +25,8 @@ pub struct CronBinding {
     pub missed: MissedTicks,
     pub overlap: Overlap,
     pub last_handled_ms: i64,
+    /// The alias whose version each tick runs (`live` unless set).
+    pub alias: AliasName,
 }
 
 /// What a tenant asks for.
@@ -37,6 +40,7 @@ pub struct NewCronBinding<'a> {
     pub payload: Option<&'a str>,
     pub missed: MissedTicks,
     pub overlap: Overlap,
+    pub alias: &'a AliasName,
     /// "Now" on the scheduler's clock: ticks at or before it never fire.
     pub now_ms: i64,
 }
@@ -52,7 +56,7 @@ pub struct CronRun {
     pub finished_at_ms: Option<i64>,
 }
 
-const BINDING_COLUMNS: &str = "id, tenant_id, function_name, name, expression, timezone, payload, missed, overlap, last_handled_ms";
+const BINDING_COLUMNS: &str = "id, tenant_id, function_name, name, expression, timezone, payload, missed, overlap, last_handled_ms, alias";
 
 #[derive(sqlx::FromRow)]
 struct BindingRow {
@@ -66,6 +70,7 @@ struct BindingRow {
     missed: String,
     overlap: String,
     last_handled_ms: i64,
+    alias: String,
 }
 
 impl TryFrom<BindingRow> for CronBinding {
@@ -82,6 +87,7 @@ impl TryFrom<BindingRow> for CronBinding {
             missed: row.missed.parse()?,
             overlap: row.overlap.parse()?,
             last_handled_ms: row.last_handled_ms,
+            alias: stored(&row.alias)?,
         })
     }
 }
@@ -103,10 +109,10 @@ impl Store {
         let now = new.now_ms;
         sqlx::query(
             "INSERT INTO cron_schedules (tenant_id, function_name, name, expression, timezone, payload, \
-             missed, overlap, created_at_ms, last_handled_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) \
+             missed, overlap, created_at_ms, last_handled_ms, alias) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
              ON CONFLICT (tenant_id, function_name, name) DO UPDATE SET expression = excluded.expression, \
              timezone = excluded.timezone, payload = excluded.payload, missed = excluded.missed, \
-             overlap = excluded.overlap, last_handled_ms = excluded.last_handled_ms",
+             overlap = excluded.overlap, last_handled_ms = excluded.last_handled_ms, alias = excluded.alias",
         )
         .bind(new.tenant.0)
         .bind(new.function.as_str())
@@ -117,6 +123,7 @@ impl Store {
         .bind(new.missed.as_str())
         .bind(new.overlap.as_str())
         .bind(now)
+        .bind(new.alias.as_str())
         .execute(&self.pool)
         .await?;
         self.cron(new.tenant, new.function, new.name)

@@ -1,8 +1,10 @@
 //! The node's finish observer, registered with the engine: every ended invocation moves the
-//! Prometheus series, goes to the metering writer, and (with `[otlp] endpoint`) becomes a span.
+//! Prometheus series, counts into its function's watched canaries, goes to the metering writer,
+//! and (with `[otlp] endpoint`) becomes a span.
 
 use geyser_core::LogLine;
 use geyser_engine::{Finish, Observer};
+use geyser_releases::CanaryWatch;
 use geyser_telemetry::{InvocationSpan, Meter, Metrics, SpanExport};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,8 @@ pub struct NodeObserver {
     pub metrics: Arc<Metrics>,
     pub meter: Meter,
     pub otlp: Option<Arc<SpanExport>>,
+    /// Canary analysis: every ended invocation counts into its function's watched canaries.
+    pub canaries: CanaryWatch,
 }
 
 impl Observer for NodeObserver {
@@ -46,6 +50,8 @@ impl Observer for NodeObserver {
                 outcome: record.outcome,
             });
         }
+        self.canaries
+            .finished(function, record.outcome, finish.wall, record.id);
         self.meter.record(record.clone());
     }
 

@@ -13,6 +13,7 @@ use geyser_functions::{ApiKey, RouteCache, Store};
 use geyser_http::{AppState, EdgeConfig};
 use geyser_kafka::{ConsumerSettings, KafkaStats, KafkaTrigger, Publisher};
 use geyser_quotas::{QuotaGuard, QuotaKv};
+use geyser_releases::CanaryWatch;
 use geyser_scheduler::{Clock, SystemClock};
 use geyser_secrets::NodeKey;
 use geyser_telemetry::{Meter, Metrics, SpanExport};
@@ -145,6 +146,15 @@ impl Node {
             quotas.clone(),
             store.clone(),
         ));
+        let routes = Arc::new(RouteCache::new(Duration::from_millis(
+            config.http.route_cache_ms,
+        )));
+        let canaries = CanaryWatch::new(
+            store.clone(),
+            routes.clone(),
+            meter.clone(),
+            geyser_releases::WINDOW,
+        );
         let invoker = Invoker::new(InvokerParts {
             host: host.clone(),
             artifacts: Arc::new(store.clone()),
@@ -163,6 +173,7 @@ impl Node {
                 metrics: metrics.clone(),
                 meter: meter.clone(),
                 otlp: otlp.clone(),
+                canaries: canaries.clone(),
             }),
             tasks: tasks.clone(),
             settings: InvokerSettings {
@@ -170,9 +181,6 @@ impl Node {
                 measure_cpu: config.metering.enabled,
             },
         });
-        let routes = Arc::new(RouteCache::new(Duration::from_millis(
-            config.http.route_cache_ms,
-        )));
         let evictor = tokio::spawn(evict_loop(host.clone()));
         let quota_refresher = tokio::spawn(quota_refresh_loop(
             store.clone(),
@@ -229,6 +237,7 @@ impl Node {
             budgets.clone(),
             quotas.clone(),
             kafka_stats,
+            Arc::new(canaries.clone()),
         ];
         let timeouts = Timeouts {
             header_read: Duration::from_millis(config.http.header_read_timeout_ms),
@@ -246,6 +255,7 @@ impl Node {
             bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
             metrics: Arc::new(families),
             admin_key: Arc::new(admin_key),
+            canaries,
             secrets,
             config: Arc::new(EdgeConfig {
                 http: config.http.clone(),

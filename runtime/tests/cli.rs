@@ -522,3 +522,200 @@ fn json_logs_name_the_invocation_and_bill_prints_the_statement() {
         assert!(l["level"].is_string() && l["timestamp"].is_string(), "{l}");
     }
 }
+
+/// `geyser` with extra environment variables.
+fn geyser_env(node: &Node, key: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = Command::new(common::BIN);
+    command
+        .args(args)
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", key);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run geyser")
+}
+
+fn json_of(node: &Node, key: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    serde_json::from_str(&stdout(&geyser(node, key, &all))).unwrap()
+}
+
+#[test]
+fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
+    let hello = guest_path("example_hello");
+    let ticker = guest_path("geyser_fixture_ticker");
+    let dir_a = tempfile::tempdir().unwrap();
+    let a = start(dir_a.path(), &[], Some("admin-a"));
+    let key_a = create_tenant(&a, "admin-a", "apps");
+    let run = |args: &[&str]| stdout(&geyser(&a, &key_a, args));
+    run(&[
+        "deploy",
+        "hello",
+        hello.to_str().unwrap(),
+        "--memory-mb",
+        "64",
+    ]);
+    run(&[
+        "config",
+        "set",
+        "hello",
+        "GREETING=hi",
+        "--allow-host",
+        "https://api.example.com",
+    ]);
+    stdout(&geyser_with_stdin(
+        &a,
+        &key_a,
+        &["secret", "set", "hello", "API_KEY"],
+        b"value-never-exported",
+    ));
+    run(&["alias", "set", "hello", "beta", "--version", "3"]);
+    run(&["deploy", "nightly", ticker.to_str().unwrap(), "--private"]);
+    run(&[
+        "trigger",
+        "cron",
+        "nightly",
+        "0 0 3 * * *",
+        "--name",
+        "report",
+        "--tz",
+        "Europe/Paris",
+        "--payload",
+        r#"{"kind":"monthly"}"#,
+    ]);
+
+    let out_dir = dir_a.path().join("app");
+    let out = run(&["export", out_dir.to_str().unwrap()]);
+    assert!(out.contains("exported 2 function(s)"), "{out}");
+    let text = std::fs::read_to_string(out_dir.join("geyser.toml")).unwrap();
+    assert!(!text.contains("value-never-exported"), "{text}");
+    let file: toml::Value = toml::from_str(&text).unwrap();
+    let exported = &file["functions"]["hello"];
+    assert_eq!(exported["artifact"].as_str(), Some("hello.wasm"));
+    assert_eq!(exported["memory_mb"].as_integer(), Some(64));
+    assert_eq!(exported["variables"]["GREETING"].as_str(), Some("hi"));
+    assert_eq!(
+        exported["secrets"]["API_KEY"]["env"].as_str(),
+        Some("API_KEY")
+    );
+    assert_eq!(exported["aliases"][0].as_str(), Some("beta"));
+    assert_eq!(
+        file["functions"]["nightly"]["cron"][0]["timezone"].as_str(),
+        Some("Europe/Paris")
+    );
+    assert_eq!(
+        std::fs::read(out_dir.join("hello.wasm")).unwrap(),
+        std::fs::read(&hello).unwrap()
+    );
+
+    // A fresh node (its own database): a plan first, then the same tenant.
+    let dir_b = tempfile::tempdir().unwrap();
+    let b = start(dir_b.path(), &[], Some("admin-b"));
+    let key_b = create_tenant(&b, "admin-b", "apps");
+    let app = out_dir.to_str().unwrap();
+    let plan = stdout(&geyser(&b, &key_b, &["apply", app, "--dry-run"]));
+    assert!(plan.contains("~ deploy hello (new function)"), "{plan}");
+    assert!(plan.contains("~ cron nightly/report"), "{plan}");
+    assert_eq!(json_of(&b, &key_b, &["functions"]), serde_json::json!([]));
+    // A secret missing from the environment: refused before anything changes.
+    let missing = Command::new(common::BIN)
+        .args(["apply", app])
+        .env("GEYSER_URL", &b.url)
+        .env("GEYSER_API_KEY", &key_b)
+        .env_remove("API_KEY")
+        .output()
+        .unwrap();
+    let err = stderr_failure(&missing);
+    assert!(
+        err.contains("functions.hello.secrets.API_KEY") && err.contains("API_KEY is not set"),
+        "{err}"
+    );
+    assert_eq!(json_of(&b, &key_b, &["functions"]), serde_json::json!([]));
+
+    let out = stdout(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", app],
+        &[("API_KEY", "from-env")],
+    ));
+    assert!(out.contains("applied"), "{out}");
+    let (fa, fb) = (
+        json_of(&a, &key_a, &["functions"]),
+        json_of(&b, &key_b, &["functions"]),
+    );
+    let names = |f: &serde_json::Value| -> Vec<String> {
+        f.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&fa), names(&fb));
+    for function in ["hello", "nightly"] {
+        let (ca, cb) = (
+            json_of(&a, &key_a, &["config", "show", function]),
+            json_of(&b, &key_b, &["config", "show", function]),
+        );
+        assert_eq!(ca["config"], cb["config"], "{function}");
+    }
+    let shown = json_of(&b, &key_b, &["functions"]);
+    let hello_b = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "hello")
+        .unwrap();
+    assert_eq!(hello_b["memory_mb"], 64);
+    let nightly_b = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "nightly")
+        .unwrap();
+    assert_eq!(nightly_b["public"], false);
+    let cron = |node: &Node, key: &str| -> serde_json::Value {
+        let mut list = json_of(node, key, &["trigger", "schedules", "nightly"]);
+        for c in list.as_array_mut().unwrap() {
+            c.as_object_mut().unwrap().remove("next");
+        }
+        list
+    };
+    assert_eq!(cron(&a, &key_a), cron(&b, &key_b));
+    let out = stdout(&geyser(&b, &key_b, &["invoke", "hello@beta", "/x"]));
+    assert!(out.contains("hello from geyser"), "{out}");
+
+    // Nothing differs now.
+    let again = stdout(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", app],
+        &[("API_KEY", "from-env")],
+    ));
+    assert_eq!(again.trim(), "no changes");
+
+    // A file with an unknown key names it; pruning removes what the file no longer has.
+    let bad = out_dir.join("bad.toml");
+    std::fs::write(&bad, text.replace("memory_mb", "memroy_mb")).unwrap();
+    let err = stderr_failure(&geyser(&b, &key_b, &["apply", bad.to_str().unwrap()]));
+    assert!(err.contains("memroy_mb"), "{err}");
+    let only_hello = out_dir.join("only-hello.toml");
+    let mut trimmed: toml::Value = toml::from_str(&text).unwrap();
+    trimmed["functions"]
+        .as_table_mut()
+        .unwrap()
+        .remove("nightly");
+    std::fs::write(&only_hello, toml::to_string(&trimmed).unwrap()).unwrap();
+    let out = stdout(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", only_hello.to_str().unwrap(), "--prune"],
+        &[("API_KEY", "from-env")],
+    ));
+    assert!(out.contains("- function nightly"), "{out}");
+    assert_eq!(
+        names(&json_of(&b, &key_b, &["functions"])),
+        vec!["hello".to_owned()]
+    );
+}

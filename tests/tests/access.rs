@@ -61,8 +61,39 @@ fn expected() -> BTreeMap<&'static str, [u16; 6]> {
             [401, 401, 401, 404, 404, 403],
         ),
         (
+            "GET /v1/functions/{name}/versions/{version}/artifact",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        (
             "POST /v1/functions/{name}/rollback",
             [401, 401, 401, 422, 422, 403],
+        ),
+        // `{alias}` is `live`, which every function has; `{}` is not an alias setting (400
+        // before anything is looked up), and `live` cannot be removed.
+        (
+            "GET /v1/functions/{name}/aliases",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        (
+            "GET /v1/functions/{name}/aliases/{alias}",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        (
+            "PUT /v1/functions/{name}/aliases/{alias}",
+            [401, 401, 401, 400, 400, 403],
+        ),
+        (
+            "DELETE /v1/functions/{name}/aliases/{alias}",
+            [401, 401, 401, 400, 400, 403],
+        ),
+        // `live` of `f` has no canary to promote.
+        (
+            "POST /v1/functions/{name}/aliases/{alias}/promote",
+            [401, 401, 401, 404, 400, 403],
+        ),
+        (
+            "GET /v1/functions/{name}/aliases/{alias}/events",
+            [401, 401, 401, 404, 200, 403],
         ),
         // `{}` changes nothing but adds a version with the same artifact and configuration.
         (
@@ -181,6 +212,8 @@ fn request_for(method: &str, path: &str, access: Access, f: &Fixture) -> (Method
         .replace("{id}", &f.revoked_id.to_string())
         .replace("{schedule}", "999999")
         .replace("{topic}", "nothing")
+        .replace("{alias}", "live")
+        .replace("{version}", "1")
         .replace("{*rest}", &format!("{}/f/", f.own.name));
     if access == Access::TenantOrAdmin || path == "/v1/quotas" {
         concrete.push_str(&format!("?tenant={}", f.own.name));

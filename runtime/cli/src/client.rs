@@ -52,7 +52,7 @@ pub fn read_secret(key: &str) -> Result<String> {
 pub struct Client {
     base: String,
     key: Option<String>,
-    json: bool,
+    pub(crate) json: bool,
     http: reqwest::Client,
 }
 
@@ -70,7 +70,7 @@ impl Client {
         })
     }
 
-    fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
+    pub(crate) fn request(&self, method: Method, path: &str) -> Result<RequestBuilder> {
         let key = self
             .key
             .as_deref()
@@ -81,7 +81,7 @@ impl Client {
             .bearer_auth(key))
     }
 
-    async fn send(&self, builder: RequestBuilder) -> Result<Response> {
+    pub(crate) async fn send(&self, builder: RequestBuilder) -> Result<Response> {
         let response = builder
             .send()
             .await
@@ -103,7 +103,7 @@ impl Client {
         )
     }
 
-    async fn send_json(&self, builder: RequestBuilder) -> Result<Value> {
+    pub(crate) async fn send_json(&self, builder: RequestBuilder) -> Result<Value> {
         let response = self.send(builder).await?;
         if response.status() == StatusCode::NO_CONTENT {
             return Ok(Value::Null);
@@ -111,7 +111,7 @@ impl Client {
         response.json().await.context("invalid JSON from server")
     }
 
-    fn print_json(&self, value: &Value) -> Result<()> {
+    pub(crate) fn print_json(&self, value: &Value) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(value)?);
         Ok(())
     }
@@ -192,6 +192,14 @@ impl Client {
             value["kind"].as_str().unwrap_or("?"),
             value["sha256"].as_str().unwrap_or("?")
         );
+        if value["live"] == Value::Bool(false) {
+            println!(
+                "not live (alias live does not auto-promote): call it at {}; make it live with `geyser alias set {} live --version {}`",
+                value["url"].as_str().unwrap_or("?"),
+                value["name"].as_str().unwrap_or(name),
+                value["version"]
+            );
+        }
         Ok(())
     }
 
@@ -202,11 +210,17 @@ impl Client {
         method: &str,
         data: Option<String>,
     ) -> Result<()> {
+        // `NAME@3` or `NAME@ALIAS` calls that version or alias.
+        let (name, selector) = match name.split_once('@') {
+            Some((name, selector)) => (name, format!("@{selector}")),
+            None => (name, String::new()),
+        };
         let info = self
             .send_json(self.request(Method::GET, &format!("/v1/functions/{name}"))?)
             .await?;
         let mount = info["url"]
             .as_str()
+            .map(|url| format!("{url}{selector}"))
             .ok_or_else(|| anyhow!("server did not say where {name} lives"))?;
         let path = if path.starts_with('/') || path.starts_with('?') {
             path.to_owned()

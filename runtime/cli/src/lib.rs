@@ -3,7 +3,10 @@
 //! fine here: this is the binary's edge. It links neither wasmtime nor librdkafka, so a client
 //! build never pulls them in.
 
+mod aliases;
+pub mod app;
 mod client;
 pub mod scaffold;
 
+pub use aliases::AliasChange;
 pub use client::{Client, read_secret};

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use geyser_engine::{Invoker, Tick};
 use geyser_functions::{
-    CronBinding, InvocationId, MissedTicks, Overlap, RouteCache, Store, TriggerKind,
+    CronBinding, InvocationId, MissedTicks, Overlap, RouteCache, Selector, Store, TriggerKind,
 };
 use geyser_scheduler::{Clock, MissedPolicy, Schedule, due_ticks};
 use std::sync::Arc;
@@ -127,12 +127,13 @@ impl CronRunner {
             Ok(Some(tenant)) => tenant,
             _ => return (None, "error"),
         };
+        let selector = Selector::Alias(binding.alias.clone());
         let function = match self
             .routes
-            .active(&self.store, &tenant.name, &binding.function)
+            .route(&self.store, &tenant.name, &binding.function, &selector)
             .await
         {
-            Ok(Some(function)) => function,
+            Ok(Some(route)) => route.pick(|_| None).0.clone(),
             Ok(None) => return (None, "function-missing"),
             Err(err) => {
                 tracing::error!(error = %err, "cannot load scheduled function");

@@ -23,6 +23,8 @@ pub struct CronBody {
     payload: Option<serde_json::Value>,
     missed: Option<String>,
     overlap: Option<String>,
+    /// The alias whose version each tick runs; default `live`.
+    alias: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -40,6 +42,7 @@ pub struct CronDto {
     payload: Option<serde_json::Value>,
     missed: &'static str,
     overlap: &'static str,
+    alias: String,
     /// The next three fire times, RFC 3339 UTC.
     next: Vec<String>,
 }
@@ -92,6 +95,7 @@ fn dto(state: &AppState, binding: &CronBinding) -> CronDto {
             .and_then(|p| serde_json::from_str(p).ok()),
         missed: binding.missed.as_str(),
         overlap: binding.overlap.as_str(),
+        alias: binding.alias.to_string(),
         next,
     }
 }
@@ -153,6 +157,7 @@ pub async fn put(
             .parse()
             .map_err(|_| ApiError::bad_request("overlap must be \"skip\" or \"allow\""))?,
     };
+    let alias = super::aliases::existing(&state, &tenant, &function, body.alias.as_deref()).await?;
     let payload = body.payload.map(|p| p.to_string());
     let stored = state
         .store
@@ -165,6 +170,7 @@ pub async fn put(
             payload: payload.as_deref(),
             missed,
             overlap,
+            alias: &alias,
             now_ms: state.cron.clock.now().timestamp_millis(),
         })
         .await?;

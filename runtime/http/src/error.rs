@@ -108,8 +108,10 @@ impl From<geyser_functions::Error> for ApiError {
             E::UnknownTenant(_)
             | E::UnknownFunction { .. }
             | E::UnknownVersion { .. }
+            | E::UnknownAlias { .. }
             | E::UnknownKey(_) => Self::not_found(err.to_string()),
             E::InvalidConfig(err) => err.into(),
+            E::InvalidAlias(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_alias", err.0),
             E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
                 Self::internal(err)
             }

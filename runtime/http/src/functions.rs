@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use geyser_engine::PrepareError;
@@ -32,6 +33,11 @@ pub struct DeployedDto {
     version: i64,
     sha256: String,
     kind: String,
+    /// Whether the new version is the active one (`live`); `false` when the function's alias
+    /// `live` has `auto_promote: false` — call it at `url` until an alias points at it.
+    live: bool,
+    /// Where this version answers, whatever the aliases say.
+    url: String,
 }
 
 #[derive(Serialize)]
@@ -261,6 +267,8 @@ pub async fn deploy(
             version: deployed.version.0,
             sha256: hash.to_string(),
             kind: kind.to_text(),
+            live: deployed.live,
+            url: format!("/fn/{}/{}@{}", tenant.name, name, deployed.version.0),
         }),
     ))
 }
@@ -283,6 +291,39 @@ pub async fn show(
     let name = FunctionName::parse(&name)?;
     let info = state.store.function(tenant.id, &name).await?;
     Ok(Json(function_dto(&tenant, &info)))
+}
+
+/// `GET /v1/functions/{name}/versions/{version}/artifact`: the component a version runs, as
+/// it was uploaded (what `geyser export` writes beside the app file).
+pub async fn artifact(
+    TenantCaller(tenant): TenantCaller,
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, i64)>,
+) -> Result<axum::response::Response, ApiError> {
+    let name = FunctionName::parse(&name)?;
+    let info = state.store.function(tenant.id, &name).await?;
+    let found = info
+        .versions
+        .iter()
+        .find(|v| v.version.0 == version)
+        .ok_or_else(|| {
+            ApiError::not_found(format!("function {name:?} has no version {version}"))
+        })?;
+    let bytes = state.store.artifact(&found.hash).await?;
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "application/wasm".to_owned(),
+            ),
+            (
+                axum::http::header::HeaderName::from_static("x-geyser-sha256"),
+                found.hash.to_string(),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 pub async fn delete(

@@ -1,6 +1,8 @@
-//! `ANY /fn/{tenant}/{function}/{*path}`: invokes a function's active version through
-//! `wasi:http/incoming-handler`. The guest sees the path below its mount, and its response is
-//! streamed back as it writes it.
+//! `ANY /fn/{tenant}/{function}/{*path}`: invokes a function through
+//! `wasi:http/incoming-handler` — its alias `live` (the active version), or with
+//! `{function}@{N}` version N, with `{function}@{alias}` that alias's version or, for the
+//! alias's canary share, its canary. The guest sees the path below its mount, and its response
+//! is streamed back as it writes it.
 
 use super::AppState;
 use super::auth::{Caller, bearer, resolve};
@@ -10,7 +12,8 @@ use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use geyser_functions::{ActiveFunction, FunctionName, TenantName};
+use geyser_core::Arm;
+use geyser_functions::{ActiveFunction, FunctionName, Selector, TenantName};
 use http_body_util::BodyExt;
 
 /// What a gateway URI names: the function, and the URI its guest sees.
@@ -18,6 +21,8 @@ use http_body_util::BodyExt;
 pub struct GatewayTarget {
     pub tenant: TenantName,
     pub function: FunctionName,
+    /// The version or alias the call names (`live` when it names none).
+    pub selector: Selector,
     /// The path (and query) below the function's mount (`/` when there is none), or why it is
     /// not a valid URI — answered with 400 only once the caller may know the function exists.
     pub guest_uri: Result<Uri, String>,
@@ -29,11 +34,16 @@ impl GatewayTarget {
     pub fn parse(uri: &Uri) -> Option<GatewayTarget> {
         let (tenant, function, guest_path) = split_target(uri)?;
         let tenant = TenantName::parse(tenant).ok()?;
+        let (function, selector) = match function.split_once('@') {
+            Some((function, selector)) => (function, Selector::parse(selector).ok()?),
+            None => (function, Selector::live()),
+        };
         let function = FunctionName::parse(function).ok()?;
         let guest_uri = guest_path.parse::<Uri>().map_err(|e| e.to_string());
         Some(GatewayTarget {
             tenant,
             function,
+            selector,
             guest_uri,
         })
     }
@@ -96,11 +106,19 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
     let not_found = || ApiError::not_found("function not found");
     let target = GatewayTarget::parse(&parts.uri).ok_or_else(not_found)?;
     let (tenant, function) = (&target.tenant, &target.function);
-    let active = state
+    let route = state
         .routes
-        .active(&state.store, tenant, function)
+        .route(&state.store, tenant, function, &target.selector)
         .await?
-        .ok_or_else(not_found)?;
+        .ok_or_else(|| match &target.selector {
+            Selector::Alias(alias) if alias.is_live() => not_found(),
+            other => ApiError::not_found(format!("function {function}@{other} not found")),
+        })?;
+    let (picked, arm) = route.pick(|header| parts.headers.get(header).map(|v| v.as_bytes()));
+    let active = match arm {
+        Arm::Canary if !state.canaries.admit(&route) => route.stable.clone(),
+        _ => picked.clone(),
+    };
     if active.tenant.disabled {
         return Err(ApiError::tenant_disabled(&active.tenant.name));
     }

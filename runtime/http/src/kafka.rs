@@ -27,6 +27,8 @@ pub struct KafkaBody {
     backoff_ms: Option<u64>,
     dead_letter_topic: Option<String>,
     ordered: Option<bool>,
+    /// The alias whose version each record runs; default `live`.
+    alias: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +39,7 @@ pub struct KafkaDto {
     backoff_ms: u64,
     dead_letter_topic: String,
     ordered: bool,
+    alias: String,
 }
 
 impl From<&KafkaBinding> for KafkaDto {
@@ -48,6 +51,7 @@ impl From<&KafkaBinding> for KafkaDto {
             backoff_ms: b.backoff_ms,
             dead_letter_topic: b.dead_letter_topic.clone(),
             ordered: b.ordered,
+            alias: b.alias.to_string(),
         }
     }
 }
@@ -110,6 +114,8 @@ pub async fn put(
             geyser_engine::describe(function.kind)
         )));
     }
+    let alias =
+        super::aliases::existing(&state, &tenant, &function.name, body.alias.as_deref()).await?;
     let Some(bus) = &state.bus else {
         return Err(not_configured());
     };
@@ -131,6 +137,7 @@ pub async fn put(
             backoff_ms,
             dead_letter_topic: &dead_letter_topic,
             ordered: body.ordered.unwrap_or(true),
+            alias: &alias,
         })
         .await?;
     bus.bindings_changed();

@@ -3,6 +3,7 @@
 //! JSON DTOs; it reaches the engine through the `Invoker`, the event bus only through
 //! [`geyser_core::EventBusControl`] (it does not link rdkafka).
 
+mod aliases;
 mod auth;
 mod billing;
 mod config;
@@ -64,6 +65,8 @@ pub struct AppState {
     /// Every component's metric families, written in order by `/metrics`.
     pub metrics: Arc<Vec<Arc<dyn MetricFamilies>>>,
     pub admin_key: Arc<ApiKey>,
+    /// Canary analysis: admits calls to canaries and rolls them back.
+    pub canaries: geyser_releases::CanaryWatch,
     /// Seals the secrets a configuration change sets (the node key).
     pub secrets: Arc<dyn SecretBox>,
     pub config: Arc<EdgeConfig>,
@@ -168,10 +171,52 @@ fn routes() -> Vec<Route> {
             delete(functions::delete),
         ),
         route(
+            "GET",
+            "/v1/functions/{name}/versions/{version}/artifact",
+            Tenant,
+            get(functions::artifact),
+        ),
+        route(
             "POST",
             "/v1/functions/{name}/rollback",
             Tenant,
             post(functions::rollback),
+        ),
+        route(
+            "GET",
+            "/v1/functions/{name}/aliases",
+            Tenant,
+            get(aliases::list),
+        ),
+        route(
+            "GET",
+            "/v1/functions/{name}/aliases/{alias}",
+            Tenant,
+            get(aliases::show),
+        ),
+        route(
+            "PUT",
+            "/v1/functions/{name}/aliases/{alias}",
+            Tenant,
+            put(aliases::put),
+        ),
+        route(
+            "DELETE",
+            "/v1/functions/{name}/aliases/{alias}",
+            Tenant,
+            delete(aliases::delete),
+        ),
+        route(
+            "POST",
+            "/v1/functions/{name}/aliases/{alias}/promote",
+            Tenant,
+            post(aliases::promote),
+        ),
+        route(
+            "GET",
+            "/v1/functions/{name}/aliases/{alias}/events",
+            Tenant,
+            get(aliases::events),
         ),
         route(
             "GET",

@@ -9,7 +9,8 @@ use crate::retry::{Attempt, RetryPolicy, Step};
 use crate::stats::BindingStats;
 use geyser_engine::{Event, InvocationExtras, InvokeError, Invoker};
 use geyser_functions::{
-    KafkaBinding, RouteCache, SharedKvTransaction, StartFrom, Store, TenantName, TriggerKind,
+    KafkaBinding, RouteCache, Selector, SharedKvTransaction, StartFrom, Store, TenantName,
+    TriggerKind,
 };
 use geyser_quotas::{QuotaGuard, QuotaKv};
 use rdkafka::client::ClientContext;
@@ -450,12 +451,13 @@ impl BindingWorker {
     }
 
     async fn attempt(&self, record: &OwnedMessage, id: &str, attempt: u32) -> Attempt {
+        let selector = Selector::Alias(self.binding.alias.clone());
         let function = match self
             .routes
-            .active(&self.store, &self.tenant, &self.binding.function)
+            .route(&self.store, &self.tenant, &self.binding.function, &selector)
             .await
         {
-            Ok(Some(function)) => function,
+            Ok(Some(route)) => route.pick(|_| None).0.clone(),
             Ok(None) => return Attempt::Failed("the function no longer exists".into()),
             Err(err) => return Attempt::Failed(format!("cannot look up the function: {err}")),
         };

@@ -39,7 +39,8 @@ enum Command {
     /// Manage tenants (admin).
     #[command(subcommand)]
     Tenant(TenantCommand),
-    /// Upload a component as a new version of a function (it becomes active).
+    /// Upload a component as a new version of a function (it becomes active unless the alias
+    /// live was set with --no-auto-promote).
     Deploy {
         name: String,
         file: PathBuf,
@@ -67,6 +68,16 @@ enum Command {
     Functions,
     /// Make an older version active again.
     Rollback { name: String, version: i64 },
+    /// Show or change a function's aliases: `NAME@ALIAS` runs the alias's version (and its
+    /// canary's share); `live` is the active version.
+    #[command(subcommand)]
+    Alias(AliasCommand),
+    /// Make the canary of an alias its version (weight 0).
+    Promote {
+        name: String,
+        #[arg(long, default_value = "live")]
+        alias: String,
+    },
     /// Show a function's most recent log lines (stdout, stderr, logging calls).
     Logs {
         name: String,
@@ -80,6 +91,23 @@ enum Command {
     /// Set a function's secrets (the value is read from stdin or a prompt, never from argv).
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Write the tenant's functions, settings, aliases and triggers to DIR/geyser.toml, with
+    /// each active artifact beside it.
+    Export { dir: PathBuf },
+    /// Make the tenant match an app file (or DIR/geyser.toml): prints the plan, then changes
+    /// what differs. Secrets come from the environment variables the file names.
+    Apply {
+        file: PathBuf,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove functions, aliases and triggers the file does not have.
+        #[arg(long)]
+        prune: bool,
+        /// Run each function's `build` command first.
+        #[arg(long)]
+        build: bool,
+    },
     /// Delete a function and all its versions.
     Delete { name: String },
     /// Manage triggers of a function.
@@ -158,6 +186,9 @@ enum TriggerCommand {
         /// JSON handed to every tick.
         #[arg(long)]
         payload: Option<String>,
+        /// The alias whose version each tick runs [default: live].
+        #[arg(long)]
+        alias: Option<String>,
     },
     /// Bind (or replace) a Kafka topic: `geyser trigger kafka counter acme.clicks --start earliest`.
     Kafka {
@@ -179,6 +210,9 @@ enum TriggerCommand {
         /// Run a partition's records concurrently (order within a partition is not kept).
         #[arg(long)]
         unordered: bool,
+        /// The alias whose version each record runs [default: live].
+        #[arg(long)]
+        alias: Option<String>,
     },
     /// List a function's Kafka topic bindings.
     Topics { function: String },
@@ -223,6 +257,45 @@ enum ConfigCommand {
 }
 
 #[derive(Subcommand, Debug)]
+enum AliasCommand {
+    /// Point an alias at a version, with an optional canary share.
+    Set {
+        name: String,
+        alias: String,
+        #[arg(long)]
+        version: i64,
+        /// A version that takes `--weight` of the alias's calls.
+        #[arg(long)]
+        canary: Option<i64>,
+        /// Share of calls for the canary, 0.0 to 1.0.
+        #[arg(long, default_value_t = 0.0, requires = "canary")]
+        weight: f64,
+        /// Route by the hash of this request header, so one caller stays on one version.
+        #[arg(long, requires = "canary")]
+        sticky: Option<String>,
+        /// Roll the canary back when its error rate goes above this (0.0 to 1.0).
+        #[arg(long, requires = "canary")]
+        max_error_rate: Option<f64>,
+        /// Roll the canary back when its p99 wall time goes above this.
+        #[arg(long, requires = "canary")]
+        max_p99_ms: Option<u64>,
+        /// Calls of the canary before either rule applies [server default: 20].
+        #[arg(long, requires = "canary")]
+        min_requests: Option<u64>,
+        /// `live` only: deploys add versions without making them active (blue/green).
+        #[arg(long, conflicts_with = "auto_promote")]
+        no_auto_promote: bool,
+        /// `live` only: deploys make their version active again (the default).
+        #[arg(long)]
+        auto_promote: bool,
+    },
+    /// List a function's aliases, or show one with its history.
+    Show { name: String, alias: Option<String> },
+    /// Remove an alias.
+    Rm { name: String, alias: String },
+}
+
+#[derive(Subcommand, Debug)]
 enum SecretCommand {
     /// Set one secret of a function: `echo -n VALUE | geyser secret set NAME KEY`, or type it at
     /// the prompt.
@@ -259,7 +332,46 @@ pub async fn run(args: Args) -> Result<()> {
         } => client()?.invoke(&name, &path, &method, data).await,
         Command::Functions => client()?.functions().await,
         Command::Rollback { name, version } => client()?.rollback(&name, version).await,
+        Command::Promote { name, alias } => client()?.promote(&name, &alias).await,
+        Command::Alias(AliasCommand::Set {
+            name,
+            alias,
+            version,
+            canary,
+            weight,
+            sticky,
+            max_error_rate,
+            max_p99_ms,
+            min_requests,
+            no_auto_promote,
+            auto_promote,
+        }) => {
+            let change = geyser_cli::AliasChange {
+                version,
+                canary,
+                weight,
+                sticky,
+                max_error_rate,
+                max_p99_ms,
+                min_requests,
+                auto_promote: (no_auto_promote || auto_promote).then_some(auto_promote),
+            };
+            client()?.set_alias(&name, &alias, &change).await
+        }
+        Command::Alias(AliasCommand::Show { name, alias }) => {
+            client()?.show_aliases(&name, alias.as_deref()).await
+        }
+        Command::Alias(AliasCommand::Rm { name, alias }) => {
+            client()?.remove_alias(&name, &alias).await
+        }
         Command::Delete { name } => client()?.delete(&name).await,
+        Command::Export { dir } => client()?.export(&dir).await,
+        Command::Apply {
+            file,
+            dry_run,
+            prune,
+            build,
+        } => client()?.apply(&file, dry_run, prune, build).await,
         Command::Config(ConfigCommand::Show { name }) => client()?.show_config(&name).await,
         Command::Config(ConfigCommand::Set {
             name,
@@ -327,14 +439,19 @@ pub async fn run(args: Args) -> Result<()> {
                     missed,
                     overlap,
                     payload,
+                    alias,
                 } => {
                     let payload = payload
                         .map(|p| serde_json::from_str::<serde_json::Value>(&p))
                         .transpose()
                         .map_err(|e| anyhow::anyhow!("--payload is not JSON: {e}"))?;
                     let mut body = serde_json::json!({ "name": name, "expression": expression });
-                    for (key, value) in [("timezone", tz), ("missed", missed), ("overlap", overlap)]
-                    {
+                    for (key, value) in [
+                        ("timezone", tz),
+                        ("missed", missed),
+                        ("overlap", overlap),
+                        ("alias", alias),
+                    ] {
                         if let Some(value) = value {
                             body[key] = serde_json::Value::String(value);
                         }
@@ -352,6 +469,7 @@ pub async fn run(args: Args) -> Result<()> {
                     backoff_ms,
                     dead_letter_topic,
                     unordered,
+                    alias,
                 } => {
                     let mut body = serde_json::json!({ "topic": topic, "ordered": !unordered });
                     if let Some(start) = start {
@@ -365,6 +483,9 @@ pub async fn run(args: Args) -> Result<()> {
                     }
                     if let Some(dlq) = dead_letter_topic {
                         body["dead_letter_topic"] = dlq.into();
+                    }
+                    if let Some(alias) = alias {
+                        body["alias"] = alias.into();
                     }
                     client.put_kafka(&function, body).await
                 }
