@@ -615,7 +615,12 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
     let b = start(dir_b.path(), &[], Some("admin-b"));
     let key_b = create_tenant(&b, "admin-b", "apps");
     let app = out_dir.to_str().unwrap();
-    let plan = stdout(&geyser(&b, &key_b, &["apply", app, "--dry-run"]));
+    let plan = stdout(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", app, "--dry-run"],
+        &[("API_KEY", "from-env")],
+    ));
     assert!(plan.contains("~ deploy hello (new function)"), "{plan}");
     assert!(plan.contains("~ cron nightly/report"), "{plan}");
     assert_eq!(json_of(&b, &key_b, &["functions"]), serde_json::json!([]));
