@@ -42,7 +42,9 @@ pub use routes::RouteCache;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
 pub use tenants::{CreatedKey, CreatedTenant, KeyInfo, KeyLookup, MAX_KEY_NAME_CHARS};
-pub use usage::{FunctionUsage, LatencyRow, RollupRow, UsageFigures, UsageReport};
+pub use usage::{
+    FunctionUsage, LatencyRow, RollupRow, UsageFigures, UsageReport, VersionRollupRow,
+};
 
 /// Errors of the function store. Variants carry the typed ids they concern.
 #[derive(Debug, thiserror::Error)]

@@ -208,6 +208,19 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        for ((tenant, function, version, outcome, hour_ms), sum) in version_rollup(records) {
+            sqlx::query(UPSERT_USAGE_HOURLY_VERSIONS)
+                .bind(tenant)
+                .bind(function)
+                .bind(version)
+                .bind(outcome)
+                .bind(hour_ms)
+                .bind(sum.invocations)
+                .bind(sum.cpu_ns)
+                .bind(sum.gb_seconds)
+                .execute(&mut *tx)
+                .await?;
+        }
         for ((tenant, function, hour_ms, bucket), n) in latency_rollup(records) {
             sqlx::query(UPSERT_LATENCY_HOURLY)
                 .bind(tenant)
@@ -277,6 +290,40 @@ impl Store {
                     allocated_gb_seconds: row.allocated_gb_seconds,
                 })
             })
+            .collect()
+    }
+
+    /// Rollup rows by version of a tenant whose hour starts in `[from_ms, to_ms)`.
+    pub async fn version_rollup_rows(
+        &self,
+        tenant: TenantId,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<VersionRollupRow>> {
+        let rows: Vec<(String, i64, String, i64, i64, i64, f64)> = sqlx::query_as(
+            "SELECT function_name, version, outcome, hour_ms, invocations, cpu_ns, gb_seconds \
+             FROM usage_hourly_versions WHERE tenant_id = $1 AND hour_ms >= $2 AND hour_ms < $3 \
+             ORDER BY function_name, version, hour_ms, outcome",
+        )
+        .bind(tenant.0)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(
+                |(function, version, outcome, hour_ms, invocations, cpu_ns, gb_seconds)| {
+                    Ok(VersionRollupRow {
+                        function: stored(&function)?,
+                        version: Version(version),
+                        outcome: stored(&outcome)?,
+                        hour_ms,
+                        invocations: as_u64(invocations),
+                        cpu_ns: as_u64(cpu_ns),
+                        gb_seconds,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -410,6 +457,19 @@ impl RollupRow {
     }
 }
 
+/// One row of the rollup by version: a tenant's invocations of one version of a function
+/// with one outcome in one hour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionRollupRow {
+    pub function: FunctionName,
+    pub version: Version,
+    pub outcome: Outcome,
+    pub hour_ms: i64,
+    pub invocations: u64,
+    pub cpu_ns: u64,
+    pub gb_seconds: f64,
+}
+
 /// One histogram cell: invocations of a function in an hour that fell into `bucket`
 /// (see [`crate::latency`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -431,6 +491,14 @@ const UPSERT_USAGE_HOURLY: &str = "INSERT INTO usage_hourly (tenant_id, function
      THEN excluded.peak_memory_bytes ELSE usage_hourly.peak_memory_bytes END, \
      gb_seconds = usage_hourly.gb_seconds + excluded.gb_seconds, \
      allocated_gb_seconds = usage_hourly.allocated_gb_seconds + excluded.allocated_gb_seconds";
+
+const UPSERT_USAGE_HOURLY_VERSIONS: &str = "INSERT INTO usage_hourly_versions (tenant_id, \
+     function_name, version, outcome, hour_ms, invocations, cpu_ns, gb_seconds) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+     ON CONFLICT (tenant_id, function_name, version, outcome, hour_ms) DO UPDATE SET \
+     invocations = usage_hourly_versions.invocations + excluded.invocations, \
+     cpu_ns = usage_hourly_versions.cpu_ns + excluded.cpu_ns, \
+     gb_seconds = usage_hourly_versions.gb_seconds + excluded.gb_seconds";
 
 const UPSERT_LATENCY_HOURLY: &str = "INSERT INTO latency_hourly (tenant_id, function_name, \
      hour_ms, bucket, invocations) VALUES ($1, $2, $3, $4, $5) \
@@ -480,6 +548,28 @@ fn rollup(records: &[InvocationRecord]) -> std::collections::HashMap<RollupKey, 
         sum.peak_memory_bytes = sum.peak_memory_bytes.max(clamp_i64(r.peak_memory_bytes));
         sum.gb_seconds += r.gb_seconds();
         sum.allocated_gb_seconds += r.allocated_gb_seconds();
+    }
+    sums
+}
+
+/// A batch of records summed per (tenant, function, version, outcome, hour).
+fn version_rollup(
+    records: &[InvocationRecord],
+) -> std::collections::HashMap<(i64, String, i64, &'static str, i64), RollupSum> {
+    let mut sums: std::collections::HashMap<_, RollupSum> = Default::default();
+    for r in records {
+        let sum = sums
+            .entry((
+                r.tenant.0,
+                r.function.as_str().to_owned(),
+                r.version.0,
+                r.outcome.as_str(),
+                r.hour_ms(),
+            ))
+            .or_default();
+        sum.invocations += 1;
+        sum.cpu_ns = sum.cpu_ns.saturating_add(clamp_i64(r.cpu_ns));
+        sum.gb_seconds += r.gb_seconds();
     }
     sums
 }

@@ -391,6 +391,7 @@ async fn a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller(api: Api) {
     )
     .await;
     let mut per_version = [0, 0];
+    let mut on_v2 = canary;
     for user in 0..20 {
         let mut seen = Vec::new();
         for _ in 0..5 {
@@ -411,6 +412,7 @@ async fn a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller(api: Api) {
             "user-{user} moved between versions: {seen:?}"
         );
         per_version[usize::from(seen[0] == "V=2")] += 1;
+        on_v2 += 5 * usize::from(seen[0] == "V=2");
     }
     assert!(
         per_version[0] > 0 && per_version[1] > 0,
@@ -431,6 +433,29 @@ async fn a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller(api: Api) {
     for _ in 0..20 {
         assert_eq!(served(&api, &t, "probe").await, "V=2");
     }
+    on_v2 += 20;
+
+    // The statement shows what each version took and cost.
+    let statement = api.statement(&t.key).await;
+    let versions: Vec<(i64, u64, f64)> = statement["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["function"] == "probe")
+        .map(|v| {
+            (
+                v["version"].as_i64().unwrap(),
+                v["requests"].as_u64().unwrap(),
+                v["cost_usd"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions.len(), 2, "{statement}");
+    assert_eq!(versions[0].0, 1);
+    assert_eq!(versions[1].0, 2);
+    assert_eq!(versions[0].1 as usize, 520 - on_v2, "{statement}");
+    assert_eq!(versions[1].1 as usize, on_v2, "{statement}");
+    assert!(versions[1].2 > 0.0, "{statement}");
 }
 
 async fn a_failing_canary_rolls_itself_back_on_both_nodes(backend: Backend) {

@@ -26,3 +26,17 @@ CREATE INDEX alias_events_by_alias ON alias_events (function_id, alias, id);
 -- Cron schedules and Kafka bindings run the version their alias picks.
 ALTER TABLE cron_schedules ADD COLUMN alias TEXT NOT NULL DEFAULT 'live';
 ALTER TABLE kafka_bindings ADD COLUMN alias TEXT NOT NULL DEFAULT 'live';
+
+-- A second hourly rollup by version (written in the same transaction as usage_hourly), so a
+-- statement can show what each version — a canary, say — cost.
+CREATE TABLE usage_hourly_versions (
+    tenant_id BIGINT NOT NULL,
+    function_name TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    outcome TEXT NOT NULL,
+    hour_ms BIGINT NOT NULL,
+    invocations BIGINT NOT NULL,
+    cpu_ns BIGINT NOT NULL,
+    gb_seconds DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (tenant_id, function_name, version, outcome, hour_ms)
+);

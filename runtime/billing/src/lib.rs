@@ -11,4 +11,7 @@ pub use config::BillingConfig;
 pub use guard::{BudgetGuard, BudgetRefusal, month_to_date_usd};
 pub use month::{InvalidMonth, Month};
 pub use prices::{PriceTable, Quantities};
-pub use statement::{Advice, BudgetState, BudgetStatus, Line, Statement, WARNING_RATIO, build};
+pub use statement::{
+    Advice, BudgetState, BudgetStatus, Line, Statement, VersionLine, WARNING_RATIO, build,
+    version_lines,
+};

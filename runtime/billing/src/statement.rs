@@ -4,7 +4,9 @@
 
 use super::month::Month;
 use super::prices::{PriceTable, Quantities};
-use geyser_functions::{Budget, BudgetPolicy, FunctionName, Outcome, RollupRow, TriggerKind};
+use geyser_functions::{
+    Budget, BudgetPolicy, FunctionName, Outcome, RollupRow, TriggerKind, Version, VersionRollupRow,
+};
 
 /// Usage and cost of one function under one trigger.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,67 @@ pub struct Line {
     pub cost_usd: f64,
     /// This line priced with `allocated_gb_seconds` instead of `gb_seconds`.
     pub allocated_cost_usd: f64,
+}
+
+/// Usage and list price of one version of a function (all triggers): what a canary cost
+/// next to its stable version. Priced before the free tier, like a line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionLine {
+    pub function: FunctionName,
+    pub version: Version,
+    pub requests: u64,
+    pub errors: u64,
+    pub gb_seconds: f64,
+    pub cpu_seconds: f64,
+    pub cost_usd: f64,
+}
+
+/// The month's lines per version, ordered by function and version.
+pub fn version_lines(rows: &[VersionRollupRow], prices: &PriceTable) -> Vec<VersionLine> {
+    let mut lines: Vec<VersionLine> = Vec::new();
+    for row in rows {
+        let at = match lines
+            .iter()
+            .position(|l| l.function == row.function && l.version == row.version)
+        {
+            Some(at) => at,
+            None => {
+                lines.push(VersionLine {
+                    function: row.function.clone(),
+                    version: row.version,
+                    requests: 0,
+                    errors: 0,
+                    gb_seconds: 0.0,
+                    cpu_seconds: 0.0,
+                    cost_usd: 0.0,
+                });
+                lines.len() - 1
+            }
+        };
+        let line = &mut lines[at];
+        let q = Quantities {
+            requests: if row.outcome == Outcome::Rejected {
+                0.0
+            } else {
+                row.invocations as f64
+            },
+            gb_seconds: row.gb_seconds,
+            cpu_seconds: row.cpu_ns as f64 / 1e9,
+        };
+        match row.outcome {
+            Outcome::Rejected => {}
+            Outcome::Ok => line.requests += row.invocations,
+            _ => {
+                line.requests += row.invocations;
+                line.errors += row.invocations;
+            }
+        }
+        line.gb_seconds += q.gb_seconds;
+        line.cpu_seconds += q.cpu_seconds;
+        line.cost_usd += prices.cost(&q);
+    }
+    lines.sort_by(|a, b| (a.function.as_str(), a.version).cmp(&(b.function.as_str(), b.version)));
+    lines
 }
 
 /// Where the month stands against the tenant's budget.
@@ -123,6 +186,8 @@ pub struct Statement {
     pub allocated_total_usd: f64,
     pub budget: Option<BudgetStatus>,
     pub advice: Vec<Advice>,
+    /// Per version of each function ([`version_lines`]; empty unless the caller adds them).
+    pub versions: Vec<VersionLine>,
 }
 
 /// Builds the statement of `month` from its rollup rows.
@@ -226,6 +291,7 @@ pub fn build(
         allocated_total_usd,
         budget: budget.map(|b| BudgetStatus::new(b, total_usd)),
         advice,
+        versions: Vec::new(),
     }
 }
 

@@ -510,6 +510,22 @@ impl Client {
                 l["allocated_cost_usd"].as_f64().unwrap_or(0.0)
             );
         }
+        let versions = value["versions"].as_array().cloned().unwrap_or_default();
+        if versions.len() > 1 {
+            println!("by version:");
+            for v in &versions {
+                println!(
+                    "  {:<26} {:>7} {:>10} {:>7} {:>14.6} {:>14.6} {:>12.6}",
+                    v["function"].as_str().unwrap_or(""),
+                    format!("v{}", v["version"]),
+                    v["requests"].to_string(),
+                    v["errors"].to_string(),
+                    v["gb_seconds"].as_f64().unwrap_or(0.0),
+                    v["cpu_seconds"].as_f64().unwrap_or(0.0),
+                    v["cost_usd"].as_f64().unwrap_or(0.0)
+                );
+            }
+        }
         let usd = |k: &str| value[k].as_f64().unwrap_or(0.0);
         println!("subtotal         {:>12.6}", usd("subtotal_usd"));
         println!("free tier        {:>12.6}", -usd("free_tier_credit_usd"));

@@ -87,6 +87,19 @@ struct StatementDto {
     allocated_total_usd: f64,
     budget: Option<BudgetDto>,
     advice: Vec<AdviceDto>,
+    /// Per version of each function: what a canary cost next to its stable version.
+    versions: Vec<VersionLineDto>,
+}
+
+#[derive(Serialize)]
+struct VersionLineDto {
+    function: String,
+    version: i64,
+    requests: u64,
+    errors: u64,
+    gb_seconds: f64,
+    cpu_seconds: f64,
+    cost_usd: f64,
 }
 
 fn state_name(state: BudgetState) -> &'static str {
@@ -172,6 +185,19 @@ fn statement_dto(tenant: &Tenant, s: &Statement) -> StatementDto {
                 },
             })
             .collect(),
+        versions: s
+            .versions
+            .iter()
+            .map(|v| VersionLineDto {
+                function: v.function.to_string(),
+                version: v.version.0,
+                requests: v.requests,
+                errors: v.errors,
+                gb_seconds: v.gb_seconds,
+                cpu_seconds: v.cpu_seconds,
+                cost_usd: v.cost_usd,
+            })
+            .collect(),
     }
 }
 
@@ -230,15 +256,22 @@ async fn statement_of(
         .store
         .rollup_rows(tenant.id, month.start_ms(), month.end_ms())
         .await?;
+    let by_version = state
+        .store
+        .version_rollup_rows(tenant.id, month.start_ms(), month.end_ms())
+        .await?;
     let budget = state.store.budget(tenant.id).await?;
-    Ok(billing::build(
+    let prices = prices(state);
+    let mut statement = billing::build(
         month,
         &rows,
-        &prices(state),
+        &prices,
         budget,
         state.config.billing.dedicated_instance_monthly_usd,
         now_ms(),
-    ))
+    );
+    statement.versions = billing::version_lines(&by_version, &prices);
+    Ok(statement)
 }
 
 pub async fn statement(
