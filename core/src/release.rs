@@ -261,23 +261,28 @@ pub enum Arm {
 }
 
 impl Route {
-    /// The version one call runs. `header` reads a request header (for sticky routing); a call
-    /// without the sticky header is routed at random, like one of a non-sticky canary.
-    pub fn pick<'h>(
-        &self,
-        header: impl FnOnce(&str) -> Option<&'h [u8]>,
-    ) -> (&ActiveFunction, Arm) {
+    /// Which side one call goes to. `header` reads a request header (for sticky routing); a
+    /// call without the sticky header is routed at random, like one of a non-sticky canary.
+    pub fn arm<'h>(&self, header: impl FnOnce(&str) -> Option<&'h [u8]>) -> Arm {
         let Some(canary) = &self.canary else {
-            return (&self.stable, Arm::Stable);
+            return Arm::Stable;
         };
         let draw = match canary.sticky.as_deref().and_then(header) {
             Some(value) => sticky_draw(self.stable.name.as_str(), value),
             None => rand::random::<f64>(),
         };
         if draw < canary.weight {
-            (&canary.function, Arm::Canary)
+            Arm::Canary
         } else {
-            (&self.stable, Arm::Stable)
+            Arm::Stable
+        }
+    }
+
+    /// The version `arm` runs.
+    pub fn into_function(self, arm: Arm) -> ActiveFunction {
+        match (arm, self.canary) {
+            (Arm::Canary, Some(canary)) => canary.function,
+            _ => self.stable,
         }
     }
 }

@@ -162,7 +162,7 @@ async fn next_version(tx: &mut sqlx::AnyConnection, function: FunctionId) -> Res
 }
 
 /// Makes `version` the one the function runs.
-async fn activate(
+pub(crate) async fn activate(
     tx: &mut sqlx::AnyConnection,
     function: FunctionId,
     version: Version,

@@ -1,7 +1,8 @@
 //! Aliases, their history, and the route of a call: which version (and canary) answers
 //! `tenant/function`, `tenant/function@N` or `tenant/function@alias`.
 
-use crate::catalog::VersionColumns;
+use crate::catalog::{VersionColumns, activate};
+use crate::store::WriteTx;
 use crate::{
     ActiveFunction, Error, FunctionId, FunctionName, Result, Store, Tenant, TenantId, TenantName,
     Version, now_ms, stored,
@@ -219,6 +220,30 @@ async fn add_event(
     Ok(())
 }
 
+/// Stores `spec` as `alias`'s setting (for `live`, its version becomes the active one) with an
+/// event of `kind`, and commits.
+async fn record(
+    mut tx: WriteTx,
+    function: FunctionId,
+    alias: &AliasName,
+    spec: AliasSpec,
+    kind: AliasEventKind,
+    detail: &str,
+    now: i64,
+) -> Result<AliasInfo> {
+    if alias.is_live() {
+        activate(&mut tx, function, spec.version()).await?;
+    }
+    write_spec(&mut tx, function, alias, &spec, now).await?;
+    add_event(&mut tx, function, alias, kind, &spec, detail, now).await?;
+    tx.commit().await?;
+    Ok(AliasInfo {
+        alias: alias.clone(),
+        spec,
+        updated_at_ms: now,
+    })
+}
+
 /// Whether a new version of the function becomes its active one (`live.auto_promote`).
 pub(crate) async fn promotes_new_versions(
     conn: &mut sqlx::AnyConnection,
@@ -258,30 +283,7 @@ impl Store {
         if let Some(canary) = &spec.canary {
             check_version(&mut tx, function, tenant, name, canary.version()).await?;
         }
-        if alias.is_live() {
-            sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
-                .bind(spec.version)
-                .bind(function.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        write_spec(&mut tx, function, alias, &spec, now).await?;
-        add_event(
-            &mut tx,
-            function,
-            alias,
-            AliasEventKind::Set,
-            &spec,
-            "",
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(AliasInfo {
-            alias: alias.clone(),
-            spec,
-            updated_at_ms: now,
-        })
+        record(tx, function, alias, spec, AliasEventKind::Set, "", now).await
     }
 
     /// Every alias of a function, `live` first.
@@ -398,30 +400,7 @@ impl Store {
             return Err(no_canary().into());
         };
         spec.version = canary.version;
-        if alias.is_live() {
-            sqlx::query("UPDATE functions SET active_version = $1 WHERE id = $2")
-                .bind(spec.version)
-                .bind(function.0)
-                .execute(&mut *tx)
-                .await?;
-        }
-        write_spec(&mut tx, function, alias, &spec, now).await?;
-        add_event(
-            &mut tx,
-            function,
-            alias,
-            AliasEventKind::Promoted,
-            &spec,
-            "",
-            now,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(AliasInfo {
-            alias: alias.clone(),
-            spec,
-            updated_at_ms: now,
-        })
+        record(tx, function, alias, spec, AliasEventKind::Promoted, "", now).await
     }
 
     /// Takes the canary's share of `alias` back (weight 0) if it still sends calls to
@@ -450,18 +429,16 @@ impl Store {
                     .await?;
             spec.version = active;
         }
-        write_spec(&mut tx, function, alias, &spec, now).await?;
-        add_event(
-            &mut tx,
+        record(
+            tx,
             function,
             alias,
+            spec,
             AliasEventKind::RolledBack,
-            &spec,
             detail,
             now,
         )
         .await?;
-        tx.commit().await?;
         Ok(true)
     }
 

@@ -15,14 +15,19 @@ impl Quantities {
     /// What a rollup row bills: refused invocations (outcome `rejected`: nothing ran) are not
     /// requests; every other invocation is, whatever it returned.
     pub fn of(row: &RollupRow) -> Quantities {
+        Quantities::billed(row.outcome, row.invocations, row.gb_seconds, row.cpu_ns)
+    }
+
+    /// What `invocations` that ended with `outcome` bill.
+    pub fn billed(outcome: Outcome, invocations: u64, gb_seconds: f64, cpu_ns: u64) -> Quantities {
         Quantities {
-            requests: if row.outcome == Outcome::Rejected {
+            requests: if outcome == Outcome::Rejected {
                 0.0
             } else {
-                row.invocations as f64
+                invocations as f64
             },
-            gb_seconds: row.gb_seconds,
-            cpu_seconds: row.cpu_ns as f64 / 1e9,
+            gb_seconds,
+            cpu_seconds: cpu_ns as f64 / 1e9,
         }
     }
 

@@ -65,15 +65,7 @@ pub fn version_lines(rows: &[VersionRollupRow], prices: &PriceTable) -> Vec<Vers
             }
         };
         let line = &mut lines[at];
-        let q = Quantities {
-            requests: if row.outcome == Outcome::Rejected {
-                0.0
-            } else {
-                row.invocations as f64
-            },
-            gb_seconds: row.gb_seconds,
-            cpu_seconds: row.cpu_ns as f64 / 1e9,
-        };
+        let q = Quantities::billed(row.outcome, row.invocations, row.gb_seconds, row.cpu_ns);
         match row.outcome {
             Outcome::Rejected => {}
             Outcome::Ok => line.requests += row.invocations,

@@ -6,6 +6,7 @@
 
 use crate::Client;
 use anyhow::{Context, Result, bail};
+use geyser_core::{AliasName, FunctionName};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -144,14 +145,6 @@ impl KafkaSpec {
 /// The file name `export` writes and `apply DIR` reads.
 pub const FILE_NAME: &str = "geyser.toml";
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
 impl AppFile {
     /// Reads and checks an app file: unknown keys, bad names, missing artifacts are errors
     /// naming the field or path.
@@ -170,20 +163,14 @@ impl AppFile {
             .map(Path::to_owned)
             .unwrap_or_else(|| PathBuf::from("."));
         for (name, spec) in &file.functions {
-            if !valid_name(name) {
-                bail!(
-                    "functions.{name}: a function name is 1 to 63 characters of a-z, 0-9 and '-'"
-                );
-            }
+            FunctionName::parse(name).map_err(|e| anyhow::anyhow!("functions.{name}: {e}"))?;
             for alias in spec
                 .aliases
                 .iter()
                 .chain(spec.cron.iter().map(|c| &c.alias))
                 .chain(spec.kafka.iter().map(|k| &k.alias))
             {
-                if !valid_name(alias) || alias.bytes().all(|b| b.is_ascii_digit()) {
-                    bail!("functions.{name}: {alias:?} is not an alias name");
-                }
+                AliasName::parse(alias).map_err(|e| anyhow::anyhow!("functions.{name}: {e}"))?;
             }
             if spec.aliases.iter().any(|a| is_live(a)) {
                 bail!(

@@ -133,7 +133,10 @@ impl CronRunner {
             .route(&self.store, &tenant.name, &binding.function, &selector)
             .await
         {
-            Ok(Some(route)) => route.pick(|_| None).0.clone(),
+            Ok(Some(route)) => {
+                let arm = route.arm(|_| None);
+                route.into_function(arm)
+            }
             Ok(None) => return (None, "function-missing"),
             Err(err) => {
                 tracing::error!(error = %err, "cannot load scheduled function");

@@ -114,11 +114,12 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
             Selector::Alias(alias) if alias.is_live() => not_found(),
             other => ApiError::not_found(format!("function {function}@{other} not found")),
         })?;
-    let (picked, arm) = route.pick(|header| parts.headers.get(header).map(|v| v.as_bytes()));
-    let active = match arm {
-        Arm::Canary if !state.canaries.admit(&route) => route.stable.clone(),
-        _ => picked.clone(),
+    let arm = match route.arm(|header| parts.headers.get(header).map(|v| v.as_bytes())) {
+        // This node may have rolled the canary back a moment ago.
+        Arm::Canary if !state.canaries.admit(&route) => Arm::Stable,
+        arm => arm,
     };
+    let active = route.into_function(arm);
     if active.tenant.disabled {
         return Err(ApiError::tenant_disabled(&active.tenant.name));
     }

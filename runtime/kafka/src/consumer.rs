@@ -457,7 +457,10 @@ impl BindingWorker {
             .route(&self.store, &self.tenant, &self.binding.function, &selector)
             .await
         {
-            Ok(Some(route)) => route.pick(|_| None).0.clone(),
+            Ok(Some(route)) => {
+                let arm = route.arm(|_| None);
+                route.into_function(arm)
+            }
             Ok(None) => return Attempt::Failed("the function no longer exists".into()),
             Err(err) => return Attempt::Failed(format!("cannot look up the function: {err}")),
         };
