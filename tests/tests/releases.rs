@@ -37,6 +37,7 @@ geyser_e2e::on_both_backends!(
     blue_green_deploys_leave_live_alone_until_shifted,
     a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller,
     cron_triggers_run_the_version_of_their_alias,
+    a_slow_canary_rolls_back_on_its_p99,
 );
 
 mod two_nodes {
@@ -613,4 +614,51 @@ async fn cron_triggers_run_the_version_of_their_alias(api: Api) {
     .await;
     assert_eq!(record["version"], 1, "{record}");
     assert_eq!(record["trigger"], "manual", "{record}");
+}
+
+async fn a_slow_canary_rolls_back_on_its_p99(api: Api) {
+    let t = api.create_tenant("slowcanary").await;
+    assert_eq!(api.deploy_ok(&t, "probe", "", probe()).await, 1);
+    assert_eq!(
+        version_with(&api, &t, json!({"PROBE_SLOW_MS": "60"})).await,
+        2
+    );
+    set_alias(
+        &api,
+        &t,
+        "beta",
+        json!({"version": 1, "canary": {"version": 2, "weight": 0.5,
+               "rollback_on": {"p99_ms": 30, "min_requests": 4}}}),
+    )
+    .await;
+    let events = eventually(
+        "the slow canary rolled back",
+        Duration::from_secs(60),
+        || {
+            let (api, t) = (&api, &t);
+            async move {
+                let reply = api.invoke(&t.name, "probe@beta", "/flaky").await;
+                assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+                let events = api
+                    .get("/v1/functions/probe/aliases/beta/events", Some(&t.key))
+                    .await
+                    .json();
+                events["events"]
+                    .as_array()?
+                    .iter()
+                    .find(|e| e["kind"] == "rolled-back")
+                    .cloned()
+            }
+        },
+    )
+    .await;
+    let detail = events["detail"].as_str().unwrap();
+    assert!(detail.starts_with("p99 "), "{detail}");
+    assert!(detail.contains("above 30 ms"), "{detail}");
+    // The rollback touched only beta: live still runs version 2 (a config change went live).
+    let live = api
+        .get("/v1/functions/probe/aliases/live", Some(&t.key))
+        .await
+        .json();
+    assert_eq!(live["version"], 2, "{live}");
 }
