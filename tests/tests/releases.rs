@@ -388,7 +388,8 @@ async fn a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller(api: Api) {
         &api,
         &t,
         "live",
-        json!({"version": 1, "canary": {"version": 2, "weight": 0.5, "sticky": "X-User"}}),
+        json!({"version": 1, "canary": {"version": 2, "weight": 0.5, "sticky": "X-User",
+               "rollback_on": {"error_rate": 1.0}}}),
     )
     .await;
     let mut per_version = [0, 0];
@@ -419,6 +420,22 @@ async fn a_weighted_canary_takes_its_share_and_sticky_keeps_a_caller(api: Api) {
         per_version[0] > 0 && per_version[1] > 0,
         "20 users all on one side: {per_version:?}"
     );
+    // The watched canary's window, in the node's metrics by version.
+    let series = format!(
+        "geyser_canary_window_calls{{tenant=\"{}\",function=\"probe\",alias=\"live\",version=\"2\",role=\"canary\"}}",
+        t.name
+    );
+    let calls = eventually("the canary's window", Duration::from_secs(10), || {
+        let (api, series) = (&api, &series);
+        let expected = (5 * per_version[1]) as f64;
+        async move {
+            api.metric_if_present(series)
+                .await
+                .filter(|n| *n == expected)
+        }
+    })
+    .await;
+    assert_eq!(calls, (5 * per_version[1]) as f64);
 
     // Promote: the canary becomes the version, and no canary is left.
     let promoted = api

@@ -42,6 +42,9 @@ struct Watched {
     stable_calls: Window,
     canary_calls: Window,
     tripped: bool,
+    /// The last call admitted to the canary: an entry idle for a window is forgotten (its
+    /// alias changed, or nobody calls it).
+    last_admitted: Instant,
 }
 
 impl Watched {
@@ -140,12 +143,24 @@ impl CanaryWatch {
             return true;
         };
         let version = canary.function.version;
+        let now = Instant::now();
         let mut watched = lock(&self.inner.watched);
         let entries = watched.entry(route.stable.function).or_default();
         match entries.iter_mut().find(|w| &w.alias == alias) {
-            Some(w) if w.same_setting(route, version, canary.set_at_ms) => return !w.tripped,
+            Some(w) if w.same_setting(route, version, canary.set_at_ms) => {
+                w.last_admitted = now;
+                return !w.tripped;
+            }
             Some(w) => *w = self.watch(route, alias, version, canary.set_at_ms, rule),
-            None => entries.push(self.watch(route, alias, version, canary.set_at_ms, rule)),
+            None => {
+                entries.push(self.watch(route, alias, version, canary.set_at_ms, rule));
+                // A new canary: forget the ones nobody called for a window.
+                let window = self.inner.window;
+                for entries in watched.values_mut() {
+                    entries.retain(|w| now.saturating_duration_since(w.last_admitted) <= window);
+                }
+                watched.retain(|_, entries| !entries.is_empty());
+            }
         }
         self.inner.any.store(true, Ordering::Release);
         true
@@ -171,6 +186,7 @@ impl CanaryWatch {
             stable_calls: Window::new(self.inner.window),
             canary_calls: Window::new(self.inner.window),
             tripped: false,
+            last_admitted: Instant::now(),
         }
     }
 
@@ -292,11 +308,58 @@ impl MetricFamilies for CanaryWatch {
                 prom::sample(out, "geyser_canary_rollbacks_total", &labels, *n as f64);
             }
         }
+        // What each watched canary and its stable version did over the window, by version.
+        let now = Instant::now();
+        let mut windows = Vec::new();
+        for w in lock(&self.inner.watched).values_mut().flatten() {
+            let idle = now.saturating_duration_since(w.last_admitted) > self.inner.window;
+            if w.tripped || idle || !scope.shows(w.tenant_name.as_str()) {
+                continue;
+            }
+            for (role, version, figures) in [
+                ("stable", w.stable, w.stable_calls.figures(now)),
+                ("canary", w.canary, w.canary_calls.figures(now)),
+            ] {
+                let labels = format!(
+                    "tenant=\"{}\",function=\"{}\",alias=\"{}\",version=\"{}\",role=\"{role}\"",
+                    prom::escape(w.tenant_name.as_str()),
+                    prom::escape(w.function.as_str()),
+                    prom::escape(w.alias.as_str()),
+                    version.0
+                );
+                windows.push((labels, figures));
+            }
+        }
+        for (name, help, value) in [
+            (
+                "geyser_canary_window_calls",
+                "Calls in the canary analysis window, per version of a watched alias.",
+                (|f: &Figures| f.calls as f64) as fn(&Figures) -> f64,
+            ),
+            (
+                "geyser_canary_window_error_ratio",
+                "Share of failed calls in the canary analysis window.",
+                |f: &Figures| f.error_rate,
+            ),
+            (
+                "geyser_canary_window_p99_seconds",
+                "p99 wall time in the canary analysis window.",
+                |f: &Figures| f.p99.as_secs_f64(),
+            ),
+        ] {
+            prom::header(out, name, help, Kind::Gauge);
+            for (labels, figures) in &windows {
+                prom::sample(out, name, labels, value(figures));
+            }
+        }
         if scope.is_node() {
             let watched: usize = lock(&self.inner.watched)
                 .values()
                 .flatten()
-                .filter(|w| !w.tripped)
+                .filter(|w| {
+                    !w.tripped
+                        && now.saturating_duration_since(w.last_admitted) <= self.inner.window
+                })
                 .count();
             prom::single(
                 out,
