@@ -86,6 +86,9 @@ impl TestServer {
         clock: Arc<dyn Clock>,
         tweak: impl FnOnce(&mut Config),
     ) -> TestServer {
+        // The first node answers only once it has migrated the database the peer joins; a peer
+        // started earlier would race its migrations.
+        first.wait_ready();
         Self::launch(
             first.backend,
             Some(first.database_url.clone()),
@@ -93,6 +96,32 @@ impl TestServer {
             clock,
             tweak,
         )
+    }
+
+    /// Blocks until `GET /healthz` answers 200 (at most 60 s).
+    pub fn wait_ready(&self) {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://").to_owned();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut reply = String::new();
+                let answered = stream.write_all(b"GET /healthz HTTP/1.0\r\n\r\n").is_ok()
+                    && stream.read_to_string(&mut reply).is_ok();
+                if answered
+                    && (reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"))
+                {
+                    return;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                self.url
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn launch(
