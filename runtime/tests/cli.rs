@@ -705,6 +705,32 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
     std::fs::write(&bad, text.replace("memory_mb", "memroy_mb")).unwrap();
     let err = stderr_failure(&geyser(&b, &key_b, &["apply", bad.to_str().unwrap()]));
     assert!(err.contains("memroy_mb"), "{err}");
+    // What the node would refuse midway is refused before the first change: a bad cron
+    // expression in a file that also changes a variable.
+    let bad_cron = out_dir.join("bad-cron.toml");
+    std::fs::write(
+        &bad_cron,
+        text.replace("0 0 3 * * *", "every night")
+            .replace("GREETING = \"hi\"", "GREETING = \"changed\""),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read_to_string(&bad_cron)
+            .unwrap()
+            .contains("GREETING = \"changed\"")
+    );
+    let err = stderr_failure(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", bad_cron.to_str().unwrap()],
+        &[("API_KEY", "from-env")],
+    ));
+    assert!(err.contains("functions.nightly.cron[0] (report)"), "{err}");
+    let config = json_of(&b, &key_b, &["config", "show", "hello"]);
+    assert_eq!(
+        config["config"]["variables"]["GREETING"], "hi",
+        "nothing was applied"
+    );
     let only_hello = out_dir.join("only-hello.toml");
     let mut trimmed: toml::Value = toml::from_str(&text).unwrap();
     trimmed["functions"]

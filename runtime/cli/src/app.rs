@@ -6,7 +6,8 @@
 
 use crate::Client;
 use anyhow::{Context, Result, bail};
-use geyser_core::{AliasName, FunctionName};
+use geyser_core::{AliasName, FunctionName, MissedTicks, Overlap, TenantName, topics};
+use geyser_scheduler::Schedule;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -179,6 +180,47 @@ impl AppFile {
             }
         }
         Ok((file, dir))
+    }
+
+    /// The trigger settings the node would refuse, checked before anything changes: cron
+    /// expressions and time zones, the text values, JSON payloads, and Kafka topics outside
+    /// `tenant`'s namespace.
+    fn check_triggers(&self, tenant: &TenantName) -> Result<()> {
+        for (name, spec) in &self.functions {
+            for (i, c) in spec.cron.iter().enumerate() {
+                let at = format!("functions.{name}.cron[{i}] ({})", c.name);
+                FunctionName::parse(&c.name).map_err(|_| {
+                    anyhow::anyhow!(
+                        "{at}: a schedule name is 1 to 63 characters of a-z, 0-9 and '-'"
+                    )
+                })?;
+                Schedule::parse(&c.expression, &c.timezone)
+                    .map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+                c.missed
+                    .parse::<MissedTicks>()
+                    .map_err(|e| anyhow::anyhow!("{at}.missed: {e}"))?;
+                c.overlap
+                    .parse::<Overlap>()
+                    .map_err(|e| anyhow::anyhow!("{at}.overlap: {e}"))?;
+                cron_body(c).with_context(|| at.clone())?;
+            }
+            for (i, k) in spec.kafka.iter().enumerate() {
+                let at = format!("functions.{name}.kafka[{i}] ({})", k.topic);
+                if !["earliest", "latest"].contains(&k.start.as_str()) {
+                    bail!(
+                        "{at}.start: {:?} is not \"earliest\" or \"latest\"",
+                        k.start
+                    );
+                }
+                for topic in [&k.topic, &k.dead_letter()] {
+                    topics::check_owned(tenant, topic).map_err(|e| anyhow::anyhow!("{at}: {e}"))?;
+                }
+                if k.dead_letter() == k.topic {
+                    bail!("{at}.dead_letter_topic: must differ from topic");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks what the file needs from this machine: artifacts readable, secrets in the
@@ -705,6 +747,12 @@ impl Client {
             file.build(&dir)?;
         }
         let gathered = file.gather(&dir)?;
+        let quotas = self.get_value("/v1/quotas").await?;
+        let tenant = quotas["tenant"]
+            .as_str()
+            .and_then(|t| TenantName::parse(t).ok())
+            .ok_or_else(|| anyhow::anyhow!("the node did not say which tenant this key is"))?;
+        file.check_triggers(&tenant)?;
         let plan = self.plan(&file, &gathered, prune).await?;
         if self.json && dry_run {
             let lines: Vec<String> = plan.iter().map(ToString::to_string).collect();
