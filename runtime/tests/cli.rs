@@ -749,4 +749,42 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         names(&json_of(&b, &key_b, &["functions"])),
         vec!["hello".to_owned()]
     );
+
+    // The alias commands as a user types them (node A, after the comparison).
+    let out = run(&["alias", "show", "hello"]);
+    assert!(out.contains("live") && out.contains("beta"), "{out}");
+    let out = run(&[
+        "alias",
+        "set",
+        "hello",
+        "live",
+        "--version",
+        "3",
+        "--canary",
+        "2",
+        "--weight",
+        "0.1",
+        "--sticky",
+        "x-user",
+        "--max-error-rate",
+        "0.5",
+    ]);
+    assert!(
+        out.contains("canary 2 at 10 %") && out.contains("sticky x-user"),
+        "{out}"
+    );
+    let out = run(&["alias", "show", "hello", "live"]);
+    assert!(
+        out.contains(" set ") && out.contains("canary 2 at 0.1"),
+        "{out}"
+    );
+    let out = run(&["promote", "hello"]);
+    assert!(
+        out.starts_with("promoted: hello@live") && out.contains("-> 2"),
+        "{out}"
+    );
+    let out = run(&["alias", "rm", "hello", "beta"]);
+    assert!(out.contains("removed alias beta of hello"), "{out}");
+    let err = stderr_failure(&geyser(&a, &key_a, &["alias", "rm", "hello", "live"]));
+    assert!(err.contains("400"), "{err}");
 }
