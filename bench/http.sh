@@ -3,7 +3,7 @@
 # (routing, auth lookup, fresh Store per request, metering on), and cold-start latency (first
 # call after the function was evicted; compiled artifact on disk, page cache warm).
 #
-# Usage: [GEYSER_BIN=path/to/geyser] bench/http.sh [DURATION_S] [CONNECTIONS]
+# Usage: [GEYSER_BIN=path/to/geyser] [BENCH_CANARY=1] bench/http.sh [DURATION_S] [CONNECTIONS]
 # Prints one block of figures; copy it into bench/RESULTS.md with the date and machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,15 @@ done
 COLD_MS=$(printf '%s\n' "${COLD[@]}" | sort -n | awk '{a[NR]=$1*1000} END {printf "median %.2f ms, min %.2f ms, max %.2f ms (n=%d)", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2), a[1], a[NR], NR}')
 WARM_MS=$(for _ in $(seq 1 20); do curl -fsS -o /dev/null -w '%{time_total}\n' "$URL/fn/bench/hello/"; done | sort -n | awk '{a[NR]=$1*1000} END {printf "median %.2f ms", (a[10]+a[11])/2}')
 
+# BENCH_CANARY=1: the warm run goes through a canary under watch — a second version takes half
+# of live's calls (sticky by x-user: none is sent, so at random) with a rollback rule that never
+# trips, so every call also passes the node's canary analysis.
+if [ "${BENCH_CANARY:-0}" = 1 ]; then
+    "$GEYSER" deploy hello target/wasm32-wasip2/release/example_hello.wasm >/dev/null
+    "$GEYSER" alias set hello live --version 1 --canary 2 --weight 0.5 --sticky x-user \
+        --max-error-rate 1.0 >/dev/null
+fi
+
 # Warm throughput: keep the function resident during the run (TTL is 200 ms, calls are constant).
 CPU_BEFORE=$(cpu_ticks "$SERVER")
 WRK=$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" --latency "$URL/fn/bench/hello/")
@@ -47,7 +56,7 @@ NON2XX=$(echo "$WRK" | awk '/Non-2xx/{print $NF}')
 CPU_US=$(python3 -c "print(f'{($CPU_AFTER-$CPU_BEFORE)/$TICKS*1e6/$REQS:.1f}')")
 RECORDED=$("$GEYSER" --json usage | python3 -c 'import json,sys; print(json.load(sys.stdin)["totals"]["invocations"])')
 
-echo "command:     bench/http.sh $DURATION $CONNECTIONS"
+echo "command:     ${BENCH_CANARY:+BENCH_CANARY=$BENCH_CANARY }bench/http.sh $DURATION $CONNECTIONS"
 echo "date:        $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:     $(machine)"
 echo "load:        wrk -t2 -c$CONNECTIONS -d${DURATION}s (same machine as the server)"
@@ -55,3 +64,6 @@ echo "warm:        $RPS req/s, p50 $P50, p99 $P99, non-2xx ${NON2XX:-0}, server 
 echo "single call: warm $WARM_MS (curl, new connection each)"
 echo "cold start:  $COLD_MS (curl, first call after eviction)"
 echo "metered:     $RECORDED invocation records"
+if [ "${BENCH_CANARY:-0}" = 1 ]; then
+    echo "by version:  $("$GEYSER" --json bill | python3 -c 'import json,sys; print(", ".join("v%d %d calls" % (v["version"], v["requests"]) for v in json.load(sys.stdin)["versions"]))')"
+fi
