@@ -219,8 +219,12 @@ impl CanaryWatch {
                     if w.tripped {
                         continue;
                     }
-                    let (canary, stable) =
-                        (w.canary_calls.figures(now), w.stable_calls.figures(now));
+                    // The p99s only when the rule has a latency limit.
+                    let p99 = w.rule.p99_ms.is_some();
+                    let (canary, stable) = (
+                        w.canary_calls.figures_with(now, p99),
+                        w.stable_calls.figures_with(now, p99),
+                    );
                     if let Some(detail) = verdict(&w.rule, &canary, &stable) {
                         w.tripped = true;
                         trips.push(Trip {
