@@ -544,6 +544,7 @@ fn json_of(node: &Node, key: &str, args: &[&str]) -> serde_json::Value {
 
 #[test]
 fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
+    // Node A on SQLite, node B on PostgreSQL.
     let hello = guest_path("example_hello");
     let ticker = guest_path("geyser_fixture_ticker");
     let dir_a = tempfile::tempdir().unwrap();
@@ -610,9 +611,17 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         std::fs::read(&hello).unwrap()
     );
 
-    // A fresh node (its own database): a plan first, then the same tenant.
+    // A fresh node on a fresh PostgreSQL database (the export came from SQLite): a plan first,
+    // then the same tenant.
+    let database = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(geyser_test_support::fresh_postgres_database());
     let dir_b = tempfile::tempdir().unwrap();
-    let b = start(dir_b.path(), &[], Some("admin-b"));
+    let b = start(
+        dir_b.path(),
+        &["--database-url", &database],
+        Some("admin-b"),
+    );
     let key_b = create_tenant(&b, "admin-b", "apps");
     let app = out_dir.to_str().unwrap();
     let plan = stdout(&geyser_env(
@@ -699,6 +708,35 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         &[("API_KEY", "from-env")],
     ));
     assert_eq!(again.trim(), "no changes");
+    // `--build` runs a function's build command (in the file's directory) before it reads the
+    // artifact: the same bytes under another name, so still no changes.
+    let built = out_dir.join("built.toml");
+    let mut with_build: toml::Value = toml::from_str(&text).unwrap();
+    let hello_spec = with_build["functions"]["hello"].as_table_mut().unwrap();
+    hello_spec.insert("artifact".into(), "out/hello-built.wasm".into());
+    hello_spec.insert(
+        "build".into(),
+        "mkdir -p out && cp hello.wasm out/hello-built.wasm".into(),
+    );
+    std::fs::write(&built, toml::to_string(&with_build).unwrap()).unwrap();
+    let err = stderr_failure(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", built.to_str().unwrap()],
+        &[("API_KEY", "from-env")],
+    ));
+    assert!(
+        err.contains("functions.hello.artifact: cannot read"),
+        "{err}"
+    );
+    let again = stdout(&geyser_env(
+        &b,
+        &key_b,
+        &["apply", built.to_str().unwrap(), "--build"],
+        &[("API_KEY", "from-env")],
+    ));
+    assert_eq!(again.trim(), "no changes");
+    assert!(out_dir.join("out/hello-built.wasm").exists());
 
     // A file with an unknown key names it; pruning removes what the file no longer has.
     let bad = out_dir.join("bad.toml");
