@@ -629,6 +629,39 @@ async fn cron_triggers_run_the_version_of_their_alias(api: Api) {
     .await;
     assert_eq!(record["version"], 1, "{record}");
     assert_eq!(record["trigger"], "manual", "{record}");
+
+    // A manual tick names its version or alias with `?at=`.
+    for (at, version) in [("", 2), ("?at=1", 1), ("?at=stable", 1), ("?at=live", 2)] {
+        let ran = api
+            .post_json(&format!("/v1/functions/tick/ticks{at}"), &t.key, json!({}))
+            .await;
+        assert_eq!(ran.status, StatusCode::OK, "{at}: {}", ran.body);
+        let id = ran.json()["invocation"].as_str().unwrap().to_owned();
+        let record = eventually("the tick's record", Duration::from_secs(10), || {
+            let (api, t, id) = (&api, &t, &id);
+            async move {
+                api.invocations(&t.key, "tick")
+                    .await
+                    .into_iter()
+                    .find(|r| r["id"] == id.as_str())
+            }
+        })
+        .await;
+        assert_eq!(record["version"], version, "{at}: {record}");
+    }
+    for (at, status) in [
+        ("nope", StatusCode::NOT_FOUND),
+        ("0", StatusCode::BAD_REQUEST),
+    ] {
+        let reply = api
+            .post_json(
+                &format!("/v1/functions/tick/ticks?at={at}"),
+                &t.key,
+                json!({}),
+            )
+            .await;
+        assert_eq!(reply.status, status, "{at}: {}", reply.body);
+    }
 }
 
 async fn a_slow_canary_rolls_back_on_its_p99(api: Api) {

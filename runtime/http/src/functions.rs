@@ -116,6 +116,28 @@ pub(super) async fn active(
         .ok_or_else(|| ApiError::not_found(format!("function {name:?} not found")))
 }
 
+/// The caller's function `name` at `at` (a version number or an alias, as after `@` in a
+/// gateway URL; `None`: `live`), as it would run now — the canary's share included.
+pub(super) async fn selected(
+    state: &AppState,
+    tenant: &Tenant,
+    name: &str,
+    at: Option<&str>,
+) -> Result<ActiveFunction, ApiError> {
+    let Some(at) = at else {
+        return active(state, tenant, name).await;
+    };
+    let name = FunctionName::parse(name)?;
+    let selector = geyser_functions::Selector::parse(at)?;
+    let route = state
+        .routes
+        .route(&state.store, &tenant.name, &name, &selector)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("function {name}@{selector} not found")))?;
+    let arm = route.arm(|_| None);
+    Ok(route.into_function(arm))
+}
+
 fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {
     let engine = &state.config.engine;
     let memory_mb = params.memory_mb.unwrap_or(engine.default_memory_mb);

@@ -1,6 +1,7 @@
 //! Manual delivery for local development and admin runs: `POST /v1/functions/{name}/events`
 //! hands one event to an event function, `POST /v1/functions/{name}/ticks` one tick to a
-//! scheduled function. Both wait for the function and answer with its outcome.
+//! scheduled function. Both wait for the function and answer with its outcome; `?at=N` or
+//! `?at=ALIAS` runs that version or alias (default `live`).
 
 use super::AppState;
 use super::auth::TenantCaller;
@@ -19,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub struct EventParams {
     topic: Option<String>,
     key: Option<String>,
+    /// A version or alias (as after `@` in a gateway URL); default `live`.
+    at: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -26,6 +29,8 @@ pub struct EventParams {
 pub struct TickParams {
     schedule: Option<String>,
     scheduled_time: Option<String>,
+    /// A version or alias (as after `@` in a gateway URL); default `live`.
+    at: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -47,7 +52,7 @@ pub async fn deliver_event(
     body: Bytes,
 ) -> Result<Json<Delivered>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let function = super::functions::active(&state, &tenant, &name).await?;
+    let function = super::functions::selected(&state, &tenant, &name, params.at.as_deref()).await?;
     let topic = params.topic.unwrap_or_else(|| "manual".into());
     let event = Event {
         id: format!("manual/{}", uuid::Uuid::now_v7()),
@@ -84,7 +89,7 @@ pub async fn deliver_tick(
     params: Result<Query<TickParams>, QueryRejection>,
 ) -> Result<Json<Delivered>, ApiError> {
     let Query(params) = params.map_err(rejection)?;
-    let function = super::functions::active(&state, &tenant, &name).await?;
+    let function = super::functions::selected(&state, &tenant, &name, params.at.as_deref()).await?;
     let now = now_rfc3339();
     let tick = Tick {
         schedule: params.schedule.unwrap_or_else(|| "manual".into()),
