@@ -221,6 +221,30 @@ mod tests {
     }
 
     #[test]
+    fn a_target_names_a_version_or_an_alias_after_at() {
+        let parse = |uri: &str| GatewayTarget::parse(&uri.parse::<Uri>().unwrap());
+        let t = parse("/fn/acme/hello@3/x?y=1").unwrap();
+        assert_eq!(t.function.as_str(), "hello");
+        assert_eq!(t.selector, Selector::Version(geyser_functions::Version(3)));
+        assert_eq!(t.guest_uri.unwrap(), "/x?y=1");
+        let t = parse("/fn/acme/hello@beta").unwrap();
+        assert_eq!(t.selector, Selector::parse("beta").unwrap());
+        assert_eq!(t.guest_uri.unwrap(), "/");
+        assert_eq!(parse("/fn/acme/hello").unwrap().selector, Selector::live());
+        for nothing in [
+            "/fn/acme/hello@",
+            "/fn/acme/hello@@x",
+            "/fn/acme/@3",
+            "/fn/acme/hello@0",
+            "/fn/acme/hello@Beta",
+            "/fn/acme/hello@3@4",
+            "/fn/acme@x/hello",
+        ] {
+            assert!(parse(nothing).is_none(), "{nothing}");
+        }
+    }
+
+    #[test]
     fn guest_sees_the_path_below_its_mount() {
         let s = |t: &str, f: &str, p: &str| Some((t.to_owned(), f.to_owned(), p.to_owned()));
         assert_eq!(split("/fn/acme/hello/x?y=1"), s("acme", "hello", "/x?y=1"));
