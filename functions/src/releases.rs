@@ -8,7 +8,7 @@ use crate::{
     Version, now_ms, stored,
 };
 use geyser_core::{
-    AliasEventKind, AliasName, AliasSpec, CanaryRoute, InvalidAlias, LIVE, Route, Selector,
+    AliasEventKind, AliasName, AliasSpec, CanaryRoute, InvalidAlias, Route, Selector,
 };
 use std::sync::Arc;
 
@@ -89,6 +89,18 @@ fn live_default(active: i64) -> AliasSpec {
         version: active,
         canary: None,
         auto_promote: None,
+    }
+}
+
+/// An alias as shown: `live`'s version is always the function's active one.
+fn shown(alias: AliasName, mut spec: AliasSpec, updated_at_ms: i64, active: Version) -> AliasInfo {
+    if alias.is_live() {
+        spec.version = active.0;
+    }
+    AliasInfo {
+        alias,
+        spec,
+        updated_at_ms,
     }
 }
 
@@ -296,21 +308,16 @@ impl Store {
         .bind(function.0)
         .fetch_all(&mut *conn)
         .await?;
-        let mut out = vec![AliasInfo {
-            alias: AliasName::live(),
-            spec: live_default(active.0),
-            updated_at_ms: 0,
-        }];
+        let mut out = vec![shown(AliasName::live(), live_default(active.0), 0, active)];
         for row in rows {
-            let mut spec = parse_spec(&row.spec)?;
-            let info = AliasInfo {
-                alias: stored(&row.alias)?,
-                spec: spec.clone(),
-                updated_at_ms: row.updated_at_ms,
-            };
-            if row.alias == LIVE {
-                spec.version = active.0;
-                out[0] = AliasInfo { spec, ..info };
+            let info = shown(
+                stored(&row.alias)?,
+                parse_spec(&row.spec)?,
+                row.updated_at_ms,
+                active,
+            );
+            if info.alias.is_live() {
+                out[0] = info;
             } else {
                 out.push(info);
             }
@@ -324,15 +331,17 @@ impl Store {
         name: &FunctionName,
         alias: &AliasName,
     ) -> Result<AliasInfo> {
-        self.aliases(tenant, name)
-            .await?
-            .into_iter()
-            .find(|info| &info.alias == alias)
-            .ok_or_else(|| Error::UnknownAlias {
+        let mut conn = self.pool.acquire().await?;
+        let (function, active) = function_row(&mut conn, tenant, name).await?;
+        match stored_spec(&mut conn, function, alias).await? {
+            Some((spec, at)) => Ok(shown(alias.clone(), spec, at, active)),
+            None if alias.is_live() => Ok(shown(alias.clone(), live_default(active.0), 0, active)),
+            None => Err(Error::UnknownAlias {
                 tenant,
                 name: name.clone(),
                 alias: alias.clone(),
-            })
+            }),
+        }
     }
 
     /// Removes an alias (its history goes with it). `live` cannot be removed; setting it
@@ -449,15 +458,21 @@ impl Store {
         name: &FunctionName,
         alias: &AliasName,
     ) -> Result<Vec<AliasEvent>> {
-        let info = self.alias(tenant, name, alias).await?;
         let mut conn = self.pool.acquire().await?;
         let (function, _) = function_row(&mut conn, tenant, name).await?;
+        if !alias.is_live() && stored_spec(&mut conn, function, alias).await?.is_none() {
+            return Err(Error::UnknownAlias {
+                tenant,
+                name: name.clone(),
+                alias: alias.clone(),
+            });
+        }
         let rows: Vec<EventRow> = sqlx::query_as(
             "SELECT at_ms, kind, version, canary_version, canary_weight, detail FROM alias_events \
              WHERE function_id = $1 AND alias = $2 ORDER BY id DESC LIMIT 1000",
         )
         .bind(function.0)
-        .bind(info.alias.as_str())
+        .bind(alias.as_str())
         .fetch_all(&mut *conn)
         .await?;
         rows.into_iter()
