@@ -285,6 +285,13 @@ impl Route {
             _ => self.stable,
         }
     }
+
+    /// The version a call without request headers runs (a cron tick, a Kafka record, a
+    /// manual delivery): the canary takes its share at random.
+    pub fn pick_without_headers(self) -> ActiveFunction {
+        let arm = self.arm(|_| None);
+        self.into_function(arm)
+    }
 }
 
 /// A number in [0, 1) fixed by the function and the header value, the same on every node.

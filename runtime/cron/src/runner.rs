@@ -133,10 +133,7 @@ impl CronRunner {
             .route(&self.store, &tenant.name, &binding.function, &selector)
             .await
         {
-            Ok(Some(route)) => {
-                let arm = route.arm(|_| None);
-                route.into_function(arm)
-            }
+            Ok(Some(route)) => route.pick_without_headers(),
             Ok(None) => return (None, "function-missing"),
             Err(err) => {
                 tracing::error!(error = %err, "cannot load scheduled function");

@@ -134,8 +134,7 @@ pub(super) async fn selected(
         .route(&state.store, &tenant.name, &name, &selector)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("function {name}@{selector} not found")))?;
-    let arm = route.arm(|_| None);
-    Ok(route.into_function(arm))
+    Ok(route.pick_without_headers())
 }
 
 fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {

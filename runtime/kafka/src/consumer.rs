@@ -457,10 +457,7 @@ impl BindingWorker {
             .route(&self.store, &self.tenant, &self.binding.function, &selector)
             .await
         {
-            Ok(Some(route)) => {
-                let arm = route.arm(|_| None);
-                route.into_function(arm)
-            }
+            Ok(Some(route)) => route.pick_without_headers(),
             Ok(None) => return Attempt::Failed("the function no longer exists".into()),
             Err(err) => return Attempt::Failed(format!("cannot look up the function: {err}")),
         };

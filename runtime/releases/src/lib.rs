@@ -12,8 +12,8 @@ mod window;
 
 use geyser_core::prom::{self, Kind, Scope};
 use geyser_core::{
-    ActiveFunction, AliasName, InvocationId, LogLine, MetricFamilies, Outcome, RollbackOn, Route,
-    now_ms,
+    ActiveFunction, AliasName, CanaryRoute, InvocationId, LogLine, MetricFamilies, Outcome,
+    RollbackOn, Route, now_ms,
 };
 use geyser_functions::{
     FunctionId, FunctionName, RouteCache, Store, TenantId, TenantName, Version,
@@ -48,8 +48,10 @@ struct Watched {
 }
 
 impl Watched {
-    fn same_setting(&self, route: &Route, canary: Version, set_at_ms: i64) -> bool {
-        self.stable == route.stable.version && self.canary == canary && self.set_at_ms == set_at_ms
+    fn same_setting(&self, route: &Route, canary: &CanaryRoute) -> bool {
+        self.stable == route.stable.version
+            && self.canary == canary.function.version
+            && self.set_at_ms == canary.set_at_ms
     }
 }
 
@@ -142,18 +144,17 @@ impl CanaryWatch {
         let Some(rule) = canary.rollback_on else {
             return true;
         };
-        let version = canary.function.version;
         let now = Instant::now();
         let mut watched = lock(&self.inner.watched);
         let entries = watched.entry(route.stable.function).or_default();
         match entries.iter_mut().find(|w| &w.alias == alias) {
-            Some(w) if w.same_setting(route, version, canary.set_at_ms) => {
+            Some(w) if w.same_setting(route, canary) => {
                 w.last_admitted = now;
                 return !w.tripped;
             }
-            Some(w) => *w = self.watch(route, alias, version, canary.set_at_ms, rule),
+            Some(w) => *w = self.watch(route, alias, canary, rule),
             None => {
-                entries.push(self.watch(route, alias, version, canary.set_at_ms, rule));
+                entries.push(self.watch(route, alias, canary, rule));
                 // A new canary: forget the ones nobody called for a window.
                 let window = self.inner.window;
                 for entries in watched.values_mut() {
@@ -170,8 +171,7 @@ impl CanaryWatch {
         &self,
         route: &Route,
         alias: &AliasName,
-        canary: Version,
-        set_at_ms: i64,
+        canary: &CanaryRoute,
         rule: RollbackOn,
     ) -> Watched {
         Watched {
@@ -180,8 +180,8 @@ impl CanaryWatch {
             tenant_name: route.stable.tenant.name.clone(),
             function: route.stable.name.clone(),
             stable: route.stable.version,
-            canary,
-            set_at_ms,
+            canary: canary.function.version,
+            set_at_ms: canary.set_at_ms,
             rule,
             stable_calls: Window::new(self.inner.window),
             canary_calls: Window::new(self.inner.window),
