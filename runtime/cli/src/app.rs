@@ -41,7 +41,7 @@ fn is_live(alias: &str) -> bool {
 }
 
 /// One function of the app file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionSpec {
     /// The component, relative to the app file.
@@ -348,6 +348,17 @@ impl fmt::Display for Action {
     }
 }
 
+/// One function as the node has it, in the app file's terms.
+struct Described {
+    /// The active version and its artifact's hash.
+    version: i64,
+    sha256: String,
+    /// Its settings; `aliases` are the ones pointing at the active version.
+    spec: FunctionSpec,
+    /// Aliases (other than `live`) pointing at other versions, with their version.
+    elsewhere: Vec<(String, Value)>,
+}
+
 /// What a tenant has now, as the API shows it.
 struct Current {
     /// Function name → its entry of `GET /v1/functions`.
@@ -390,18 +401,6 @@ fn kafka_body(spec: &KafkaSpec) -> Value {
     })
 }
 
-/// The fields of a listed cron trigger that `cron_body` sets.
-fn cron_as_set(listed: &Value) -> Value {
-    let mut body = json!({
-        "name": listed["name"], "expression": listed["expression"], "timezone": listed["timezone"],
-        "missed": listed["missed"], "overlap": listed["overlap"], "alias": listed["alias"],
-    });
-    if !listed["payload"].is_null() {
-        body["payload"] = listed["payload"].clone();
-    }
-    body
-}
-
 impl Client {
     async fn get_value(&self, path: &str) -> Result<Value> {
         self.send_json(self.request(Method::GET, path)?).await
@@ -418,101 +417,121 @@ impl Client {
         Ok(Current { functions })
     }
 
+    /// A listed function as the node has it now, in the app file's terms (what `export`
+    /// writes, and what `apply` compares the file with); `None` without an active version.
+    async fn described(&self, name: &str, function: &Value) -> Result<Option<Described>> {
+        let Some(active) = active_version(function) else {
+            return Ok(None);
+        };
+        let version = active["version"].as_i64().unwrap_or(0);
+        let config = &active["config"];
+        let mut spec = FunctionSpec {
+            artifact: format!("{name}.wasm"),
+            build: None,
+            memory_mb: active["memory_mb"].as_u64(),
+            timeout_ms: active["timeout_ms"].as_u64(),
+            public: active["public"].as_bool().unwrap_or(true),
+            allowed_outbound_hosts: strings(&config["allowed_outbound_hosts"]),
+            aliases: Vec::new(),
+            variables: config["variables"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect(),
+            secrets: strings(&config["secrets"])
+                .into_iter()
+                .map(|s| (s.clone(), SecretSource { env: s }))
+                .collect(),
+            cron: Vec::new(),
+            kafka: Vec::new(),
+        };
+        let mut elsewhere = Vec::new();
+        let aliases = self
+            .get_value(&format!("/v1/functions/{name}/aliases"))
+            .await?;
+        for alias in aliases["aliases"].as_array().into_iter().flatten() {
+            let alias_name = alias["alias"].as_str().unwrap_or_default().to_owned();
+            if is_live(&alias_name) {
+                continue;
+            }
+            if alias["version"].as_i64() == Some(version) {
+                spec.aliases.push(alias_name);
+            } else {
+                elsewhere.push((alias_name, alias["version"].clone()));
+            }
+        }
+        for c in self
+            .get_value(&format!("/v1/functions/{name}/triggers/cron"))
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            spec.cron.push(CronSpec {
+                name: c["name"].as_str().unwrap_or_default().to_owned(),
+                expression: c["expression"].as_str().unwrap_or_default().to_owned(),
+                timezone: c["timezone"].as_str().unwrap_or("UTC").to_owned(),
+                payload: (!c["payload"].is_null()).then(|| c["payload"].to_string()),
+                missed: c["missed"].as_str().unwrap_or("once").to_owned(),
+                overlap: c["overlap"].as_str().unwrap_or("skip").to_owned(),
+                alias: c["alias"].as_str().unwrap_or("live").to_owned(),
+            });
+        }
+        for k in self
+            .get_value(&format!("/v1/functions/{name}/triggers/kafka"))
+            .await?
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            spec.kafka.push(KafkaSpec {
+                topic: k["topic"].as_str().unwrap_or_default().to_owned(),
+                start: k["start"].as_str().unwrap_or("latest").to_owned(),
+                max_attempts: k["max_attempts"].as_u64().unwrap_or(5),
+                backoff_ms: k["backoff_ms"].as_u64().unwrap_or(200),
+                dead_letter_topic: k["dead_letter_topic"].as_str().map(str::to_owned),
+                ordered: k["ordered"].as_bool().unwrap_or(true),
+                alias: k["alias"].as_str().unwrap_or("live").to_owned(),
+            });
+        }
+        Ok(Some(Described {
+            version,
+            sha256: active["sha256"].as_str().unwrap_or_default().to_owned(),
+            spec,
+            elsewhere,
+        }))
+    }
+
     /// `geyser export DIR`.
     pub async fn export(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let current = self.current().await?;
         let mut file = AppFile::default();
         for (name, function) in &current.functions {
-            let Some(active) = active_version(function) else {
+            let Some(described) = self.described(name, function).await? else {
                 continue;
             };
-            let version = active["version"].as_i64().unwrap_or(0);
             let bytes = self
                 .send(self.request(
                     Method::GET,
-                    &format!("/v1/functions/{name}/versions/{version}/artifact"),
+                    &format!(
+                        "/v1/functions/{name}/versions/{}/artifact",
+                        described.version
+                    ),
                 )?)
                 .await?
                 .bytes()
                 .await?;
-            let artifact = format!("{name}.wasm");
-            std::fs::write(dir.join(&artifact), &bytes)
+            let artifact = &described.spec.artifact;
+            std::fs::write(dir.join(artifact), &bytes)
                 .with_context(|| format!("cannot write {artifact}"))?;
-            let config = &active["config"];
-            let mut spec = FunctionSpec {
-                artifact,
-                build: None,
-                memory_mb: active["memory_mb"].as_u64(),
-                timeout_ms: active["timeout_ms"].as_u64(),
-                public: active["public"].as_bool().unwrap_or(true),
-                allowed_outbound_hosts: strings(&config["allowed_outbound_hosts"]),
-                aliases: Vec::new(),
-                variables: config["variables"]
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect(),
-                secrets: strings(&config["secrets"])
-                    .into_iter()
-                    .map(|s| (s.clone(), SecretSource { env: s }))
-                    .collect(),
-                cron: Vec::new(),
-                kafka: Vec::new(),
-            };
-            let aliases = self
-                .get_value(&format!("/v1/functions/{name}/aliases"))
-                .await?;
-            for alias in aliases["aliases"].as_array().into_iter().flatten() {
-                let alias_name = alias["alias"].as_str().unwrap_or_default();
-                if is_live(alias_name) {
-                    continue;
-                }
-                if alias["version"].as_i64() == Some(version) {
-                    spec.aliases.push(alias_name.to_owned());
-                } else {
-                    eprintln!(
-                        "note: alias {name}@{alias_name} points at version {} (not the active one): not exported",
-                        alias["version"]
-                    );
-                }
+            for (alias, version) in &described.elsewhere {
+                eprintln!(
+                    "note: alias {name}@{alias} points at version {version} (not the active one): not exported"
+                );
             }
-            for c in self
-                .get_value(&format!("/v1/functions/{name}/triggers/cron"))
-                .await?
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                spec.cron.push(CronSpec {
-                    name: c["name"].as_str().unwrap_or_default().to_owned(),
-                    expression: c["expression"].as_str().unwrap_or_default().to_owned(),
-                    timezone: c["timezone"].as_str().unwrap_or("UTC").to_owned(),
-                    payload: (!c["payload"].is_null()).then(|| c["payload"].to_string()),
-                    missed: c["missed"].as_str().unwrap_or("once").to_owned(),
-                    overlap: c["overlap"].as_str().unwrap_or("skip").to_owned(),
-                    alias: c["alias"].as_str().unwrap_or("live").to_owned(),
-                });
-            }
-            for k in self
-                .get_value(&format!("/v1/functions/{name}/triggers/kafka"))
-                .await?
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
-                spec.kafka.push(KafkaSpec {
-                    topic: k["topic"].as_str().unwrap_or_default().to_owned(),
-                    start: k["start"].as_str().unwrap_or("latest").to_owned(),
-                    max_attempts: k["max_attempts"].as_u64().unwrap_or(5),
-                    backoff_ms: k["backoff_ms"].as_u64().unwrap_or(200),
-                    dead_letter_topic: k["dead_letter_topic"].as_str().map(str::to_owned),
-                    ordered: k["ordered"].as_bool().unwrap_or(true),
-                    alias: k["alias"].as_str().unwrap_or("live").to_owned(),
-                });
-            }
-            file.functions.insert(name.clone(), spec);
+            file.functions.insert(name.clone(), described.spec);
         }
         let text = toml::to_string_pretty(&file).context("app file does not serialize")?;
         let path = dir.join(FILE_NAME);
@@ -545,22 +564,22 @@ impl Client {
         for (name, spec) in &file.functions {
             let function = name.clone();
             let bytes = &gathered.artifacts[name];
-            let existing = current.functions.get(name);
-            let active = existing.and_then(active_version);
-            let limits_differ = |active: &Value| {
-                spec.memory_mb
-                    .is_some_and(|m| active["memory_mb"].as_u64() != Some(m))
-                    || spec
-                        .timeout_ms
-                        .is_some_and(|t| active["timeout_ms"].as_u64() != Some(t))
-                    || active["public"].as_bool() != Some(spec.public)
+            let now = match current.functions.get(name) {
+                Some(listed) => self.described(name, listed).await?,
+                None => None,
             };
-            let why = match active {
+            let why = match &now {
                 None => Some("new function".to_owned()),
-                Some(a) if a["sha256"].as_str() != Some(sha256(bytes).as_str()) => {
-                    Some("artifact differs".to_owned())
+                Some(d) if d.sha256 != sha256(bytes) => Some("artifact differs".to_owned()),
+                Some(d)
+                    if spec.memory_mb.is_some_and(|m| d.spec.memory_mb != Some(m))
+                        || spec
+                            .timeout_ms
+                            .is_some_and(|t| d.spec.timeout_ms != Some(t))
+                        || d.spec.public != spec.public =>
+                {
+                    Some("limits differ".to_owned())
                 }
-                Some(a) if limits_differ(a) => Some("limits differ".to_owned()),
                 Some(_) => None,
             };
             if let Some(why) = why {
@@ -570,24 +589,20 @@ impl Client {
                 });
             }
             // Configuration, against the active one (a deploy keeps it).
-            let empty = json!({});
-            let config = active.map_or(&empty, |a| &a["config"]);
+            // A new function has nothing yet (its limits were compared above).
+            let empty = FunctionSpec::default();
+            let have = now.as_ref().map_or(&empty, |d| &d.spec);
             let mut change = serde_json::Map::new();
             let mut why = Vec::new();
-            let have_vars: BTreeMap<String, String> = config["variables"]
-                .as_object()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect();
-            if have_vars != spec.variables {
+            if have.variables != spec.variables {
                 let mut vars = serde_json::Map::new();
                 for (k, v) in &spec.variables {
-                    if have_vars.get(k) != Some(v) {
+                    if have.variables.get(k) != Some(v) {
                         vars.insert(k.clone(), v.clone().into());
                     }
                 }
-                for k in have_vars
+                for k in have
+                    .variables
                     .keys()
                     .filter(|k| !spec.variables.contains_key(*k))
                 {
@@ -599,16 +614,16 @@ impl Client {
                 ));
                 change.insert("variables".into(), vars.into());
             }
-            let have_secrets: BTreeSet<String> = strings(&config["secrets"]).into_iter().collect();
-            let want_secrets: BTreeSet<String> = spec.secrets.keys().cloned().collect();
+            let have_secrets: BTreeSet<&String> = have.secrets.keys().collect();
+            let want_secrets: BTreeSet<&String> = spec.secrets.keys().collect();
             if have_secrets != want_secrets {
                 let mut secrets = serde_json::Map::new();
                 for k in want_secrets.difference(&have_secrets) {
-                    let value = &gathered.secrets[&(name.clone(), k.clone())];
-                    secrets.insert(k.clone(), value.clone().into());
+                    let value = &gathered.secrets[&(name.clone(), (*k).clone())];
+                    secrets.insert((*k).clone(), value.clone().into());
                 }
                 for k in have_secrets.difference(&want_secrets) {
-                    secrets.insert(k.clone(), Value::Null);
+                    secrets.insert((*k).clone(), Value::Null);
                 }
                 why.push(format!(
                     "secrets {}",
@@ -616,7 +631,7 @@ impl Client {
                 ));
                 change.insert("secrets".into(), secrets.into());
             }
-            if strings(&config["allowed_outbound_hosts"]) != spec.allowed_outbound_hosts {
+            if have.allowed_outbound_hosts != spec.allowed_outbound_hosts {
                 why.push("allowed outbound hosts".to_owned());
                 change.insert(
                     "allowed_outbound_hosts".into(),
@@ -633,32 +648,9 @@ impl Client {
             let changes_version = plan.iter().any(|a| {
                 matches!(a, Action::Deploy { function: f, .. } | Action::Configure { function: f, .. } if f == name)
             });
-            // Aliases, cron and Kafka bindings of an existing function.
-            let (aliases, crons, kafkas) = if existing.is_some() {
-                let aliases = self
-                    .get_value(&format!("/v1/functions/{name}/aliases"))
-                    .await?;
-                let crons = self
-                    .get_value(&format!("/v1/functions/{name}/triggers/cron"))
-                    .await?;
-                let kafkas = self
-                    .get_value(&format!("/v1/functions/{name}/triggers/kafka"))
-                    .await?;
-                (aliases["aliases"].clone(), crons, kafkas)
-            } else {
-                (json!([]), json!([]), json!([]))
-            };
-            let active_number = existing.and_then(|f| f["active_version"].as_i64());
-            let have_aliases: BTreeMap<String, Option<i64>> = aliases
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|a| Some((a["alias"].as_str()?.to_owned(), a["version"].as_i64())))
-                .filter(|(a, _)| !is_live(a))
-                .collect();
+            // Aliases: those at the active version stay unless a new version is made.
             for alias in &spec.aliases {
-                let current = have_aliases.get(alias).copied().flatten();
-                if changes_version || current.is_none() || current != active_number {
+                if changes_version || !have.aliases.contains(alias) {
                     plan.push(Action::SetAlias {
                         function: function.clone(),
                         alias: alias.clone(),
@@ -666,19 +658,21 @@ impl Client {
                 }
             }
             if prune {
-                for alias in have_aliases.keys().filter(|a| !spec.aliases.contains(a)) {
-                    plan.push(Action::RemoveAlias {
-                        function: function.clone(),
-                        alias: alias.clone(),
-                    });
+                let elsewhere = now.iter().flat_map(|d| d.elsewhere.iter().map(|(a, _)| a));
+                for alias in have.aliases.iter().chain(elsewhere) {
+                    if !spec.aliases.contains(alias) {
+                        plan.push(Action::RemoveAlias {
+                            function: function.clone(),
+                            alias: alias.clone(),
+                        });
+                    }
                 }
             }
-            let have_crons: BTreeMap<String, Value> = crons
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|c| Some((c["name"].as_str()?.to_owned(), cron_as_set(c))))
-                .collect();
+            let have_crons: BTreeMap<&String, Value> = have
+                .cron
+                .iter()
+                .map(|c| Ok((&c.name, cron_body(c)?)))
+                .collect::<Result<_>>()?;
             for c in &spec.cron {
                 let body = cron_body(c)?;
                 if have_crons.get(&c.name) != Some(&body) {
@@ -691,19 +685,18 @@ impl Client {
             if prune {
                 for n in have_crons
                     .keys()
-                    .filter(|n| !spec.cron.iter().any(|c| &c.name == *n))
+                    .filter(|n| !spec.cron.iter().any(|c| &c.name == **n))
                 {
                     plan.push(Action::RemoveCron {
                         function: function.clone(),
-                        name: n.clone(),
+                        name: (*n).clone(),
                     });
                 }
             }
-            let have_kafka: BTreeMap<String, Value> = kafkas
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|k| Some((k["topic"].as_str()?.to_owned(), k.clone())))
+            let have_kafka: BTreeMap<&String, Value> = have
+                .kafka
+                .iter()
+                .map(|k| (&k.topic, kafka_body(k)))
                 .collect();
             for k in &spec.kafka {
                 let body = kafka_body(k);
@@ -717,11 +710,11 @@ impl Client {
             if prune {
                 for t in have_kafka
                     .keys()
-                    .filter(|t| !spec.kafka.iter().any(|k| &k.topic == *t))
+                    .filter(|t| !spec.kafka.iter().any(|k| &k.topic == **t))
                 {
                     plan.push(Action::RemoveKafka {
                         function: function.clone(),
-                        topic: t.clone(),
+                        topic: (*t).clone(),
                     });
                 }
             }
