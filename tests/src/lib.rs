@@ -464,6 +464,21 @@ impl Api {
         reply.json()
     }
 
+    /// The record of invocation `id` of `function`, once it has been written (within 10 s).
+    pub async fn invocation(&self, key: &str, function: &str, id: &str) -> Value {
+        eventually(
+            &format!("the record of {id}"),
+            Duration::from_secs(10),
+            || async {
+                self.invocations(key, function)
+                    .await
+                    .into_iter()
+                    .find(|r| r["id"] == id)
+            },
+        )
+        .await
+    }
+
     /// A function's latest invocation records, newest first (asserts 200).
     pub async fn invocations(&self, key: &str, function: &str) -> Vec<Value> {
         let reply = self
