@@ -71,6 +71,10 @@ paths={
    "put":op("Change the configuration: a new version with the same artifact (fields left out keep their value; in variables and secrets null removes an entry)","tenant",{**resp(201,"configured",ref("Configured")),**A401},[fn],jbody(ref("ConfigChange")))},
  "/v1/functions/{name}/logs":{"get":op("Recent log lines","tenant",{**resp(200,"lines",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
  "/v1/functions/{name}/invocations":{"get":op("Recent invocation records","tenant",{**resp(200,"records",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
+ "/v1/functions/{name}/async":{
+   "get":op("The function's asynchronous settings (attempts, maximum age, destinations), defaults filled in","tenant",{**resp(200,"settings",ref("AsyncSettings")),**A401},[fn]),
+   "put":op("Replace the function's asynchronous settings (a field left out: the node's default); a destination topic outside the tenant's namespace is 403","tenant",{**resp(200,"settings",ref("AsyncSettings")),**A401},[fn],jbody(ref("AsyncSettings")))},
+ "/v1/invocations/{id}":{"get":op("An asynchronous invocation: status (queued, running, succeeded, failed, expired), attempts, outcome, the guest's status and answer","tenant",{**resp(200,"invocation",obj),**A401},[p("id","path",desc="the x-geyser-invocation of the 202")])},
  "/v1/functions/{name}/events":{"post":op("Deliver an event to an event function (body: payload)","tenant",{**resp(200,"delivered",obj),**errors(400,401,403,404,429,503)},[fn,p("topic"),p("key"),p("at",desc="a version number or an alias (default live)")],{"required":False,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}})},
  "/v1/functions/{name}/ticks":{"post":op("Deliver a tick to a scheduled function","tenant",{**resp(200,"delivered",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule"),p("scheduled_time"),p("at",desc="a version number or an alias (default live)")])},
  "/v1/functions/{name}/triggers/cron":{
@@ -92,9 +96,11 @@ paths={
    "put":op("Set the monthly budget","tenant-or-admin",{**resp(200,"budget",obj),**A401},[tenant_q],jbody({"type":"object","additionalProperties":False,"required":["monthly_usd"],"properties":{"monthly_usd":{"type":"number","minimum":0},"policy":{"type":"string","enum":["refuse","warn"]}}})),
    "delete":op("Remove the budget","tenant-or-admin",{**resp(204,"removed"),**A401},[tenant_q])},
 }
-q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst","max_kv_keys"]}
+q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst","max_kv_keys","max_async_queued"]}
 q_props["rate_per_second"]={"type":["number","null"],"minimum":0}
 schemas={
+ "Destination":{"oneOf":[{"type":"object","required":["topic"],"properties":{"topic":{"type":"string"}},"additionalProperties":False},{"type":"object","required":["function"],"properties":{"function":{"type":"string"}},"additionalProperties":False}]},
+ "AsyncSettings":{"type":"object","additionalProperties":False,"properties":{"max_attempts":{"type":"integer","minimum":1,"maximum":10},"max_age_ms":{"type":"integer","minimum":1,"maximum":86400000},"on_failure":ref("Destination"),"on_success":ref("Destination")}},
  "Error":{"type":"object","required":["error"],"properties":{"error":{"type":"object","required":["code","message"],"properties":{"code":{"type":"string"},"message":{"type":"string"}}}}},
  "Tenant":{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},"disabled":{"type":"boolean"}}},
  "CreatedTenant":{"type":"object","properties":{"id":{"type":"integer"},"name":{"type":"string"},"api_key":{"type":"string"}}},

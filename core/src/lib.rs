@@ -14,6 +14,7 @@ pub mod kv;
 mod names;
 pub mod prom;
 pub mod publish;
+mod queued;
 mod quotas;
 mod record;
 mod release;
@@ -35,6 +36,10 @@ pub use kv::Kv;
 pub use names::{FunctionName, InvalidName, TenantName};
 pub use prom::MetricFamilies;
 pub use publish::{EventBusControl, OutgoingRecord, Publish};
+pub use queued::{
+    DESTINATION_SOURCE, Destination, InvalidQueuedSettings, MAX_ASYNC_AGE_MS, MAX_ASYNC_ATTEMPTS,
+    QueuedKind, QueuedRequest, QueuedSettings, QueuedStatus,
+};
 pub use quotas::{QuotaOverrides, Quotas};
 pub use record::{HOUR_MS, InvocationRecord, LogLine, Outcome, TriggerKind, hour_of};
 pub use release::{

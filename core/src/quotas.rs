@@ -61,6 +61,9 @@ quotas! {
     /// Keys a tenant may hold in its kv store; a write that would create one more fails
     /// (writes to existing keys and deletes still work).
     max_kv_keys: u64 = 100_000,
+    /// Asynchronous invocations of one tenant waiting or running at once (across the
+    /// cluster); beyond it `Prefer: respond-async` calls get 429.
+    max_async_queued: u64 = 10_000,
 }
 
 impl Quotas {

@@ -23,6 +23,8 @@ crate::text_enum! {
         Kafka = "kafka",
         Cron = "cron",
         Manual = "manual",
+        /// Taken from the asynchronous queue (`Prefer: respond-async`).
+        Async = "async",
     }
 }
 

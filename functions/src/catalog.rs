@@ -360,6 +360,13 @@ impl Store {
             .bind(name.as_str())
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "DELETE FROM function_async_settings WHERE tenant_id = $1 AND function_name = $2",
+        )
+        .bind(tenant.0)
+        .bind(name.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM kafka_bindings WHERE tenant_id = $1 AND function_name = $2")
             .bind(tenant.0)
             .bind(name.as_str())

@@ -16,6 +16,7 @@ mod keys;
 mod kv;
 pub mod latency;
 mod logs;
+mod queued;
 mod quotas;
 mod releases;
 mod routes;
@@ -30,13 +31,16 @@ pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
 pub use geyser_core::{
     ActiveFunction, AliasName, AliasSpec, ArtifactHash, ArtifactSource, ConfigName, FunctionConfig,
     FunctionId, FunctionKind, FunctionLimits, FunctionName, HOUR_MS, Handlers, InvalidName,
-    InvocationId, InvocationRecord, KeyId, LogLine, MissedTicks, Outcome, Overlap, QuotaOverrides,
-    Quotas, Route, Selector, Tenant, TenantId, TenantName, TriggerKind, UnknownValue, Version,
-    hour_of, now_ms,
+    InvocationId, InvocationRecord, KeyId, LogLine, MissedTicks, Outcome, Overlap, QueuedRequest,
+    QueuedSettings, QueuedStatus, QuotaOverrides, Quotas, Route, Selector, Tenant, TenantId,
+    TenantName, TriggerKind, UnknownValue, Version, hour_of, now_ms,
 };
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
 pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES, SharedKvTransaction};
+pub use queued::{
+    AttemptResult, Claimed, NewQueued, PendingReport, QueueDepth, Queued, QueuedEnd, Report,
+};
 pub use releases::{AliasEvent, AliasInfo};
 pub use routes::RouteCache;
 pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};

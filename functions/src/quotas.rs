@@ -15,10 +15,11 @@ struct OverridesRow {
     rate_per_second: Option<f64>,
     rate_burst: Option<i64>,
     max_kv_keys: Option<i64>,
+    max_async_queued: Option<i64>,
 }
 
 const COLUMNS: &str = "tenant_id, max_functions, max_artifact_bytes, max_memory_mb, \
-     max_concurrency, max_function_concurrency, rate_per_second, rate_burst, max_kv_keys";
+     max_concurrency, max_function_concurrency, rate_per_second, rate_burst, max_kv_keys, max_async_queued";
 
 fn count(value: Option<i64>) -> Option<u64> {
     value.map(|v| u64::try_from(v).unwrap_or(0))
@@ -41,6 +42,7 @@ impl OverridesRow {
                 rate_per_second: self.rate_per_second,
                 rate_burst: count(self.rate_burst),
                 max_kv_keys: count(self.max_kv_keys),
+                max_async_queued: count(self.max_async_queued),
             },
         )
     }
@@ -76,14 +78,15 @@ impl Store {
         sqlx::query(
             "INSERT INTO tenant_quotas (tenant_id, max_functions, max_artifact_bytes, \
              max_memory_mb, max_concurrency, max_function_concurrency, rate_per_second, \
-             rate_burst, max_kv_keys, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             rate_burst, max_kv_keys, max_async_queued, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (tenant_id) DO UPDATE SET max_functions = excluded.max_functions, \
              max_artifact_bytes = excluded.max_artifact_bytes, \
              max_memory_mb = excluded.max_memory_mb, max_concurrency = excluded.max_concurrency, \
              max_function_concurrency = excluded.max_function_concurrency, \
              rate_per_second = excluded.rate_per_second, rate_burst = excluded.rate_burst, \
-             max_kv_keys = excluded.max_kv_keys, updated_at_ms = excluded.updated_at_ms",
+             max_kv_keys = excluded.max_kv_keys, max_async_queued = excluded.max_async_queued, \
+             updated_at_ms = excluded.updated_at_ms",
         )
         .bind(tenant.0)
         .bind(stored(overrides.max_functions))
@@ -94,6 +97,7 @@ impl Store {
         .bind(overrides.rate_per_second)
         .bind(stored(overrides.rate_burst))
         .bind(stored(overrides.max_kv_keys))
+        .bind(stored(overrides.max_async_queued))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;

@@ -11,6 +11,7 @@ pub use geyser_engine::EngineConfig;
 pub use geyser_engine::OutboundConfig;
 pub use geyser_http::HttpConfig;
 pub use geyser_kafka::KafkaConfig;
+pub use geyser_queue::AsyncConfig;
 pub use geyser_quotas::QuotaConfig;
 pub use geyser_secrets::SecretsConfig;
 pub use geyser_telemetry::{MeteringConfig, MetricsConfig, OtlpConfig};
@@ -37,6 +38,9 @@ pub struct Config {
     pub quotas: QuotaConfig,
     pub outbound: OutboundConfig,
     pub secrets: SecretsConfig,
+    /// `[async]`: asynchronous invocation.
+    #[serde(rename = "async")]
+    pub queue: AsyncConfig,
 }
 
 impl Default for Config {
@@ -56,6 +60,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             outbound: OutboundConfig::default(),
             secrets: SecretsConfig::default(),
+            queue: AsyncConfig::default(),
         }
     }
 }
@@ -90,6 +95,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.queue.check().map_err(ConfigError::Invalid)?;
         let e = &self.engine;
         let check = |ok: bool, msg: &str| {
             if ok {

@@ -84,6 +84,7 @@ pub struct Node {
     kafka_stop: tokio_util::sync::CancellationToken,
     kafka_supervisor: Option<tokio::task::JoinHandle<()>>,
     loops: [tokio::task::JoinHandle<()>; 3],
+    queue_workers: geyser_queue::QueueWorkers,
     writer: tokio::task::JoinHandle<()>,
     otlp: Option<Arc<SpanExport>>,
 }
@@ -101,7 +102,10 @@ impl Node {
             AdminKeySource::Fixed(key) => key,
             AdminKeySource::DataDir => admin_key_from_data_dir(&config.data_dir)?,
         };
-        let store = Store::open(&config.database_url(), 16).await?;
+        // Each asynchronous worker may hold a connection for its kv transaction while its guest
+        // runs (and the guest's kv quota check needs another): they get their own share.
+        let connections = 16 + config.queue.workers;
+        let store = Store::open(&config.database_url(), connections).await?;
         let secrets: Arc<dyn SecretBox> = Arc::new(node_key(&config, &store).await?);
         let outbound = Arc::new(
             NodeOutbound::new(&config.outbound)
@@ -229,6 +233,17 @@ impl Node {
         let kafka_supervisor = kafka
             .clone()
             .map(|trigger| tokio::spawn(trigger.run(kafka_stop.clone())));
+        let queue = geyser_queue::AsyncQueue::new(store.clone(), config.queue.clone());
+        let queue_workers = geyser_queue::QueueWorkers::start(geyser_queue::QueueParts {
+            store: store.clone(),
+            routes: routes.clone(),
+            invoker: invoker.clone(),
+            quotas: quotas.clone(),
+            publish: kafka
+                .as_ref()
+                .map(|trigger| Arc::new(trigger.publisher.clone()) as Arc<dyn Publish>),
+            queue: queue.clone(),
+        });
         // `/metrics` writes each component's families in this order.
         let families: Vec<Arc<dyn MetricFamilies>> = vec![
             metrics.clone(),
@@ -238,6 +253,7 @@ impl Node {
             quotas.clone(),
             kafka_stats,
             Arc::new(canaries.clone()),
+            queue.stats(),
         ];
         let timeouts = Timeouts {
             header_read: Duration::from_millis(config.http.header_read_timeout_ms),
@@ -256,6 +272,7 @@ impl Node {
             metrics: Arc::new(families),
             admin_key: Arc::new(admin_key),
             canaries,
+            queue,
             secrets,
             config: Arc::new(EdgeConfig {
                 http: config.http.clone(),
@@ -271,6 +288,7 @@ impl Node {
             kafka_stop,
             kafka_supervisor,
             loops: [evictor, pruner, quota_refresher],
+            queue_workers,
             writer,
             otlp,
         })
@@ -292,6 +310,7 @@ impl Node {
             kafka_stop,
             kafka_supervisor,
             loops,
+            queue_workers,
             writer,
             otlp,
         } = self;
@@ -301,6 +320,15 @@ impl Node {
         kafka_stop.cancel();
         if let Some(supervisor) = kafka_supervisor {
             let _ = supervisor.await;
+        }
+        // Workers take nothing more and end the invocations in hand (one cut off by the grace
+        // period keeps its row `running`: its lease runs out and another node runs it again,
+        // its kv writes rolled back).
+        if tokio::time::timeout(timeouts.shutdown_grace, queue_workers.stop())
+            .await
+            .is_err()
+        {
+            tracing::warn!("asynchronous invocations still running after the grace period");
         }
         tasks.close();
         if tokio::time::timeout(timeouts.shutdown_grace, tasks.wait())

@@ -122,6 +122,17 @@ fn expected() -> BTreeMap<&'static str, [u16; 6]> {
             "POST /v1/functions/{name}/ticks",
             [401, 401, 401, 404, 400, 403],
         ),
+        // `{}`: every setting back to the node's defaults.
+        (
+            "GET /v1/functions/{name}/async",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        (
+            "PUT /v1/functions/{name}/async",
+            [401, 401, 401, 404, 200, 403],
+        ),
+        // `{id}` is not an asynchronous invocation's id.
+        ("GET /v1/invocations/{id}", [401, 401, 401, 404, 404, 403]),
         // No triggers bound under that name in the other tenant's namespace: an empty list.
         (
             "GET /v1/functions/{name}/triggers/cron",

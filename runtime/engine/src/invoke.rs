@@ -419,17 +419,39 @@ impl Invoker {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.invoke_http_with(
+            function,
+            TriggerKind::Http,
+            request,
+            InvocationExtras::default(),
+        )
+        .await
+    }
+
+    /// [`Invoker::invoke_http`] for another trigger (the asynchronous queue), with its kv
+    /// transaction. The trace continues the request's `traceparent` unless `extras` names one.
+    pub async fn invoke_http_with<B>(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        request: http::Request<B>,
+        mut extras: InvocationExtras,
+    ) -> Result<Invoked, InvokeError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if !function.kind.contains(FunctionKind::Http) {
             return Err(wrong_kind(&function, "over HTTP"));
         }
-        let parent = request
-            .headers()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let admission = self
-            .admit(&function, TriggerKind::Http, parent.as_deref())
-            .await?;
+        let parent = extras.traceparent.take().or_else(|| {
+            request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
+        let admission = self.admit(&function, trigger, parent.as_deref()).await?;
         let id = admission.id;
         let traceparent = admission.trace.header();
         let (slot, prepared) = self.prepare(&function, &admission).await?;
@@ -437,8 +459,7 @@ impl Invoker {
             self.finish(&function, &admission, Usage::default(), Outcome::Error);
             return Err(wrong_kind(&function, "over HTTP"));
         };
-        let (mut store, telemetry, limits) =
-            self.sandbox(&function, &admission, InvocationExtras::default())?;
+        let (mut store, telemetry, limits) = self.sandbox(&function, &admission, extras)?;
         let request = into_guest_request(request, self.inner.parts.settings.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.

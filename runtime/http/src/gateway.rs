@@ -90,7 +90,16 @@ const REFUSED_BODY_DRAIN_BYTES: usize = 1 << 20;
 pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     match route(&state, parts).await {
-        Ok((parts, active)) => dispatch(&state, active, Request::from_parts(parts, body)).await,
+        Ok((parts, active, selector)) if super::queued::wants_async(&parts.headers) => {
+            let body = super::queued::read_body(&state, body).await?;
+            let request = geyser_functions::QueuedRequest::Http {
+                method: parts.method.as_str().to_owned(),
+                path: parts.uri.to_string(),
+                headers: super::queued::kept_headers(&parts.headers)?,
+            };
+            super::queued::accept(&state, &active, selector, request, body).await
+        }
+        Ok((parts, active, _)) => dispatch(&state, active, Request::from_parts(parts, body)).await,
         Err(err) => {
             let _ = http_body_util::Limited::new(body, REFUSED_BODY_DRAIN_BYTES)
                 .collect()
@@ -102,7 +111,10 @@ pub async fn invoke(State(state): State<AppState>, request: Request) -> Result<R
 
 /// Resolves the target function and checks access; returns the request parts as the guest
 /// will see them.
-async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunction), ApiError> {
+async fn route(
+    state: &AppState,
+    mut parts: Parts,
+) -> Result<(Parts, ActiveFunction, Selector), ApiError> {
     let not_found = || ApiError::not_found("function not found");
     let target = GatewayTarget::parse(&parts.uri).ok_or_else(not_found)?;
     let (tenant, function) = (&target.tenant, &target.function);
@@ -158,8 +170,13 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
     }
 
     // A body the guest could not read to its end anyway: say so before invoking (a chunked
-    // body without a length is cut off at the limit and the guest sees a read error).
-    let limit = state.config.http.max_request_body_bytes;
+    // body without a length is cut off at the limit and the guest sees a read error). An
+    // asynchronous call keeps its body in the queue: its own limit.
+    let limit = if super::queued::wants_async(&parts.headers) {
+        state.queue.config().max_body_bytes
+    } else {
+        state.config.http.max_request_body_bytes
+    };
     if let Some(declared) = parts
         .headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -167,6 +184,9 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
         .and_then(|v| v.parse::<u64>().ok())
         && declared > limit as u64
     {
+        if super::queued::wants_async(&parts.headers) {
+            return Err(super::queued::too_large(limit));
+        }
         return Err(ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
@@ -186,7 +206,7 @@ async fn route(state: &AppState, mut parts: Parts) -> Result<(Parts, ActiveFunct
             HeaderValue::from_static("localhost"),
         );
     }
-    Ok((parts, active))
+    Ok((parts, active, target.selector))
 }
 
 async fn dispatch(

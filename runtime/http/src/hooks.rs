@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use geyser_engine::{Event, Tick};
 use geyser_functions::TriggerKind;
@@ -50,26 +51,37 @@ pub async fn deliver_event(
     params: Result<Query<EventParams>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<Delivered>, ApiError> {
+) -> Result<Response, ApiError> {
     let Query(params) = params.map_err(rejection)?;
     let function = super::functions::selected(&state, &tenant, &name, params.at.as_deref()).await?;
     let topic = params.topic.unwrap_or_else(|| "manual".into());
+    if super::queued::wants_async(&headers) {
+        let limit = state.queue.config().max_body_bytes;
+        if body.len() > limit {
+            return Err(super::queued::too_large(limit));
+        }
+        let selector = match params.at.as_deref() {
+            Some(at) => geyser_functions::Selector::parse(at)?,
+            None => geyser_functions::Selector::live(),
+        };
+        let request = geyser_functions::QueuedRequest::Event {
+            source: "manual".into(),
+            topic,
+            key: params.key,
+            headers: event_headers(&headers)
+                .into_iter()
+                .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+                .collect(),
+        };
+        return super::queued::accept(&state, &function, selector, request, body).await;
+    }
     let event = Event {
         id: format!("manual/{}", uuid::Uuid::now_v7()),
         source: "manual".into(),
         topic,
         key: params.key.map(String::into_bytes),
         payload: body.to_vec(),
-        headers: headers
-            .iter()
-            .filter(|(name, _)| name.as_str().starts_with("x-event-"))
-            .map(|(name, value)| {
-                (
-                    name.as_str()["x-event-".len()..].to_owned(),
-                    value.as_bytes().to_vec(),
-                )
-            })
-            .collect(),
+        headers: event_headers(&headers),
         attempt: 1,
     };
     let id = state
@@ -79,7 +91,22 @@ pub async fn deliver_event(
     Ok(Json(Delivered {
         invocation: id.to_string(),
         outcome: "ok",
-    }))
+    })
+    .into_response())
+}
+
+/// The event's headers: the request's `x-event-*` headers without the prefix.
+fn event_headers(headers: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-event-"))
+        .map(|(name, value)| {
+            (
+                name.as_str()["x-event-".len()..].to_owned(),
+                value.as_bytes().to_vec(),
+            )
+        })
+        .collect()
 }
 
 pub async fn deliver_tick(

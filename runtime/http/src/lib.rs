@@ -18,6 +18,7 @@ mod invocations;
 mod kafka;
 mod keys;
 mod logs;
+mod queued;
 mod quotas;
 mod system;
 mod tenants;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub admin_key: Arc<ApiKey>,
     /// Canary analysis: admits calls to canaries and rolls them back.
     pub canaries: geyser_releases::CanaryWatch,
+    /// The asynchronous queue (`Prefer: respond-async`).
+    pub queue: geyser_queue::AsyncQueue,
     /// Seals the secrets a configuration change sets (the node key).
     pub secrets: Arc<dyn SecretBox>,
     pub config: Arc<EdgeConfig>,
@@ -248,6 +251,19 @@ fn routes() -> Vec<Route> {
             Tenant,
             post(hooks::deliver_event),
         ),
+        route(
+            "GET",
+            "/v1/functions/{name}/async",
+            Tenant,
+            get(queued::settings),
+        ),
+        route(
+            "PUT",
+            "/v1/functions/{name}/async",
+            Tenant,
+            put(queued::put_settings),
+        ),
+        route("GET", "/v1/invocations/{id}", Tenant, get(queued::show)),
         route(
             "POST",
             "/v1/functions/{name}/ticks",

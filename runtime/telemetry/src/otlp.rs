@@ -92,6 +92,7 @@ impl SpanExport {
             TriggerKind::Http => SpanKind::Server,
             TriggerKind::Kafka => SpanKind::Consumer,
             TriggerKind::Cron | TriggerKind::Manual => SpanKind::Internal,
+            TriggerKind::Async => SpanKind::Consumer,
         };
         let status = match span.outcome {
             Outcome::Ok => Status::Ok,
