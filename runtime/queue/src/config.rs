@@ -27,8 +27,10 @@ pub struct AsyncConfig {
     /// `max_retry_backoff_ms`.
     pub retry_backoff_ms: u64,
     pub max_retry_backoff_ms: u64,
-    /// A taken invocation whose node stops hearing of it (the node died) is taken again this
-    /// long after its function's timeout would have ended it.
+    /// How long a taken invocation stays with its node before another node may take it (its
+    /// node died): covers the wait for a slot and the run; a function whose timeout plus
+    /// `lease_margin_ms` is longer extends it before it runs.
+    pub lease_ms: u64,
     pub lease_margin_ms: u64,
 }
 
@@ -44,6 +46,7 @@ impl Default for AsyncConfig {
             max_age_ms: 6 * 3_600_000,
             retry_backoff_ms: 1000,
             max_retry_backoff_ms: 60_000,
+            lease_ms: 60_000,
             lease_margin_ms: 5000,
         }
     }
@@ -54,6 +57,9 @@ impl AsyncConfig {
     pub fn check(&self) -> Result<(), String> {
         if self.workers == 0 {
             return Err("async.workers must be at least 1".into());
+        }
+        if self.lease_ms < 1000 {
+            return Err("async.lease_ms must be at least 1000".into());
         }
         if self.poll_interval_ms == 0 {
             return Err("async.poll_interval_ms must be at least 1".into());

@@ -131,9 +131,8 @@ async fn take(shared: &Arc<Shared>, tasks: &TaskTracker) -> geyser_functions::Re
             return Ok(());
         }
         let limit = u32::try_from(free).unwrap_or(u32::MAX);
-        // The lease covers the longest wait for a slot; a function whose timeout outlasts it
-        // extends it before it runs.
-        let lease = shared.config.lease_margin_ms + 60_000;
+        // A function whose timeout outlasts the lease extends it before it runs.
+        let lease = shared.config.lease_ms;
         let claimed = shared.parts.store.claim_queued(limit, lease, &skip).await?;
         let taken = claimed.len();
         for claimed in claimed {
@@ -447,11 +446,15 @@ async fn attempt(
         QueuedRequest::Event { .. } => route.pick_without_headers(),
     };
     // Keep the claim for as long as this function may run.
-    let needed = now_ms()
-        + i64::try_from(function.limits.timeout_ms + shared.config.lease_margin_ms + 60_000)
-            .unwrap_or(i64::MAX);
-    if function.limits.timeout_ms > 30_000
-        && let Ok(false) = store.extend_claim(queued.id, &claimed.claim, needed).await
+    let needed_ms = function.limits.timeout_ms + shared.config.lease_margin_ms;
+    if needed_ms > shared.config.lease_ms
+        && let Ok(false) = store
+            .extend_claim(
+                queued.id,
+                &claimed.claim,
+                now_ms().saturating_add(i64::try_from(needed_ms).unwrap_or(i64::MAX)),
+            )
+            .await
     {
         return Attempt::Refused(Duration::from_millis(0));
     }
