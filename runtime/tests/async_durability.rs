@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{create_tenant, start};
+use common::{create_tenant, geyser, start, stdout};
 use geyser_test_support::guest;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -139,5 +139,44 @@ fn accepted_async_calls_survive_kill_9(database: Option<String>) {
             .await
             .unwrap();
         assert_eq!(count, CALLS.to_string());
+    });
+
+    // The CLI queues a call too and says where to follow it.
+    let printed = stdout(&geyser(
+        &node,
+        &key,
+        &[
+            "invoke",
+            "probe",
+            "/kv?op=incr&key=n",
+            "-X",
+            "POST",
+            "--async",
+        ],
+    ));
+    let location = printed
+        .trim()
+        .split_once(": follow it at ")
+        .map(|(_, location)| location.to_owned())
+        .unwrap_or_else(|| panic!("unexpected output: {printed}"));
+    runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let doc: Value = http
+                .get(format!("{base}{location}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if doc["status"] == "succeeded" {
+                assert_eq!(doc["response"], (CALLS + 1).to_string(), "{doc}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{doc}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     });
 }

@@ -1,5 +1,6 @@
 //! `burst URL N BODY`: fires N POST requests with a JSON body at once (one connection each)
-//! and prints status counts, latency percentiles and throughput.
+//! and prints status counts, latency percentiles and throughput. `BURST_HEADER="name: value"`
+//! adds a header to each (`prefer: respond-async` for an asynchronous burst).
 
 use geyser_bench::percentile;
 use std::collections::BTreeMap;
@@ -15,13 +16,20 @@ async fn main() -> anyhow::Result<()> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()?;
+    let extra = std::env::var("BURST_HEADER").ok().and_then(|h| {
+        h.split_once(':')
+            .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+    });
     let start = Instant::now();
     let tasks: Vec<_> = (0..n)
         .map(|_| {
-            let request = client
+            let mut request = client
                 .post(url)
                 .header("content-type", "application/json")
                 .body(body.clone());
+            if let Some((name, value)) = &extra {
+                request = request.header(name.as_str(), value.as_str());
+            }
             tokio::spawn(async move {
                 let sent = Instant::now();
                 let status = match request.send().await {

@@ -209,6 +209,7 @@ impl Client {
         path: &str,
         method: &str,
         data: Option<String>,
+        asynchronous: bool,
     ) -> Result<()> {
         // `NAME@3` or `NAME@ALIAS` calls that version or alias.
         let (name, selector) = match name.split_once('@') {
@@ -232,6 +233,19 @@ impl Client {
         let mut request = self.request(method, &format!("{mount}{path}"))?;
         if let Some(data) = data {
             request = request.body(data);
+        }
+        if asynchronous {
+            request = request.header("prefer", "respond-async");
+            let accepted = self.send_json(request).await?;
+            if self.json {
+                return self.print_json(&accepted);
+            }
+            println!(
+                "queued {}: follow it at {}",
+                accepted["invocation"].as_str().unwrap_or_default(),
+                accepted["location"].as_str().unwrap_or_default()
+            );
+            return Ok(());
         }
         let response = self.send(request).await?;
         let status = response.status();

@@ -255,8 +255,14 @@ pub async fn put_settings(
     body: Bytes,
 ) -> Result<Json<QueuedSettings>, ApiError> {
     let name = existing(&state, &tenant, &name).await?;
-    let settings: QueuedSettings = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid async settings: {e}")))?;
+    let invalid = |e: String| ApiError::bad_request(format!("invalid async settings: {e}"));
+    let value: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid("expected a JSON object".into()));
+    }
+    let settings: QueuedSettings =
+        serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
     settings
         .check(&tenant.name, &name)
         .map_err(|err| match err {

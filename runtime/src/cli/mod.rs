@@ -63,6 +63,10 @@ enum Command {
         /// Request body.
         #[arg(short = 'd', long)]
         data: Option<String>,
+        /// Queue the call (`Prefer: respond-async`) and print its invocation id instead of
+        /// waiting for the answer; follow it with `GET /v1/invocations/{id}`.
+        #[arg(long = "async")]
+        asynchronous: bool,
     },
     /// List your functions.
     Functions,
@@ -329,7 +333,12 @@ pub async fn run(args: Args) -> Result<()> {
             path,
             method,
             data,
-        } => client()?.invoke(&name, &path, &method, data).await,
+            asynchronous,
+        } => {
+            client()?
+                .invoke(&name, &path, &method, data, asynchronous)
+                .await
+        }
         Command::Functions => client()?.functions().await,
         Command::Rollback { name, version } => client()?.rollback(&name, version).await,
         Command::Promote { name, alias } => client()?.promote(&name, &alias).await,
