@@ -174,6 +174,7 @@ const READ_PAGE: &str = r##"(() => {
     total_text: document.querySelector("#total-usd").textContent,
     requests: document.querySelector("#total-requests").textContent,
     budget: document.querySelector("#budget-state").textContent,
+    async_queued: document.querySelector("#async-queued").textContent,
     lines: rows("#lines").map((tr) => ({
       function: tr.dataset.function, trigger: tr.dataset.trigger,
       requests: num(tr, "requests"), errors: num(tr, "errors"), cost: num(tr, "cost"),
@@ -255,6 +256,8 @@ async fn the_dashboard_shows_what_the_api_says() {
     );
     assert_eq!(shown["requests"], "7");
     assert_eq!(shown["budget"], "ok");
+    // Nothing of this tenant's is in the asynchronous queue (`/v1/quotas` says the same).
+    assert_eq!(shown["async_queued"], "0");
     let lines = statement["lines"].as_array().unwrap();
     assert_eq!(shown["lines"].as_array().unwrap().len(), lines.len());
     for (row, line) in shown["lines"].as_array().unwrap().iter().zip(lines) {

@@ -17,6 +17,8 @@ pub struct UsedDto {
     kv_keys: u64,
     /// Invocations holding the tenant's slots on the node that answered.
     in_flight: u64,
+    /// Asynchronous invocations waiting or running (the whole cluster's queue).
+    async_queued: u64,
 }
 
 #[derive(Serialize)]
@@ -73,6 +75,7 @@ async fn report(state: &AppState, tenant: &Tenant) -> Result<QuotaReportDto, Api
                 .await
                 .map_err(ApiError::internal)?,
             in_flight: state.quotas.in_flight(tenant.id),
+            async_queued: state.store.queue_depth(tenant.id).await?,
         },
     })
 }
