@@ -44,14 +44,8 @@ pub struct Queued {
     pub next_at_ms: i64,
     pub started_at_ms: Option<i64>,
     pub finished_at_ms: Option<i64>,
-    /// The metered invocation of the latest attempt.
-    pub last_invocation: Option<InvocationId>,
-    pub version: Option<Version>,
-    pub outcome: Option<Outcome>,
-    pub http_status: Option<u16>,
-    pub response: Vec<u8>,
-    pub response_truncated: bool,
-    pub error: Option<String>,
+    /// What the latest attempt left.
+    pub last: AttemptResult,
 }
 
 /// A queued invocation a worker took, with the token that proves it still holds it.
@@ -180,17 +174,19 @@ impl QueuedRow {
             next_at_ms: self.next_at_ms,
             started_at_ms: self.started_at_ms,
             finished_at_ms: self.finished_at_ms,
-            last_invocation: self
-                .last_invocation
-                .as_deref()
-                .map(invocation_id)
-                .transpose()?,
-            version: self.version.map(Version),
-            outcome: self.outcome.as_deref().map(stored).transpose()?,
-            http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
-            response: self.response.unwrap_or_default(),
-            response_truncated: self.response_truncated != 0,
-            error: self.error,
+            last: AttemptResult {
+                invocation: self
+                    .last_invocation
+                    .as_deref()
+                    .map(invocation_id)
+                    .transpose()?,
+                version: self.version.map(Version),
+                outcome: self.outcome.as_deref().map(stored).transpose()?,
+                http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
+                response: self.response.unwrap_or_default(),
+                response_truncated: self.response_truncated != 0,
+                error: self.error,
+            },
         };
         Ok((queued, self.claim))
     }

@@ -12,6 +12,38 @@ use std::time::{Duration, Instant};
 const ADMIN: &str = "admin-async";
 const CALLS: usize = 500;
 
+/// `GET {base}{location}` (an invocation's status) as JSON.
+async fn status(http: &reqwest::Client, base: &str, key: &str, location: &str) -> Value {
+    http.get(format!("{base}{location}"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Waits until the invocation at `location` succeeded (before `deadline`); fails on any other end.
+async fn succeeded(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    location: &str,
+    deadline: Instant,
+) -> Value {
+    loop {
+        let doc = status(http, base, key, location).await;
+        match doc["status"].as_str() {
+            Some("succeeded") => return doc,
+            Some("queued" | "running") => {}
+            _ => panic!("{location} did not succeed: {doc}"),
+        }
+        assert!(Instant::now() < deadline, "{location} never ended: {doc}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[test]
 fn sqlite_accepted_async_calls_survive_kill_9() {
     accepted_async_calls_survive_kill_9(None);
@@ -90,18 +122,8 @@ fn accepted_async_calls_survive_kill_9(database: Option<String>) {
     });
     assert_eq!(ids.len(), CALLS);
     // One worker drains slower than ten senders fill: the kill finds most still waiting.
-    let open_at_kill = runtime.block_on(async {
-        let doc: Value = http
-            .get(format!("{base}/v1/invocations/{}", ids[ids.len() - 1]))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        doc["status"].as_str().unwrap_or_default().to_owned()
-    });
+    let last = format!("/v1/invocations/{}", ids[ids.len() - 1]);
+    let open_at_kill = runtime.block_on(status(&http, &base, &key, &last))["status"].clone();
     node.child.kill().unwrap();
     node.child.wait().unwrap();
     eprintln!("the last accepted invocation was {open_at_kill} at the kill");
@@ -111,24 +133,8 @@ fn accepted_async_calls_survive_kill_9(database: Option<String>) {
     runtime.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(120);
         for id in &ids {
-            loop {
-                let doc: Value = http
-                    .get(format!("{base}/v1/invocations/{id}"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                match doc["status"].as_str() {
-                    Some("succeeded") => break,
-                    Some("queued" | "running") => {}
-                    _ => panic!("invocation {id} did not succeed: {doc}"),
-                }
-                assert!(Instant::now() < deadline, "{id} never ended: {doc}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            let location = format!("/v1/invocations/{id}");
+            succeeded(&http, &base, &key, &location, deadline).await;
         }
         let count = http
             .get(format!("{base}/fn/burst/probe/kv?op=get&key=n"))
@@ -159,24 +165,7 @@ fn accepted_async_calls_survive_kill_9(database: Option<String>) {
         .split_once(": follow it at ")
         .map(|(_, location)| location.to_owned())
         .unwrap_or_else(|| panic!("unexpected output: {printed}"));
-    runtime.block_on(async {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let doc: Value = http
-                .get(format!("{base}{location}"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            if doc["status"] == "succeeded" {
-                assert_eq!(doc["response"], (CALLS + 1).to_string(), "{doc}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "{doc}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let doc = runtime.block_on(succeeded(&http, &base, &key, &location, deadline));
+    assert_eq!(doc["response"], (CALLS + 1).to_string(), "{doc}");
 }

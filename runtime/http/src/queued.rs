@@ -174,10 +174,11 @@ pub struct QueuedDto {
 
 impl From<Queued> for QueuedDto {
     fn from(q: Queued) -> Self {
-        let (response, response_base64) = if q.response.is_empty() {
+        let last = q.last;
+        let (response, response_base64) = if last.response.is_empty() {
             (None, None)
         } else {
-            match String::from_utf8(q.response) {
+            match String::from_utf8(last.response) {
                 Ok(text) => (Some(text), None),
                 Err(bytes) => (
                     None,
@@ -198,14 +199,14 @@ impl From<Queued> for QueuedDto {
             next_attempt_at_ms: (!q.status.is_final()).then_some(q.next_at_ms),
             started_at_ms: q.started_at_ms,
             finished_at_ms: q.finished_at_ms,
-            last_invocation: q.last_invocation.map(|id| id.0.to_string()),
-            version: q.version.map(|v| v.0),
-            outcome: q.outcome.map(|o| o.as_str()),
-            http_status: q.http_status,
-            error: q.error,
+            last_invocation: last.invocation.map(|id| id.0.to_string()),
+            version: last.version.map(|v| v.0),
+            outcome: last.outcome.map(|o| o.as_str()),
+            http_status: last.http_status,
+            error: last.error,
             response,
             response_base64,
-            response_truncated: q.response_truncated,
+            response_truncated: last.response_truncated,
         }
     }
 }

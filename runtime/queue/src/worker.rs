@@ -259,7 +259,7 @@ async fn run_one(shared: &Shared, claimed: Claimed) {
                     "expired after {} attempts: older than its max_age_ms",
                     queued.attempts.saturating_sub(1)
                 )),
-                ..last_result(queued)
+                ..queued.last.clone()
             };
             let end = final_end(shared, queued, QueuedStatus::Expired, &result).await;
             (result, end, store.kv_transaction())
@@ -271,7 +271,7 @@ async fn run_one(shared: &Shared, claimed: Claimed) {
         Some(Attempt::Refused(wait)) => {
             let next_at_ms = now + i64::try_from(wait.as_millis()).unwrap_or(1000);
             (
-                last_result(queued),
+                queued.last.clone(),
                 QueuedEnd::Release { next_at_ms },
                 store.kv_transaction(),
             )
@@ -322,19 +322,6 @@ async fn run_one(shared: &Shared, claimed: Claimed) {
         Err(err) => {
             tracing::error!(invocation = %queued.id, error = %err, "cannot end an asynchronous invocation; its lease will run out and it runs again")
         }
-    }
-}
-
-/// What the row already says of its last attempt (kept when an attempt adds nothing).
-fn last_result(queued: &geyser_functions::Queued) -> AttemptResult {
-    AttemptResult {
-        invocation: queued.last_invocation,
-        version: queued.version,
-        outcome: queued.outcome,
-        http_status: queued.http_status,
-        response: queued.response.clone(),
-        response_truncated: queued.response_truncated,
-        error: queued.error.clone(),
     }
 }
 
