@@ -462,3 +462,71 @@ async fn an_unordered_binding_runs_a_partition_concurrently_and_still_counts_exa
     }
     assert_eq!(api.metric(&processed).await, 600.0);
 }
+
+/// Asynchronous invocation reports to topics: a failed call (after its attempts) and a
+/// succeeded one each become one record on the topic their function names, keyed by the
+/// invocation id, carrying the status, error and original request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_invocations_report_to_their_destination_topics() {
+    use rdkafka::Message;
+    let api = server().api();
+    let tenant = counter_tenant(&api, "async-topics").await;
+    let (failures, successes) = (
+        format!("{}.failures", tenant.name),
+        format!("{}.successes", tenant.name),
+    );
+    create_topic(&failures, 1).await;
+    create_topic(&successes, 1).await;
+    let reply = api
+        .put_json(
+            "/v1/functions/counter/async",
+            &tenant.key,
+            json!({"max_attempts": 2, "on_failure": {"topic": failures},
+                   "on_success": {"topic": successes}}),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let mut ids = Vec::new();
+    for payload in ["fail now", "fine"] {
+        let reply = api
+            .http
+            .post(format!("{}/v1/functions/counter/events?key=a", api.base))
+            .bearer_auth(&tenant.key)
+            .header("prefer", "respond-async")
+            .body(payload)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), StatusCode::ACCEPTED);
+        ids.push(
+            reply.headers()["x-geyser-invocation"]
+                .to_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    for (topic, id, status) in [
+        (&failures, &ids[0], "failed"),
+        (&successes, &ids[1], "succeeded"),
+    ] {
+        let records = read_topic(topic, 1, Duration::from_secs(60)).await;
+        let record = &records[0];
+        assert_eq!(
+            record
+                .key()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            Some(id.clone())
+        );
+        let doc: serde_json::Value =
+            serde_json::from_slice(record.payload().unwrap_or_default()).unwrap();
+        assert_eq!(doc["invocation"], id.as_str(), "{doc}");
+        assert_eq!(doc["status"], status, "{doc}");
+        assert_eq!(doc["function"], "counter", "{doc}");
+        assert_eq!(doc["request"]["kind"], "event", "{doc}");
+        if status == "failed" {
+            assert_eq!(doc["attempts"], 2, "{doc}");
+            assert!(doc["error"].as_str().unwrap().contains("refusing"), "{doc}");
+        }
+    }
+    assert_eq!(count(&api, &tenant, "a").await, 1);
+}
