@@ -228,11 +228,15 @@ async fn insert(conn: &mut sqlx::AnyConnection, new: &NewQueued, max_queued: u64
 }
 
 impl Store {
-    /// Queues an invocation unless its tenant already has `max_queued` waiting or running
-    /// (`false`: nothing written). Committed when this returns.
-    pub async fn enqueue(&self, new: &NewQueued, max_queued: u64) -> Result<bool> {
+    /// Queues invocations in one transaction (group commit), each unless its tenant already
+    /// has `max_queued` waiting or running (counting the ones before it): one answer per
+    /// invocation, in order (`false`: not written). Committed when this returns.
+    pub async fn enqueue_many(&self, items: &[(NewQueued, u64)]) -> Result<Vec<bool>> {
         let mut tx = self.begin_write().await?;
-        let accepted = insert(&mut tx, new, max_queued).await?;
+        let mut accepted = Vec::with_capacity(items.len());
+        for (new, max_queued) in items {
+            accepted.push(insert(&mut tx, new, *max_queued).await?);
+        }
         tx.commit().await?;
         Ok(accepted)
     }

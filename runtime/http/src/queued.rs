@@ -87,7 +87,13 @@ pub async fn accept(
         max_age_ms: settings.max_age_ms.unwrap_or(defaults.max_age_ms),
     };
     let max_queued = state.quotas.quotas(function.tenant.id).max_async_queued;
-    if !state.queue.accept(&new, max_queued).await? {
+    let id = new.id.0.to_string();
+    let accepted = state
+        .queue
+        .accept(new, max_queued)
+        .await
+        .map_err(ApiError::internal)?;
+    if !accepted {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "queue_full",
@@ -99,7 +105,6 @@ pub async fn accept(
         )
         .retry_after(1));
     }
-    let id = new.id.0.to_string();
     let location = format!("/v1/invocations/{id}");
     let mut response = (
         StatusCode::ACCEPTED,
