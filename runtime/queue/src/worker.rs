@@ -454,12 +454,26 @@ async fn attempt(
         traceparent: None,
     };
     let version = function.version;
-    let with_version = |mut result: AttemptResult| {
-        result.version = Some(version);
-        result
-    };
     match &queued.request {
-        QueuedRequest::Http { .. } => run_http(shared, queued, function, extras).await,
+        QueuedRequest::Http {
+            method,
+            path,
+            headers,
+        } => {
+            let mut builder = http::Request::builder()
+                .method(method.as_str())
+                .uri(path.as_str());
+            for (name, value) in headers {
+                builder = builder.header(name.as_str(), value.as_str());
+            }
+            match builder.body(http_body_util::Full::new(Bytes::from(queued.body.clone()))) {
+                Ok(request) => run_http(shared, request, function, extras).await,
+                Err(err) => Attempt::Permanent(AttemptResult {
+                    error: Some(format!("stored request is not valid: {err}")),
+                    ..AttemptResult::default()
+                }),
+            }
+        }
         QueuedRequest::Event {
             source,
             topic,
@@ -484,12 +498,12 @@ async fn attempt(
                 .invoke_event_with(function, TriggerKind::Async, event, extras)
                 .await
             {
-                Ok(id) => Attempt::Succeeded(with_version(AttemptResult {
+                Ok(id) => Attempt::Succeeded(AttemptResult {
                     invocation: Some(id),
                     outcome: Some(geyser_core::Outcome::Ok),
                     ..AttemptResult::default()
-                })),
-                Err(err) => classify_error(err, with_version),
+                }),
+                Err(err) => classify_error(err),
             }
         }
     }
@@ -497,6 +511,7 @@ async fn attempt(
 }
 
 impl Attempt {
+    /// The attempt's result names the version that ran (the one route picked).
     fn with_version(self, version: geyser_core::Version) -> Attempt {
         let set = |mut r: AttemptResult| {
             r.version.get_or_insert(version);
@@ -511,16 +526,11 @@ impl Attempt {
     }
 }
 
-fn classify_error(
-    err: InvokeError,
-    with_version: impl Fn(AttemptResult) -> AttemptResult,
-) -> Attempt {
-    let result = |err: &InvokeError| {
-        with_version(AttemptResult {
-            outcome: Some(err.outcome()),
-            error: Some(err.to_string()),
-            ..AttemptResult::default()
-        })
+fn classify_error(err: InvokeError) -> Attempt {
+    let result = |err: &InvokeError| AttemptResult {
+        outcome: Some(err.outcome()),
+        error: Some(err.to_string()),
+        ..AttemptResult::default()
     };
     match err {
         InvokeError::Refused(refusal) => Attempt::Refused(
@@ -538,34 +548,10 @@ fn classify_error(
 
 async fn run_http(
     shared: &Shared,
-    queued: &geyser_functions::Queued,
+    request: http::Request<http_body_util::Full<Bytes>>,
     function: ActiveFunction,
     extras: InvocationExtras,
 ) -> Attempt {
-    let QueuedRequest::Http {
-        method,
-        path,
-        headers,
-    } = &queued.request
-    else {
-        return Attempt::Permanent(AttemptResult::default());
-    };
-    let mut builder = http::Request::builder()
-        .method(method.as_str())
-        .uri(path.as_str());
-    for (name, value) in headers {
-        builder = builder.header(name.as_str(), value.as_str());
-    }
-    let body = http_body_util::Full::new(Bytes::from(queued.body.clone()));
-    let request = match builder.body(body) {
-        Ok(request) => request,
-        Err(err) => {
-            return Attempt::Permanent(AttemptResult {
-                error: Some(format!("stored request is not valid: {err}")),
-                ..AttemptResult::default()
-            });
-        }
-    };
     let invoked = match shared
         .parts
         .invoker
@@ -573,7 +559,7 @@ async fn run_http(
         .await
     {
         Ok(invoked) => invoked,
-        Err(err) => return classify_error(err, |r| r),
+        Err(err) => return classify_error(err),
     };
     let status = invoked.response.status().as_u16();
     let mut body = invoked.response.into_body();
