@@ -265,6 +265,7 @@ async fn bad_async_input_is_refused(api: Api) {
     let t = api.create_tenant("async-bad").await;
     let other = api.create_tenant("async-other").await;
     api.deploy_ok(&t, "probe", "", probe()).await;
+    api.deploy_ok(&t, "helper", "", probe()).await;
 
     // A body over async.max_body_bytes (256 KiB).
     let reply = api
@@ -308,6 +309,8 @@ async fn bad_async_input_is_refused(api: Api) {
         json!({"max_age_ms": 0}),
         json!({"on_failure": {"function": "probe"}}),
         json!({"on_failure": {"function": "missing"}}),
+        // Every destination function must exist, not only the first.
+        json!({"on_failure": {"function": "helper"}, "on_success": {"function": "missing"}}),
         json!({"retries": 3}),
     ] {
         let reply = put(bad.clone()).await;

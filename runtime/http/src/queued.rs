@@ -275,18 +275,17 @@ pub async fn put_settings(
             geyser_core::InvalidQueuedSettings::Forbidden(m) => ApiError::forbidden(m),
             geyser_core::InvalidQueuedSettings::Invalid(m) => ApiError::bad_request(m),
         })?;
-    if let Some(geyser_core::Destination::Function(target)) = settings
-        .on_failure
-        .as_ref()
+    for destination in [&settings.on_failure, &settings.on_success]
         .into_iter()
-        .chain(settings.on_success.as_ref())
-        .find(|d| matches!(d, geyser_core::Destination::Function(_)))
+        .flatten()
     {
-        existing(&state, &tenant, target.as_str())
-            .await
-            .map_err(|_| {
-                ApiError::bad_request(format!("destination function {target} does not exist"))
-            })?;
+        if let geyser_core::Destination::Function(target) = destination {
+            existing(&state, &tenant, target.as_str())
+                .await
+                .map_err(|_| {
+                    ApiError::bad_request(format!("destination function {target} does not exist"))
+                })?;
+        }
     }
     state
         .store
