@@ -55,7 +55,7 @@ paths={
  "/v1/functions":{"get":op("List the tenant's functions","tenant",{**resp(200,"functions",{"type":"array","items":ref("Function")}),**errors(401,403)})},
  "/v1/functions/{name}":{
    "get":op("Show a function","tenant",{**resp(200,"function",ref("Function")),**A401},[fn]),
-   "put":op("Deploy a new version (body: the component)","tenant",{**resp(201,"deployed",ref("Deployed")),**errors(400,401,403,404,413)},[fn,p("memory_mb",schema={"type":"integer","minimum":1}),p("timeout_ms",schema={"type":"integer","minimum":1}),p("public",schema={"type":"boolean"})],{"required":True,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}}),
+   "put":op("Deploy a new version (body: the component)","tenant",{**resp(201,"deployed",ref("Deployed")),**errors(400,401,403,404,413,422,429,503)},[fn,p("memory_mb",schema={"type":"integer","minimum":1}),p("timeout_ms",schema={"type":"integer","minimum":1}),p("cpu_limit_ms",schema={"type":"integer","minimum":1}),p("public",schema={"type":"boolean"})],{"required":True,"content":{"application/octet-stream":{"schema":{"type":"string","format":"binary"}}}}),
    "delete":op("Delete a function and its triggers","tenant",{**resp(204,"deleted"),**A401},[fn])},
  "/v1/functions/{name}/versions/{version}/artifact":{"get":op("The component a version runs, as uploaded","tenant",{**resp(200,"component",{"type":"string","format":"binary"},"application/wasm"),**A401},[fn,p("version","path",{"type":"integer","minimum":1})])},
  "/v1/functions/{name}/rollback":{"post":op("Make an earlier version active","tenant",{**resp(200,"function",ref("Function")),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["version"],"properties":{"version":{"type":"integer"}}}))},
@@ -79,7 +79,7 @@ paths={
  "/v1/functions/{name}/ticks":{"post":op("Deliver a tick to a scheduled function","tenant",{**resp(200,"delivered",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule"),p("scheduled_time"),p("at",desc="a version number or an alias (default live)")])},
  "/v1/functions/{name}/triggers/cron":{
    "get":op("List cron triggers","tenant",{**resp(200,"schedules",{"type":"array","items":obj}),**A401},[fn]),
-   "put":op("Create or replace a cron trigger","tenant",{**resp(200,"schedule",obj),**resp(201,"schedule",obj),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["name","expression"],"properties":{"name":{"type":"string"},"expression":{"type":"string"},"timezone":{"type":"string"},"payload":{},"missed":{"type":"string","enum":["once","skip"]},"overlap":{"type":"string","enum":["allow","skip"]},"alias":{"type":"string","description":"the alias whose version each tick runs (default live)"}}}))},
+   "put":op("Create or replace a cron trigger","tenant",{**resp(200,"schedule",obj),**resp(201,"schedule",obj),**A401},[fn],jbody({"type":"object","additionalProperties":False,"required":["name","expression"],"properties":{"name":{"type":"string"},"expression":{"type":"string"},"timezone":{"type":"string"},"payload":{},"missed":{"type":"string","enum":["once","skip"]},"overlap":{"type":"string","enum":["allow","skip"]},"alias":{"type":"string","description":"the alias whose version each tick runs (default live)"},"max_attempts":{"type":"integer","minimum":1,"maximum":10,"description":"attempts of a failed or refused tick (default 1)"}}}))},
  "/v1/functions/{name}/triggers/cron/{schedule}":{"delete":op("Delete a cron trigger","tenant",{**resp(204,"deleted"),**A401},[fn,p("schedule","path")])},
  "/v1/functions/{name}/triggers/cron/{schedule}/runs":{"get":op("Recent runs of a cron trigger","tenant",{**resp(200,"runs",{"type":"array","items":obj}),**A401},[fn,p("schedule","path")])},
  "/v1/functions/{name}/triggers/cron/{schedule}/run":{"post":op("Run a cron trigger now","tenant",{**resp(200,"run",obj),**errors(400,401,403,404,429,503)},[fn,p("schedule","path")],jbody({"type":"object","additionalProperties":False,"properties":{"scheduled_time":{"type":"string"}}},False))},
@@ -96,7 +96,7 @@ paths={
    "put":op("Set the monthly budget","tenant-or-admin",{**resp(200,"budget",obj),**A401},[tenant_q],jbody({"type":"object","additionalProperties":False,"required":["monthly_usd"],"properties":{"monthly_usd":{"type":"number","minimum":0},"policy":{"type":"string","enum":["refuse","warn"]}}})),
    "delete":op("Remove the budget","tenant-or-admin",{**resp(204,"removed"),**A401},[tenant_q])},
 }
-q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst","max_kv_keys","max_async_queued"]}
+q_props={k:{"type":["integer","null"],"minimum":0} for k in ["max_functions","max_artifact_bytes","max_memory_mb","max_concurrency","max_function_concurrency","rate_burst","max_kv_keys","max_async_queued","node_memory_percent","max_cpu_limit_ms","max_log_bytes"]}
 q_props["rate_per_second"]={"type":["number","null"],"minimum":0}
 schemas={
  "Destination":{"oneOf":[{"type":"object","required":["topic"],"properties":{"topic":{"type":"string"}},"additionalProperties":False},{"type":"object","required":["function"],"properties":{"function":{"type":"string"}},"additionalProperties":False}]},

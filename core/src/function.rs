@@ -22,6 +22,9 @@ pub struct Tenant {
 pub struct FunctionLimits {
     pub memory_mb: u32,
     pub timeout_ms: u64,
+    /// CPU time one invocation may use (`None`: only the wall-clock timeout); past it the
+    /// guest traps with `cpu-limit`.
+    pub cpu_limit_ms: Option<u64>,
     /// Public functions may be invoked without a key; private ones need the owner's key.
     pub public: bool,
 }

@@ -64,6 +64,15 @@ quotas! {
     /// Asynchronous invocations of one tenant waiting or running at once (across the
     /// cluster); beyond it `Prefer: respond-async` calls get 429.
     max_async_queued: u64 = 10_000,
+    /// Percent of a node's guest-memory budget (`engine.node_memory_mb`) one tenant's running
+    /// invocations may hold together; a grow past it fails with `memory-limit`.
+    node_memory_percent: u64 = 50,
+    /// Largest `cpu_limit_ms` a tenant's function may ask for, and the limit of one that asks
+    /// for none; 0: no CPU limit unless the function sets one.
+    max_cpu_limit_ms: u64 = 0,
+    /// Characters of captured log lines a tenant keeps (all its functions together); beyond
+    /// it the oldest lines are dropped, within a minute.
+    max_log_bytes: u64 = 64 << 20,
 }
 
 impl Quotas {

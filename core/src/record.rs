@@ -5,7 +5,8 @@ use crate::{FunctionName, InvocationId, TenantId, Version};
 
 crate::text_enum! {
     /// How an invocation ended. `Ok` means the guest produced a result (an HTTP answer below
-    /// 500); `Error` that it reported a failure or answered 5xx.
+    /// 500); `Error` that it reported a failure or answered 5xx; `Cancelled` that the client
+    /// went away before the response ended (billed for what ran, not an error).
     pub enum Outcome ("outcome") {
         Ok = "ok",
         Error = "error",
@@ -13,6 +14,17 @@ crate::text_enum! {
         MemoryLimit = "memory-limit",
         Trap = "trap",
         Rejected = "rejected",
+        Cancelled = "cancelled",
+        /// The guest used more CPU time than its function's `cpu_limit_ms`.
+        CpuLimit = "cpu-limit",
+    }
+}
+
+impl Outcome {
+    /// Counted as a failed invocation (usage, statements, metrics, canary analysis): all but
+    /// `ok`, `rejected` (nothing ran) and `cancelled` (the client left; the function did not fail).
+    pub fn is_error(self) -> bool {
+        !matches!(self, Outcome::Ok | Outcome::Rejected | Outcome::Cancelled)
     }
 }
 
@@ -51,6 +63,8 @@ pub struct InvocationRecord {
     pub outbound_bytes: u64,
     /// Time spent waiting for their responses' heads, summed over requests.
     pub outbound_wait_ns: u64,
+    /// The HTTP status the guest answered with (`None`: no answer, or not an HTTP handler).
+    pub http_status: Option<u16>,
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

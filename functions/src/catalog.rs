@@ -70,6 +70,7 @@ pub(crate) struct VersionColumns {
     kind: String,
     memory_mb: i64,
     timeout_ms: i64,
+    cpu_limit_ms: Option<i64>,
     public: i64,
     config: String,
 }
@@ -83,6 +84,11 @@ impl VersionColumns {
         Ok(FunctionLimits {
             memory_mb: u32::try_from(self.memory_mb).map_err(corrupt)?,
             timeout_ms: u64::try_from(self.timeout_ms).map_err(corrupt)?,
+            cpu_limit_ms: self
+                .cpu_limit_ms
+                .map(u64::try_from)
+                .transpose()
+                .map_err(corrupt)?,
             public: self.public != 0,
         })
     }
@@ -98,7 +104,7 @@ impl VersionColumns {
 }
 
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
-     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config, v.created_at_ms AS version_created_at_ms \
+     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.cpu_limit_ms, v.public, v.config, v.created_at_ms AS version_created_at_ms \
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
      WHERE f.tenant_id = $1";
 
@@ -201,8 +207,9 @@ impl Store {
         let version = next_version(&mut tx, function).await?;
         let inserted = sqlx::query(
             "INSERT INTO function_versions \
-             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, COALESCE( \
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, \
+              cpu_limit_ms, config) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE( \
                (SELECT a.config FROM function_versions a JOIN functions f \
                 ON a.function_id = f.id AND a.version = f.active_version WHERE f.id = $1), '{}')) \
              ON CONFLICT (function_id, version) DO NOTHING",
@@ -215,6 +222,11 @@ impl Store {
         .bind(i64::from(req.limits.public))
         .bind(now)
         .bind(req.kind.to_text())
+        .bind(
+            req.limits
+                .cpu_limit_ms
+                .map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
+        )
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() == 0 {
@@ -243,7 +255,8 @@ impl Store {
     ) -> Result<(Deployed, FunctionConfig)> {
         let mut tx = self.begin_write().await?;
         let active: Option<ActiveVersionRow> = sqlx::query_as(
-            "SELECT f.id, v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config \
+            "SELECT f.id, v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.cpu_limit_ms, \
+             v.public, v.config \
              FROM functions f JOIN function_versions v \
              ON v.function_id = f.id AND v.version = f.active_version \
              WHERE f.tenant_id = $1 AND f.name = $2",
@@ -267,8 +280,9 @@ impl Store {
         let v = &active.version;
         sqlx::query(
             "INSERT INTO function_versions \
-             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             (function_id, version, sha256, memory_mb, timeout_ms, public, created_at_ms, kind, config, \
+              cpu_limit_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(function.0)
         .bind(version.0)
@@ -279,6 +293,7 @@ impl Store {
         .bind(now_ms())
         .bind(&v.kind)
         .bind(text)
+        .bind(v.cpu_limit_ms)
         .execute(&mut *tx)
         .await?;
         let live = promotes_new_versions(&mut tx, function).await?;

@@ -43,7 +43,7 @@ pub use queued::{
 };
 pub use releases::{AliasEvent, AliasInfo};
 pub use routes::RouteCache;
-pub use schedules::{CronBinding, CronRun, NewCronBinding, ScheduleId};
+pub use schedules::{CronBinding, CronClaim, CronRun, NewCronBinding, ScheduleId};
 pub use store::{Backend, Store};
 pub use tenants::{CreatedKey, CreatedTenant, KeyInfo, KeyLookup, MAX_KEY_NAME_CHARS};
 pub use usage::{

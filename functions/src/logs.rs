@@ -23,6 +23,56 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Tenants that have log lines, with the characters those lines hold.
+    pub async fn log_sizes(&self) -> Result<Vec<(TenantId, u64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT tenant_id, CAST(COALESCE(SUM(LENGTH(message)), 0) AS BIGINT) AS size \
+             FROM function_logs GROUP BY tenant_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant, size)| (TenantId(tenant), u64::try_from(size).unwrap_or(0)))
+            .collect())
+    }
+
+    /// Drops `tenant`'s oldest log lines until at least `excess` characters are gone. Returns
+    /// how many lines were dropped.
+    pub async fn drop_oldest_logs(&self, tenant: TenantId, excess: u64) -> Result<u64> {
+        let mut dropped = 0;
+        let mut freed = 0u64;
+        while freed < excess {
+            let oldest: Vec<(i64, i64)> = sqlx::query_as(
+                "SELECT id, CAST(LENGTH(message) AS BIGINT) AS size FROM function_logs \
+                 WHERE tenant_id = $1 ORDER BY id LIMIT 1000",
+            )
+            .bind(tenant.0)
+            .fetch_all(&self.pool)
+            .await?;
+            let Some(&(first, _)) = oldest.first() else {
+                break;
+            };
+            let mut last = first;
+            for (id, size) in oldest {
+                last = id;
+                freed = freed.saturating_add(u64::try_from(size).unwrap_or(0));
+                if freed >= excess {
+                    break;
+                }
+            }
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query("DELETE FROM function_logs WHERE tenant_id = $1 AND id <= $2")
+                .bind(tenant.0)
+                .bind(last)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            dropped += done.rows_affected();
+        }
+        Ok(dropped)
+    }
+
     pub async fn insert_logs(&self, lines: &[LogLine]) -> Result<()> {
         if lines.is_empty() {
             return Ok(());

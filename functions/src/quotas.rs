@@ -16,10 +16,14 @@ struct OverridesRow {
     rate_burst: Option<i64>,
     max_kv_keys: Option<i64>,
     max_async_queued: Option<i64>,
+    node_memory_percent: Option<i64>,
+    max_cpu_limit_ms: Option<i64>,
+    max_log_bytes: Option<i64>,
 }
 
 const COLUMNS: &str = "tenant_id, max_functions, max_artifact_bytes, max_memory_mb, \
-     max_concurrency, max_function_concurrency, rate_per_second, rate_burst, max_kv_keys, max_async_queued";
+     max_concurrency, max_function_concurrency, rate_per_second, rate_burst, max_kv_keys, max_async_queued, \
+     node_memory_percent, max_cpu_limit_ms, max_log_bytes";
 
 fn count(value: Option<i64>) -> Option<u64> {
     value.map(|v| u64::try_from(v).unwrap_or(0))
@@ -43,6 +47,9 @@ impl OverridesRow {
                 rate_burst: count(self.rate_burst),
                 max_kv_keys: count(self.max_kv_keys),
                 max_async_queued: count(self.max_async_queued),
+                node_memory_percent: count(self.node_memory_percent),
+                max_cpu_limit_ms: count(self.max_cpu_limit_ms),
+                max_log_bytes: count(self.max_log_bytes),
             },
         )
     }
@@ -78,14 +85,17 @@ impl Store {
         sqlx::query(
             "INSERT INTO tenant_quotas (tenant_id, max_functions, max_artifact_bytes, \
              max_memory_mb, max_concurrency, max_function_concurrency, rate_per_second, \
-             rate_burst, max_kv_keys, max_async_queued, updated_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             rate_burst, max_kv_keys, max_async_queued, node_memory_percent, max_cpu_limit_ms, \
+             max_log_bytes, updated_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (tenant_id) DO UPDATE SET max_functions = excluded.max_functions, \
              max_artifact_bytes = excluded.max_artifact_bytes, \
              max_memory_mb = excluded.max_memory_mb, max_concurrency = excluded.max_concurrency, \
              max_function_concurrency = excluded.max_function_concurrency, \
              rate_per_second = excluded.rate_per_second, rate_burst = excluded.rate_burst, \
              max_kv_keys = excluded.max_kv_keys, max_async_queued = excluded.max_async_queued, \
+             node_memory_percent = excluded.node_memory_percent, \
+             max_cpu_limit_ms = excluded.max_cpu_limit_ms, max_log_bytes = excluded.max_log_bytes, \
              updated_at_ms = excluded.updated_at_ms",
         )
         .bind(tenant.0)
@@ -98,6 +108,9 @@ impl Store {
         .bind(stored(overrides.rate_burst))
         .bind(stored(overrides.max_kv_keys))
         .bind(stored(overrides.max_async_queued))
+        .bind(stored(overrides.node_memory_percent))
+        .bind(stored(overrides.max_cpu_limit_ms))
+        .bind(stored(overrides.max_log_bytes))
         .bind(now_ms())
         .execute(&mut *tx)
         .await?;

@@ -69,7 +69,7 @@ impl RouteRow {
 /// `version` `None`: the active one. `alias`: whose spec to read along (`""`: none).
 const ROUTE_ROW: &str = "SELECT t.id AS tenant_id, t.name AS tenant_name, t.disabled_at_ms, \
      f.id, f.name, f.active_version, a.spec AS alias_spec, a.updated_at_ms AS alias_updated_at_ms, v.version, \
-     v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.public, v.config \
+     v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.cpu_limit_ms, v.public, v.config \
      FROM tenants t JOIN functions f ON f.tenant_id = t.id \
      LEFT JOIN function_aliases a ON a.function_id = f.id AND a.alias = $3 \
      JOIN function_versions v ON v.function_id = f.id AND v.version = COALESCE($4, f.active_version) \

@@ -80,7 +80,8 @@ fn insert_invocations_sql(records: &[InvocationRecord]) -> String {
     let mut sql = String::from(
         "INSERT INTO invocations (id, tenant_id, function_name, version, trigger_kind, \
          started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, gb_seconds, outcome, \
-         memory_limit_bytes, traceparent, outbound_requests, outbound_bytes, outbound_wait_ns) VALUES ",
+         memory_limit_bytes, traceparent, outbound_requests, outbound_bytes, outbound_wait_ns, \
+         http_status) VALUES ",
     );
     for (row, r) in records.iter().enumerate() {
         let p = |i: usize| format!("${}", row * BOUND_PER_RECORD + i);
@@ -106,6 +107,8 @@ fn insert_invocations_sql(records: &[InvocationRecord]) -> String {
                 sql_int(r.outbound_requests),
                 sql_int(r.outbound_bytes),
                 sql_int(r.outbound_wait_ns),
+                r.http_status
+                    .map_or_else(|| "NULL".to_owned(), |s| s.to_string()),
             ]
             .join(", "),
         );
@@ -154,6 +157,7 @@ struct InvocationRow {
     outbound_requests: i64,
     outbound_bytes: i64,
     outbound_wait_ns: i64,
+    http_status: Option<i64>,
 }
 
 fn as_u64(v: i64) -> u64 {
@@ -366,7 +370,7 @@ impl Store {
         let rows: Vec<InvocationRow> = sqlx::query_as(
             "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, \
              memory_limit_bytes, outcome, traceparent, outbound_requests, outbound_bytes, \
-             outbound_wait_ns FROM invocations \
+             outbound_wait_ns, http_status FROM invocations \
              WHERE tenant_id = $1 AND function_name = $2 \
              ORDER BY started_at_ms DESC, id DESC LIMIT $3",
         )
@@ -393,6 +397,7 @@ impl Store {
                     outbound_requests: as_u64(row.outbound_requests),
                     outbound_bytes: as_u64(row.outbound_bytes),
                     outbound_wait_ns: as_u64(row.outbound_wait_ns),
+                    http_status: row.http_status.and_then(|s| u16::try_from(s).ok()),
                 })
             })
             .collect()
@@ -443,7 +448,8 @@ impl RollupRow {
     pub fn figures(&self) -> UsageFigures {
         UsageFigures {
             invocations: self.invocations,
-            errors: if self.outcome == Outcome::Ok {
+            // A cancelled call (the client left) is not the function's failure.
+            errors: if matches!(self.outcome, Outcome::Ok | Outcome::Cancelled) {
                 0
             } else {
                 self.invocations
@@ -630,17 +636,18 @@ mod tests {
             outbound_requests: 2,
             outbound_bytes: 10,
             outbound_wait_ns: 5,
+            http_status: Some(201),
         };
         let sql = insert_invocations_sql(&[record(1_000_000_000), record(2)]);
         assert!(sql.contains(&format!(
-            "($1, 7, $2, 3, $3, 1700000000000, 1000000000, {}, 1048576, 9.765625e-4, $4, 67108864, $5, 2, 10, 5), \
+            "($1, 7, $2, 3, $3, 1700000000000, 1000000000, {}, 1048576, 9.765625e-4, $4, 67108864, $5, 2, 10, 5, 201), \
              ($6, 7, $7, 3, $8, 1700000000000, 2, {}, 1048576, ",
             i64::MAX,
             i64::MAX
         )), "{sql}");
         assert!(
             sql.ends_with(
-                ", $9, 67108864, $10, 2, 10, 5) ON CONFLICT (id) DO NOTHING RETURNING id"
+                ", $9, 67108864, $10, 2, 10, 5, 201) ON CONFLICT (id) DO NOTHING RETURNING id"
             ),
             "{sql}"
         );

@@ -31,6 +31,7 @@ fn record(tenant: geyser_functions::TenantId, at_ms: i64) -> InvocationRecord {
         outbound_requests: 0,
         outbound_bytes: 0,
         outbound_wait_ns: 0,
+        http_status: None,
     }
 }
 

@@ -57,6 +57,9 @@ impl Admission for NodeAdmission {
             .admit(tenant, function.function, trigger == TriggerKind::Http)
             .await
             .map_err(quota_refusal)?;
-        Ok(Box::new(permit))
+        Ok(AdmissionPermit {
+            hold: Box::new(permit),
+            node_memory_percent: self.quotas.quotas(tenant.id).node_memory_percent,
+        })
     }
 }

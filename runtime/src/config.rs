@@ -128,10 +128,22 @@ impl Config {
             e.epoch_tick_ms >= 1,
             "engine.epoch_tick_ms must be at least 1",
         )?;
+        check(
+            e.node_memory_mb.is_none_or(|mb| mb >= 1),
+            "engine.node_memory_mb must be at least 1 (leave it out for 75 % of the machine)",
+        )?;
+        check(
+            (1..=100).contains(&e.memory_high_water_percent),
+            "engine.memory_high_water_percent must be between 1 and 100",
+        )?;
         self.outbound
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let q = &self.quotas.defaults;
+        check(
+            (1..=100).contains(&q.node_memory_percent),
+            "quotas.node_memory_percent must be between 1 and 100",
+        )?;
         check(
             q.rate_per_second.is_finite() && q.rate_per_second >= 0.0,
             "quotas.rate_per_second must be a number >= 0",

@@ -83,7 +83,7 @@ pub struct Node {
     scheduler: tokio::task::JoinHandle<()>,
     kafka_stop: tokio_util::sync::CancellationToken,
     kafka_supervisor: Option<tokio::task::JoinHandle<()>>,
-    loops: [tokio::task::JoinHandle<()>; 3],
+    loops: [tokio::task::JoinHandle<()>; 4],
     queue_workers: geyser_queue::QueueWorkers,
     writer: tokio::task::JoinHandle<()>,
     otlp: Option<Arc<SpanExport>>,
@@ -195,10 +195,17 @@ impl Node {
             store.clone(),
             Duration::from_secs(config.metering.raw_retention_days.saturating_mul(86_400)),
         ));
+        let log_trimmer = tokio::spawn(log_trim_loop(
+            store.clone(),
+            quotas.clone(),
+            metrics.clone(),
+            Duration::from_millis(config.metering.log_trim_interval_ms.max(1)),
+        ));
         let cron = CronRunner {
             store: store.clone(),
             invoker: invoker.clone(),
             routes: routes.clone(),
+            quotas: quotas.clone(),
             passes: Default::default(),
             clock,
             settings: CronSettings {
@@ -206,6 +213,10 @@ impl Node {
                 grace: chrono::Duration::milliseconds(
                     i64::try_from(config.scheduler.grace_ms).unwrap_or(i64::MAX),
                 ),
+                lease: Duration::from_millis(config.scheduler.lease_ms),
+                lease_margin: Duration::from_millis(config.scheduler.lease_margin_ms),
+                retry_backoff: Duration::from_millis(config.scheduler.retry_backoff_ms),
+                max_retry_backoff: Duration::from_millis(config.scheduler.max_retry_backoff_ms),
             },
             tasks: tasks.clone(),
         };
@@ -287,7 +298,7 @@ impl Node {
             scheduler,
             kafka_stop,
             kafka_supervisor,
-            loops: [evictor, pruner, quota_refresher],
+            loops: [evictor, pruner, quota_refresher, log_trimmer],
             queue_workers,
             writer,
             otlp,
@@ -370,6 +381,44 @@ async fn prune_loop(store: Store, retention: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(lines = n, "pruned log lines past retention"),
             Err(err) => tracing::warn!(error = %err, "pruning log lines failed"),
+        }
+    }
+}
+
+/// Keeps every tenant's captured log lines within its `max_log_bytes`, dropping the oldest
+/// (counted in `geyser_log_lines_dropped_total`). Several nodes may trim at once: each drops
+/// only what is still over.
+async fn log_trim_loop(
+    store: Store,
+    quotas: Arc<QuotaGuard>,
+    metrics: Arc<Metrics>,
+    period: Duration,
+) {
+    let mut ticker = tokio::time::interval(period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let sizes = match store.log_sizes().await {
+            Ok(sizes) => sizes,
+            Err(err) => {
+                tracing::warn!(error = %err, "reading log sizes failed");
+                continue;
+            }
+        };
+        for (tenant, size) in sizes {
+            let bound = quotas.quotas(tenant).max_log_bytes;
+            if size <= bound {
+                continue;
+            }
+            match store.drop_oldest_logs(tenant, size - bound).await {
+                Ok(lines) => {
+                    metrics.log_lines_dropped(lines);
+                    tracing::info!(tenant = %tenant, lines, "dropped the oldest log lines beyond the tenant's max_log_bytes");
+                }
+                Err(err) => {
+                    tracing::warn!(tenant = %tenant, error = %err, "trimming log lines failed")
+                }
+            }
         }
     }
 }

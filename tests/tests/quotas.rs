@@ -13,6 +13,10 @@ fn server() -> &'static TestServer {
     SERVER.get_or_init(|| {
         TestServer::start(Backend::Sqlite, |config| {
             config.engine.queue_timeout_ms = 300;
+            // bench/noisy.sh compares long-guest throttling off (0) and on (unset: the default).
+            if let Ok(slots) = std::env::var("GEYSER_BENCH_LONG_GUEST_SLOTS") {
+                config.engine.long_guest_slots = slots.parse().ok();
+            }
         })
     })
 }

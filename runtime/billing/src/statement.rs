@@ -66,13 +66,11 @@ pub fn version_lines(rows: &[VersionRollupRow], prices: &PriceTable) -> Vec<Vers
         };
         let line = &mut lines[at];
         let q = Quantities::billed(row.outcome, row.invocations, row.gb_seconds, row.cpu_ns);
-        match row.outcome {
-            Outcome::Rejected => {}
-            Outcome::Ok => line.requests += row.invocations,
-            _ => {
-                line.requests += row.invocations;
-                line.errors += row.invocations;
-            }
+        if row.outcome != Outcome::Rejected {
+            line.requests += row.invocations;
+        }
+        if row.outcome.is_error() {
+            line.errors += row.invocations;
         }
         line.gb_seconds += q.gb_seconds;
         line.cpu_seconds += q.cpu_seconds;
@@ -224,11 +222,10 @@ pub fn build(
         };
         match row.outcome {
             Outcome::Rejected => line.rejected += row.invocations,
-            Outcome::Ok => line.requests += row.invocations,
-            _ => {
-                line.requests += row.invocations;
-                line.errors += row.invocations;
-            }
+            _ => line.requests += row.invocations,
+        }
+        if row.outcome.is_error() {
+            line.errors += row.invocations;
         }
         line.gb_seconds += q.gb_seconds;
         line.allocated_gb_seconds += row.allocated_gb_seconds;

@@ -1,12 +1,17 @@
 //! The cron trigger: every pass, each schedule's due ticks are computed (`geyser-scheduler`),
 //! claimed in the store (one node wins each tick), and fired on the scheduled function. Time
-//! comes from an injected clock.
+//! comes from an injected clock. A claim is a lease on real time: each pass also takes over
+//! runs whose lease lapsed (their node died mid-tick, or a failed tick's retry is due) and fires
+//! them again with the same scheduled time. A tick's kv writes commit with its recorded end,
+//! only while the claim is still this node's, so the function's kv sees each tick once.
 
 use chrono::{DateTime, TimeZone, Utc};
-use geyser_engine::{Invoker, Tick};
+use geyser_engine::{InvocationExtras, Invoker, Tick};
 use geyser_functions::{
-    CronBinding, InvocationId, MissedTicks, Overlap, RouteCache, Selector, Store, TriggerKind,
+    CronBinding, CronClaim, InvocationId, KvTransaction, MissedTicks, Overlap, RouteCache,
+    Selector, SharedKvTransaction, Store, TriggerKind, now_ms,
 };
+use geyser_quotas::{QuotaGuard, QuotaKv};
 use geyser_scheduler::{Clock, MissedPolicy, Schedule, due_ticks};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,6 +25,30 @@ pub struct CronSettings {
     pub pass_interval: Duration,
     /// A tick this late is still on time; older ones follow the schedule's missed policy.
     pub grace: chrono::Duration,
+    /// How long a claim holds before another node may take the run over; extended to the
+    /// function's timeout plus `lease_margin` before each run.
+    pub lease: Duration,
+    pub lease_margin: Duration,
+    /// Wait before a failed tick's second attempt, doubling up to `max_retry_backoff`.
+    pub retry_backoff: Duration,
+    pub max_retry_backoff: Duration,
+}
+
+impl CronSettings {
+    /// The wait after failed attempt `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .retry_backoff
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
+        doubled.min(self.max_retry_backoff)
+    }
+}
+
+/// The run's claim was taken over by another node (this one was too slow to extend it).
+const TAKEN_OVER: &str = "taken-over";
+
+fn ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Clone)]
@@ -28,6 +57,8 @@ pub struct CronRunner {
     pub invoker: Invoker,
     /// Resolves a schedule's function to its active version.
     pub routes: Arc<RouteCache>,
+    /// The tenants' kv key quota, kept for a tick's kv transaction.
+    pub quotas: Arc<QuotaGuard>,
     /// Passes made (`geyser_cron_passes_total`).
     pub passes: Arc<AtomicU64>,
     pub clock: Arc<dyn Clock>,
@@ -57,10 +88,23 @@ impl CronRunner {
         }
     }
 
-    /// One pass over every schedule.
+    /// One pass over every schedule, after taking over the runs whose lease lapsed.
     pub async fn pass(&self) -> Result<(), geyser_functions::Error> {
         let now = self.clock.now();
-        for binding in self.store.all_cron().await? {
+        let bindings = self.store.all_cron().await?;
+        let lease_until = now_ms().saturating_add(ms(self.settings.lease));
+        for claim in self.store.reclaim_cron_runs(now_ms(), lease_until).await? {
+            let Some(binding) = bindings.iter().find(|b| b.id == claim.schedule) else {
+                continue;
+            };
+            tracing::info!(schedule = %binding.name, function = %binding.function, scheduled_ms = claim.scheduled_ms, attempt = claim.attempts, "taking over a cron run whose lease lapsed");
+            let runner = self.clone();
+            let binding = binding.clone();
+            self.tasks.spawn(async move {
+                runner.fire(&binding, claim, false).await;
+            });
+        }
+        for binding in bindings {
             let schedule = match Schedule::parse(&binding.expression, &binding.timezone) {
                 Ok(schedule) => schedule,
                 Err(err) => {
@@ -75,16 +119,15 @@ impl CronRunner {
             let last = to_utc(binding.last_handled_ms);
             let fire = due_ticks(&schedule, Some(last), now, policy, self.settings.grace);
             for tick in &fire {
-                if self
+                if let Some(claim) = self
                     .store
-                    .claim_cron_tick(binding.id, tick.timestamp_millis())
+                    .claim_cron_tick(binding.id, tick.timestamp_millis(), lease_until)
                     .await?
                 {
                     let runner = self.clone();
                     let binding = binding.clone();
-                    let tick = *tick;
                     self.tasks.spawn(async move {
-                        runner.fire(&binding, tick, false).await;
+                        runner.fire(&binding, claim, false).await;
                     });
                 }
             }
@@ -98,31 +141,78 @@ impl CronRunner {
         Ok(())
     }
 
-    /// Fires one tick (already claimed, or manual) and records how it ended.
+    /// Fires one claimed tick (scheduled, or manual) and records how it ended: a success with
+    /// its kv writes in one transaction; a failure of a schedule with attempts left is left for
+    /// a retry after the backoff (scheduled ticks only).
     pub async fn fire(
         &self,
         binding: &CronBinding,
-        scheduled: DateTime<Utc>,
+        claim: CronClaim,
         manual: bool,
     ) -> (Option<InvocationId>, &'static str) {
-        let scheduled_ms = scheduled.timestamp_millis();
-        let (invocation, outcome) = self.run_tick(binding, scheduled, manual).await;
-        if let Err(err) = self
+        let transaction = Arc::new(SharedKvTransaction::new(&self.store));
+        let (invocation, outcome) = self
+            .run_tick(binding, &claim, manual, transaction.clone())
+            .await;
+        let kv = if outcome == "ok" {
+            transaction.take().await
+        } else {
+            // Roll back a failed tick's writes first (on SQLite its transaction holds the one
+            // write lock recording the end needs).
+            drop(transaction.take().await);
+            if outcome == TAKEN_OVER {
+                return (invocation, outcome);
+            }
+            let retryable = !matches!(outcome, "skipped-overlap" | "function-missing");
+            if retryable && !manual && claim.attempts < binding.max_attempts {
+                let next_at = now_ms().saturating_add(ms(self.settings.backoff(claim.attempts)));
+                tracing::info!(schedule = %binding.name, function = %binding.function, attempt = claim.attempts, outcome, "cron tick failed; retrying");
+                if let Err(err) = self
+                    .store
+                    .retry_cron_run(&claim, invocation, outcome, next_at)
+                    .await
+                {
+                    tracing::error!(schedule = %binding.name, error = %err, "cannot record cron run");
+                }
+                return (invocation, outcome);
+            }
+            self.store.kv_transaction()
+        };
+        self.record(binding, kv, &claim, invocation, outcome).await;
+        (invocation, outcome)
+    }
+
+    async fn record(
+        &self,
+        binding: &CronBinding,
+        kv: KvTransaction,
+        claim: &CronClaim,
+        invocation: Option<InvocationId>,
+        outcome: &str,
+    ) {
+        match self
             .store
-            .finish_cron_run(binding.id, scheduled_ms, manual, invocation, outcome)
+            .finish_cron_run(kv, claim, invocation, outcome)
             .await
         {
-            tracing::error!(schedule = %binding.name, error = %err, "cannot record cron run");
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(schedule = %binding.name, function = %binding.function, scheduled_ms = claim.scheduled_ms, "cron run was taken over by another node; its effects are rolled back")
+            }
+            Err(err) => {
+                tracing::error!(schedule = %binding.name, error = %err, "cannot record cron run")
+            }
         }
-        (invocation, outcome)
     }
 
     async fn run_tick(
         &self,
         binding: &CronBinding,
-        scheduled: DateTime<Utc>,
+        claim: &CronClaim,
         manual: bool,
+        transaction: Arc<SharedKvTransaction>,
     ) -> (Option<InvocationId>, &'static str) {
+        let scheduled = to_utc(claim.scheduled_ms);
         let tenant = match self.store.tenant(binding.tenant).await {
             Ok(Some(tenant)) => tenant,
             _ => return (None, "error"),
@@ -154,6 +244,20 @@ impl CronRunner {
                 Err(err) => tracing::error!(error = %err, "cannot check for overlapping runs"),
             }
         }
+        // The run must not be taken over while it still runs: its lease covers the timeout.
+        let lease_until = now_ms()
+            .saturating_add(i64::try_from(function.limits.timeout_ms).unwrap_or(i64::MAX / 2))
+            .saturating_add(ms(self.settings.lease_margin));
+        if !manual {
+            match self.store.extend_cron_lease(claim, lease_until).await {
+                Ok(true) => {}
+                Ok(false) => return (None, TAKEN_OVER),
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot extend a cron lease");
+                    return (None, "error");
+                }
+            }
+        }
         let tick = Tick {
             schedule: binding.name.clone(),
             scheduled_time: rfc3339(scheduled),
@@ -165,7 +269,19 @@ impl CronRunner {
         } else {
             TriggerKind::Cron
         };
-        match self.invoker.invoke_tick(function, trigger, tick).await {
+        let extras = InvocationExtras {
+            kv: Some(Arc::new(QuotaKv::new(
+                transaction,
+                self.quotas.clone(),
+                self.store.clone(),
+            ))),
+            traceparent: None,
+        };
+        match self
+            .invoker
+            .invoke_tick_with(function, trigger, tick, extras)
+            .await
+        {
             Ok(id) => (Some(id), "ok"),
             Err(err) => (None, err.outcome().as_str()),
         }

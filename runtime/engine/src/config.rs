@@ -38,6 +38,27 @@ pub struct EngineConfig {
     /// returned to the kernel (`linear_memory_keep_resident`). 0 by default: on examples/hello
     /// 256 KiB cost 10 % of throughput against 0, 1 MiB 21 % (bench/RESULTS.md).
     pub keep_resident_bytes: usize,
+    /// Guest memory (linear memories of every running guest together) the node may commit;
+    /// a grow past it fails that guest with `memory-limit`. Unset: 75 % of the machine's
+    /// memory, or of the cgroup's limit when that is lower.
+    pub node_memory_mb: Option<u64>,
+    /// While more than this percent of `node_memory_mb` is committed, new invocations wait
+    /// (up to `queue_timeout_ms`, then 503 `saturated`).
+    pub memory_high_water_percent: u8,
+    /// Components compiled at once (deploys, and versions first called on a node that never
+    /// compiled them); each on the compile pool's threads at a lower priority.
+    pub max_concurrent_compiles: usize,
+    /// How long a deploy waits for the compile gate before 503 with `Retry-After`.
+    pub compile_wait_ms: u64,
+    /// A compile that takes longer fails its deploy (the work is abandoned, not stopped).
+    pub compile_timeout_ms: u64,
+    /// Long-running guests that may compute at once (see `long_guest_after_ms`); the others
+    /// wait their turn, round-robin over tenants, at every epoch tick. Unset: one fewer than
+    /// the machine's cores (at least 1); 0: guests are never throttled.
+    pub long_guest_slots: Option<usize>,
+    /// A guest that has computed this long (in epoch ticks' worth) in one invocation counts as
+    /// long-running.
+    pub long_guest_after_ms: u64,
 }
 
 impl Default for EngineConfig {
@@ -54,6 +75,13 @@ impl Default for EngineConfig {
             epoch_tick_ms: 1,
             memory_init_cow: false,
             keep_resident_bytes: 0,
+            node_memory_mb: None,
+            memory_high_water_percent: 90,
+            max_concurrent_compiles: 1,
+            compile_wait_ms: 5_000,
+            compile_timeout_ms: 120_000,
+            long_guest_slots: None,
+            long_guest_after_ms: 10,
         }
     }
 }
@@ -61,5 +89,39 @@ impl Default for EngineConfig {
 impl EngineConfig {
     pub fn idle_ttl(&self) -> Duration {
         Duration::from_millis(self.idle_ttl_ms)
+    }
+
+    /// How many long guests may compute at once; `None`: not throttled.
+    pub fn long_guest_turns(&self) -> Option<usize> {
+        match self.long_guest_slots {
+            Some(0) => None,
+            Some(n) => Some(n),
+            None => Some(
+                std::thread::available_parallelism()
+                    .map_or(1, usize::from)
+                    .saturating_sub(1)
+                    .max(1),
+            ),
+        }
+    }
+
+    /// `long_guest_after_ms` in epoch ticks.
+    pub fn long_guest_after_ticks(&self) -> u64 {
+        self.long_guest_after_ms / self.epoch_tick_ms.max(1)
+    }
+
+    /// Threads of the compile pool: the machine's cores (a component's functions compile in
+    /// parallel), at a lower priority than everything else.
+    pub fn compile_threads(&self) -> usize {
+        std::thread::available_parallelism().map_or(1, usize::from)
+    }
+
+    /// The node's guest-memory budget in bytes: `node_memory_mb`, else 75 % of the memory this
+    /// process may use (unbounded if that cannot be read).
+    pub fn node_memory_bytes(&self) -> u64 {
+        match self.node_memory_mb {
+            Some(mb) => mb.saturating_mul(1 << 20),
+            None => crate::memory::default_budget_bytes().unwrap_or(u64::MAX),
+        }
     }
 }

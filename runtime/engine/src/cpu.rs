@@ -1,5 +1,6 @@
 //! CPU time of a future: the thread CPU clock read around every poll and summed, so time the
-//! future spends waiting (I/O, queueing, other tasks on the same thread) is not counted.
+//! future spends waiting (I/O, queueing, other tasks on the same thread) is not counted. The
+//! running total is readable from inside a poll (the epoch callback enforcing a CPU limit).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -7,18 +8,40 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-/// A future that adds the CPU time of each of its polls to a shared counter (or, without a
-/// counter, just polls: metering switched off).
+/// The CPU time of one future: the sum over its finished polls, and where the running poll
+/// started on its thread's clock.
+#[derive(Debug, Default)]
+pub struct CpuClock {
+    total_ns: AtomicU64,
+    poll_started_ns: AtomicU64,
+}
+
+impl CpuClock {
+    /// CPU time of the finished polls.
+    pub fn total_ns(&self) -> u64 {
+        self.total_ns.load(Ordering::Relaxed)
+    }
+
+    /// CPU time so far, the running poll included. Only meaningful on the thread polling the
+    /// future (from inside its poll).
+    pub fn in_poll_ns(&self) -> u64 {
+        self.total_ns()
+            + thread_cpu_ns().saturating_sub(self.poll_started_ns.load(Ordering::Relaxed))
+    }
+}
+
+/// A future that adds the CPU time of each of its polls to a shared clock (or, without one,
+/// just polls: metering switched off and no CPU limit).
 pub struct CpuTimed<F> {
     inner: Pin<Box<F>>,
-    cpu_ns: Option<Arc<AtomicU64>>,
+    clock: Option<Arc<CpuClock>>,
 }
 
 impl<F> CpuTimed<F> {
-    pub fn new(inner: F, cpu_ns: Option<Arc<AtomicU64>>) -> Self {
+    pub fn new(inner: F, clock: Option<Arc<CpuClock>>) -> Self {
         Self {
             inner: Box::pin(inner),
-            cpu_ns,
+            clock,
         }
     }
 }
@@ -34,12 +57,15 @@ impl<F: Future> Future for CpuTimed<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        let Some(cpu_ns) = &this.cpu_ns else {
+        let Some(clock) = &this.clock else {
             return this.inner.as_mut().poll(cx);
         };
         let start = thread_cpu_ns();
+        clock.poll_started_ns.store(start, Ordering::Relaxed);
         let result = this.inner.as_mut().poll(cx);
-        cpu_ns.fetch_add(thread_cpu_ns().saturating_sub(start), Ordering::Relaxed);
+        clock
+            .total_ns
+            .fetch_add(thread_cpu_ns().saturating_sub(start), Ordering::Relaxed);
         result
     }
 }
@@ -50,18 +76,19 @@ mod tests {
 
     #[tokio::test]
     async fn counts_busy_polls_but_not_sleeping() {
-        let cpu = Arc::new(AtomicU64::new(0));
+        let cpu = Arc::new(CpuClock::default());
         CpuTimed::new(
             tokio::time::sleep(std::time::Duration::from_millis(50)),
             Some(cpu.clone()),
         )
         .await;
-        let slept = cpu.load(Ordering::Relaxed);
+        let slept = cpu.total_ns();
         assert!(slept < 20_000_000, "sleeping cost {slept} ns of CPU");
 
-        let busy = Arc::new(AtomicU64::new(0));
+        let busy = Arc::new(CpuClock::default());
+        let inside = busy.clone();
         CpuTimed::new(
-            async {
+            async move {
                 // Spin until this thread has used 30 ms of CPU (wall time would depend on how
                 // busy the machine is).
                 let start = thread_cpu_ns();
@@ -70,10 +97,12 @@ mod tests {
                     x = x.wrapping_add(1);
                 }
                 std::hint::black_box(x);
+                // Seen from inside the poll, the running poll counts.
+                assert!(inside.in_poll_ns() >= 30_000_000);
             },
             Some(busy.clone()),
         )
         .await;
-        assert!(busy.load(Ordering::Relaxed) >= 30_000_000);
+        assert!(busy.total_ns() >= 30_000_000);
     }
 }

@@ -7,6 +7,8 @@ use crate::invoke::Finished;
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use tokio::task::JoinHandle;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -15,13 +17,29 @@ pub struct GuestBody {
     inner: HyperOutgoingBody,
     /// The guest's task; awaited once the guest's body has ended.
     task: Option<JoinHandle<Finished>>,
+    /// Set if the body is dropped before its end: the client went away (the invocation ends
+    /// `cancelled`).
+    client_gone: Arc<AtomicBool>,
 }
 
 impl GuestBody {
-    pub(crate) fn new(inner: HyperOutgoingBody, task: JoinHandle<Finished>) -> Self {
+    pub(crate) fn new(
+        inner: HyperOutgoingBody,
+        task: JoinHandle<Finished>,
+        client_gone: Arc<AtomicBool>,
+    ) -> Self {
         Self {
             inner,
             task: Some(task),
+            client_gone,
+        }
+    }
+}
+
+impl Drop for GuestBody {
+    fn drop(&mut self) {
+        if self.task.is_some() {
+            self.client_gone.store(true, Ordering::Relaxed);
         }
     }
 }

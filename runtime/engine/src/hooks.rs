@@ -46,8 +46,14 @@ impl Refusal {
     }
 }
 
-/// Held by an admitted invocation until its guest task ends (tenant and function slots).
-pub type AdmissionPermit = Box<dyn Send + Sync>;
+/// What admission hands an invocation: slots it holds until its guest task ends (tenant and
+/// function slots), and how much of the node's guest memory its tenant may hold.
+pub struct AdmissionPermit {
+    pub hold: Box<dyn Send + Sync>,
+    /// Percent of the node's guest-memory budget the tenant's running invocations may hold
+    /// together (100: all of it).
+    pub node_memory_percent: u64,
+}
 
 /// Decides whether an invocation may start.
 #[async_trait::async_trait]

@@ -4,11 +4,14 @@
 
 use crate::EngineConfig;
 use crate::artifact_cache::ArtifactCache;
+use crate::compile::{CompileGate, CompileLimits, CompileRefusal};
 use crate::engine;
+use crate::fair::FairGate;
 use crate::handlers::Prepared;
+use crate::memory::NodeMemory;
 use crate::resident::{Resident, Temperature};
 use crate::sandbox::InvocationState;
-use geyser_core::{ArtifactHash, ArtifactSource};
+use geyser_core::{ArtifactHash, ArtifactSource, TenantId};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +62,10 @@ pub struct Host {
     cache: ArtifactCache,
     resident: Resident<Prepared>,
     slots: Arc<Semaphore>,
+    memory: Arc<NodeMemory>,
+    compiles: CompileGate,
+    /// Turns of long-running guests (`None` when `long_guest_slots` is off).
+    long_guests: Option<Arc<FairGate>>,
     config: EngineConfig,
     cold_starts: AtomicU64,
     /// Invocations waiting in `acquire_slot`.
@@ -117,6 +124,17 @@ impl Host {
             cache,
             resident: Resident::new(),
             slots: Arc::new(Semaphore::new(slots)),
+            memory: Arc::new(NodeMemory::new(
+                config.node_memory_bytes(),
+                config.memory_high_water_percent,
+            )),
+            compiles: CompileGate::new(CompileLimits {
+                max_concurrent: config.max_concurrent_compiles,
+                wait: Duration::from_millis(config.compile_wait_ms),
+                timeout: Duration::from_millis(config.compile_timeout_ms),
+                threads: config.compile_threads(),
+            })?,
+            long_guests: config.long_guest_turns().map(FairGate::new),
             config: config.clone(),
             cold_starts: AtomicU64::new(0),
             queued: AtomicU64::new(0),
@@ -131,25 +149,44 @@ impl Host {
         &self.config
     }
 
-    /// Validates and compiles uploaded bytes off the async runtime, and writes the compiled
-    /// form to the disk cache. The version is not warm until [`Host::install`].
+    /// The long-guest turns, if guests are throttled at all.
+    pub fn long_guests(&self) -> Option<&Arc<FairGate>> {
+        self.long_guests.as_ref()
+    }
+
+    /// The compile gate (its counts, for metrics).
+    pub fn compiles(&self) -> &CompileGate {
+        &self.compiles
+    }
+
+    /// The node's guest-memory budget and what running guests hold of it.
+    pub fn memory(&self) -> &Arc<NodeMemory> {
+        &self.memory
+    }
+
+    /// Validates and compiles uploaded bytes through the compile gate (on its low-priority
+    /// threads, under its deadline), and writes the compiled form to the disk cache. `tenant`
+    /// is the deploying tenant (one compile at a time each). The version is not warm until
+    /// [`Host::install`].
     pub async fn prepare(
         &self,
+        tenant: Option<TenantId>,
         bytes: Arc<Vec<u8>>,
     ) -> Result<(ArtifactHash, Prepared), PrepareError> {
         let engine = self.engine.clone();
         let linker = self.linker.clone();
         let cache = self.cache.clone();
-        tokio::task::spawn_blocking(move || {
-            let hash = ArtifactHash::of(&bytes);
-            let (component, pre) = compile(&engine, &linker, &bytes)?;
-            cache
-                .store(&hash, &component)
-                .map_err(|e| PrepareError::Cache(format!("{e:#}")))?;
-            Ok((hash, pre))
-        })
-        .await
-        .map_err(|e| PrepareError::Cache(e.to_string()))?
+        self.compiles
+            .run(tenant, move || {
+                let hash = ArtifactHash::of(&bytes);
+                let (component, pre) = compile(&engine, &linker, &bytes)?;
+                cache
+                    .store(&hash, &component)
+                    .map_err(|e| PrepareError::Cache(format!("{e:#}")))?;
+                Ok((hash, pre))
+            })
+            .await
+            .map_err(PrepareError::Refused)?
     }
 
     /// Validates, compiles and links uploaded bytes on this thread and keeps nothing: the
@@ -208,9 +245,10 @@ impl Host {
                 .map_err(LoadError::Source)?,
         );
         tracing::info!(artifact = %hash, "compiling artifact missing from the local cache");
-        let (stored_hash, pre) = self.prepare(bytes).await.map_err(|e| match e {
+        let (stored_hash, pre) = self.prepare(None, bytes).await.map_err(|e| match e {
             PrepareError::Component(c) => component_error(c),
             PrepareError::Cache(m) => LoadError::Join(m),
+            PrepareError::Refused(refusal) => LoadError::Join(refusal.to_string()),
         })?;
         debug_assert_eq!(&stored_hash, hash);
         Ok(pre)
@@ -285,6 +323,9 @@ pub enum PrepareError {
     Component(#[from] ComponentError),
     #[error("cannot write compiled artifact: {0}")]
     Cache(String),
+    /// The compile gate refused it, or its deadline passed.
+    #[error(transparent)]
+    Refused(CompileRefusal),
 }
 
 #[cfg(test)]

@@ -5,14 +5,16 @@
 
 use crate::capabilities::PublishContext;
 use crate::cpu::CpuTimed;
+use crate::fair::ReleaseWhenWaiting;
 use crate::guest_body::GuestBody;
 use crate::handlers::{Event, Prepared, Tick};
 use crate::hooks::{Admission, AdmissionPermit, Finish, Observer, Refusal, RefusalReason};
 use crate::host::{Host, LoadError};
+use crate::memory::{MemoryAccount, MemoryShortage};
 use crate::outbound::{NodeOutbound, OutboundTotals};
 use crate::sandbox::{
-    GuestContext, InvocationState, MemoryLimitExceeded, SandboxLimits, Telemetry, TimedOut,
-    new_store,
+    CpuLimitExceeded, GuestContext, InvocationState, MemoryLimitExceeded, SandboxLimits, Telemetry,
+    TimedOut, new_store,
 };
 use bytes::Bytes;
 use geyser_core::{
@@ -23,7 +25,7 @@ use http_body_util::{BodyExt, Limited};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
@@ -40,8 +42,15 @@ pub enum InvokeError {
     Refused(Refusal),
     #[error("function timed out after {0} ms")]
     Timeout(u64),
-    #[error("function exceeded its memory limit of {0} MiB")]
-    MemoryLimit(u32),
+    #[error("function used more than its CPU limit of {0} ms")]
+    CpuLimit(u64),
+    /// The guest grew past its function's limit (`shortage: None`), or past what the node's
+    /// guest-memory budget, or its tenant's share of it, had left.
+    #[error("{}", memory_message(*memory_mb, *shortage))]
+    MemoryLimit {
+        memory_mb: u32,
+        shortage: Option<MemoryShortage>,
+    },
     #[error("function trapped: {0}")]
     Trap(String),
     #[error("function failed: {0}")]
@@ -69,10 +78,27 @@ impl InvokeError {
     pub fn outcome(&self) -> Outcome {
         match self {
             InvokeError::Timeout(_) => Outcome::Timeout,
-            InvokeError::MemoryLimit(_) => Outcome::MemoryLimit,
+            InvokeError::CpuLimit(_) => Outcome::CpuLimit,
+            InvokeError::MemoryLimit { .. } => Outcome::MemoryLimit,
             InvokeError::Trap(_) => Outcome::Trap,
             InvokeError::Refused(_) => Outcome::Rejected,
             _ => Outcome::Error,
+        }
+    }
+}
+
+fn memory_message(memory_mb: u32, shortage: Option<MemoryShortage>) -> String {
+    match shortage {
+        None => format!("function exceeded its memory limit of {memory_mb} MiB"),
+        Some(MemoryShortage::Node) => {
+            "node memory exhausted: the node's guest-memory budget is taken by running \
+             invocations; try again"
+                .to_owned()
+        }
+        Some(MemoryShortage::TenantShare) => {
+            "node memory exhausted for this tenant: its running invocations hold its whole share \
+             of the node's guest memory; try again"
+                .to_owned()
         }
     }
 }
@@ -169,7 +195,7 @@ struct Admitted {
     started_at_ms: i64,
     start: Instant,
     /// What admission handed out (tenant and function slots), held until the invocation ended.
-    _permit: AdmissionPermit,
+    permit: AdmissionPermit,
 }
 
 /// What an invocation used, for its record. Zero for one that never ran.
@@ -178,6 +204,7 @@ struct Usage {
     cpu_ns: u64,
     peak_memory_bytes: u64,
     outbound: OutboundTotals,
+    http_status: Option<u16>,
 }
 
 /// Decrements the in-flight gauge when the guest task ends, however it ends.
@@ -243,7 +270,7 @@ impl Invoker {
             span,
             started_at_ms: now_ms(),
             start: Instant::now(),
-            _permit: permit,
+            permit,
         })
     }
 
@@ -254,6 +281,18 @@ impl Invoker {
         admission: &Admitted,
     ) -> Result<(crate::host::InstanceSlot, Prepared), InvokeError> {
         let host = &self.inner.parts.host;
+        let wait = Duration::from_millis(host.config().queue_timeout_ms);
+        if !host.memory().wait_below_high_water(wait).await {
+            self.finish(function, admission, Usage::default(), Outcome::Rejected);
+            return Err(InvokeError::Refused(
+                Refusal::new(
+                    RefusalReason::Saturated,
+                    "node memory exhausted: running invocations hold most of the node's guest \
+                     memory; try again",
+                )
+                .retry_after(Duration::from_secs(1)),
+            ));
+        }
         let Some(slot) = host.acquire_slot().await else {
             self.finish(function, admission, Usage::default(), Outcome::Rejected);
             return Err(InvokeError::Refused(
@@ -304,6 +343,7 @@ impl Invoker {
         let limits = SandboxLimits {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
+            cpu_limit_ms: function.limits.cpu_limit_ms,
         };
         let traceparent = admission.trace.header();
         let context = GuestContext {
@@ -318,6 +358,22 @@ impl Invoker {
             config: function.config.clone(),
             outbound: self.inner.parts.outbound.clone(),
             traceparent,
+            memory: Some(MemoryAccount {
+                node: self.inner.parts.host.memory().clone(),
+                tenant: function.tenant.id,
+                share_bytes: self
+                    .inner
+                    .parts
+                    .host
+                    .memory()
+                    .share_of(admission.permit.node_memory_percent),
+            }),
+            turns: self.inner.parts.host.long_guests().map(|gate| {
+                (
+                    gate.clone(),
+                    self.inner.parts.host.config().long_guest_after_ticks(),
+                )
+            }),
         };
         let (store, telemetry) = new_store(self.inner.parts.host.engine(), limits, context);
         Ok((store, telemetry, limits))
@@ -351,7 +407,8 @@ impl Invoker {
         limits: SandboxLimits,
         run: GuestRun,
     ) -> JoinHandle<Finished> {
-        let cpu_ns = Arc::new(AtomicU64::new(0));
+        let cpu = telemetry.cpu().clone();
+        let run = ReleaseWhenWaiting::new(run, telemetry.turn().clone());
         let guest = CpuTimed::new(
             async move {
                 // The epoch deadline stops a guest that computes; this stops one that waits
@@ -365,11 +422,8 @@ impl Invoker {
                     })),
                 }
             },
-            self.inner
-                .parts
-                .settings
-                .measure_cpu
-                .then(|| cpu_ns.clone()),
+            (self.inner.parts.settings.measure_cpu || limits.cpu_limit_ms.is_some())
+                .then(|| cpu.clone()),
         );
         let invoker = self.clone();
         let span = admission.span.clone();
@@ -392,14 +446,22 @@ impl Invoker {
                     })
                     .collect();
                 invoker.inner.parts.observer.logs(lines);
-                let finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
+                let mut finished = classify(result, limits.timeout_ms, function.limits.memory_mb);
+                // The guest failed because its client went away (a write to the closed
+                // response stream): not the function's failure.
+                if telemetry.client_went_away()
+                    && matches!(finished.outcome, Outcome::Trap | Outcome::Error)
+                {
+                    finished.outcome = Outcome::Cancelled;
+                }
                 invoker.finish(
                     &function,
                     &admission,
                     Usage {
-                        cpu_ns: cpu_ns.load(Ordering::Relaxed),
+                        cpu_ns: cpu.total_ns(),
                         peak_memory_bytes: telemetry.peak_memory_bytes(),
                         outbound: telemetry.outbound(),
+                        http_status: telemetry.http_status(),
                     },
                     finished.outcome,
                 );
@@ -465,6 +527,7 @@ impl Invoker {
         // What the guest passed to `response-outparam.set`, if it called it at all.
         let answered = Arc::new(AtomicU8::new(ANSWER_NONE));
         let answered_by_guest = answered.clone();
+        let observed = telemetry.clone();
         let prepared = (|| -> wasmtime::Result<_> {
             let req = store
                 .data_mut()
@@ -479,8 +542,14 @@ impl Invoker {
                         Ok(_) => ANSWER_OK,
                         Err(_) => ANSWER_ERROR,
                     };
+                    if let Ok(answer) = &response {
+                        observed.answered(answer.status().as_u16());
+                    }
                     answered_by_guest.store(kind, Ordering::Release);
-                    let _ = sender.send(response);
+                    if sender.send(response).is_err() {
+                        // Nobody waits for the answer any more: the client went away.
+                        observed.client_gone().store(true, Ordering::Relaxed);
+                    }
                 })?;
             Ok((req, out))
         })();
@@ -504,13 +573,14 @@ impl Invoker {
                 _ => GuestEnd::Failed("function returned without setting a response".into()),
             })
         });
+        let client_gone = telemetry.client_gone().clone();
         let task = self.spawn_guest(function, admission, slot, telemetry, limits, run);
 
         match receiver.await {
             Ok(Ok(response)) => Ok(Invoked {
                 id,
                 traceparent,
-                response: response.map(|body| GuestBody::new(body, task)),
+                response: response.map(|body| GuestBody::new(body, task, client_gone)),
             }),
             Ok(Err(code)) => Err(InvokeError::Guest(format!(
                 "guest answered with error {code:?}"
@@ -569,11 +639,23 @@ impl Invoker {
         trigger: TriggerKind,
         tick: Tick,
     ) -> Result<InvocationId, InvokeError> {
+        self.invoke_tick_with(function, trigger, tick, InvocationExtras::default())
+            .await
+    }
+
+    /// [`Invoker::invoke_tick`] inside the tick's kv transaction.
+    pub async fn invoke_tick_with(
+        &self,
+        function: ActiveFunction,
+        trigger: TriggerKind,
+        tick: Tick,
+        extras: InvocationExtras,
+    ) -> Result<InvocationId, InvokeError> {
         self.invoke_handler(
             function,
             trigger,
             "with a tick",
-            InvocationExtras::default(),
+            extras,
             move |prepared, mut store| match prepared.schedule {
                 Some(pre) => Some(Box::pin(async move {
                     let result = pre.on_tick(&mut store, &tick).await?;
@@ -641,6 +723,7 @@ impl Invoker {
             outbound_wait_ns: usage.outbound.wait_ns,
             outcome,
             traceparent: Some(admission.trace.header()),
+            http_status: usage.http_status,
         };
         let finish = Finish {
             function,
@@ -699,9 +782,21 @@ fn classify(result: wasmtime::Result<GuestEnd>, timeout_ms: u64, memory_mb: u32)
             outcome: Outcome::Timeout,
             error: Some(InvokeError::Timeout(timeout_ms)),
         },
+        Err(err) if err.is::<CpuLimitExceeded>() => Finished {
+            outcome: Outcome::CpuLimit,
+            error: Some(InvokeError::CpuLimit(
+                err.downcast_ref::<CpuLimitExceeded>()
+                    .map_or(0, |e| e.limit_ms),
+            )),
+        },
         Err(err) if err.is::<MemoryLimitExceeded>() => Finished {
             outcome: Outcome::MemoryLimit,
-            error: Some(InvokeError::MemoryLimit(memory_mb)),
+            error: Some(InvokeError::MemoryLimit {
+                memory_mb,
+                shortage: err
+                    .downcast_ref::<MemoryLimitExceeded>()
+                    .and_then(|e| e.shortage),
+            }),
         },
         Err(err) => {
             let message = match err.downcast_ref::<wasmtime::Trap>() {

@@ -25,19 +25,23 @@
 
 mod artifact_cache;
 pub mod capabilities;
+pub mod compile;
 mod config;
 mod cpu;
 mod engine;
+pub mod fair;
 mod guest_body;
 pub mod handlers;
 pub mod hooks;
 pub mod host;
 pub mod invoke;
+pub mod memory;
 mod metrics;
 pub mod outbound;
 mod resident;
 mod sandbox;
 
+pub use compile::CompileRefusal;
 pub use config::EngineConfig;
 pub use guest_body::GuestBody;
 pub use handlers::{Event, Tick};
@@ -46,6 +50,7 @@ pub use host::{ComponentError, Host, LoadError, PrepareError, release_freed_memo
 pub use invoke::{
     InvocationExtras, InvokeError, Invoked, Invoker, InvokerParts, InvokerSettings, describe,
 };
+pub use memory::{MemoryShortage, NodeMemory};
 pub use outbound::{NodeOutbound, OutboundConfig, OutboundTotals};
 
 /// Errors that stop the engine from starting.

@@ -1,9 +1,9 @@
 //! The engine's own metric families: invocations running, waiting for and holding instance
-//! slots, versions held warm, cold starts.
+//! slots, versions held warm, cold starts, the node's guest memory against its budget.
 
 use crate::Invoker;
 use geyser_core::MetricFamilies;
-use geyser_core::prom::{Kind, Scope, single};
+use geyser_core::prom::{Kind, Scope, header, sample, single};
 
 impl MetricFamilies for Invoker {
     /// Node-wide only: a tenant's scrape sees none of these.
@@ -40,6 +40,91 @@ impl MetricFamilies for Invoker {
             ),
         ] {
             single(out, name, help, Kind::Gauge, value);
+        }
+        let memory = host.memory();
+        for (name, help, value) in [
+            (
+                "geyser_guest_memory_committed_bytes",
+                "Linear memory held by running guests now, charged against the node's budget.",
+                memory.committed_bytes(),
+            ),
+            (
+                "geyser_guest_memory_budget_bytes",
+                "The node's guest-memory budget (engine.node_memory_mb).",
+                memory.budget_bytes(),
+            ),
+        ] {
+            single(out, name, help, Kind::Gauge, value as f64);
+        }
+        let refusals = "geyser_memory_refusals_total";
+        header(
+            out,
+            refusals,
+            "Memory refused for want of node memory: grows past the node's budget (node) or the \
+             tenant's share (tenant_share), invocations that waited in vain below the high-water \
+             mark (high_water).",
+            Kind::Counter,
+        );
+        for (reason, count) in memory.refusals() {
+            sample(out, refusals, &format!("reason=\"{reason}\""), count as f64);
+        }
+        if let Some(gate) = host.long_guests() {
+            for (name, help, kind, value) in [
+                (
+                    "geyser_long_guests_computing",
+                    "Long-running guests holding a turn now (at most engine.long_guest_slots).",
+                    Kind::Gauge,
+                    gate.busy() as f64,
+                ),
+                (
+                    "geyser_long_guests_waiting",
+                    "Long-running guests waiting for their turn now.",
+                    Kind::Gauge,
+                    gate.waiting() as f64,
+                ),
+                (
+                    "geyser_long_guest_waits_total",
+                    "Turns a long-running guest had to wait for.",
+                    Kind::Counter,
+                    gate.waited() as f64,
+                ),
+            ] {
+                single(out, name, help, kind, value);
+            }
+        }
+        let compiles = host.compiles();
+        for (name, help, kind, value) in [
+            (
+                "geyser_compiles_running",
+                "Components compiling now (at most engine.max_concurrent_compiles).",
+                Kind::Gauge,
+                compiles.running(),
+            ),
+            (
+                "geyser_compiles_waiting",
+                "Compiles waiting for the compile gate.",
+                Kind::Gauge,
+                compiles.waiting(),
+            ),
+            (
+                "geyser_compiles_total",
+                "Compiles that ran to their end (deploys and first loads on this node).",
+                Kind::Counter,
+                compiles.compiled(),
+            ),
+        ] {
+            single(out, name, help, kind, value as f64);
+        }
+        let refusals = "geyser_compile_refusals_total";
+        header(
+            out,
+            refusals,
+            "Compiles refused: the gate stayed full (busy), the tenant had one already \
+             (tenant_busy), the deadline passed (timeout).",
+            Kind::Counter,
+        );
+        for (reason, count) in compiles.refusals() {
+            sample(out, refusals, &format!("reason=\"{reason}\""), count as f64);
         }
         single(
             out,

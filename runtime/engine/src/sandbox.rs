@@ -7,10 +7,13 @@
 use crate::capabilities::{
     Capabilities, CapabilitiesView, CapturedOutput, LOG_CAPTURE_BYTES, LogBuffer, PublishContext,
 };
+use crate::cpu::CpuClock;
+use crate::fair::{FairGate, HeldTurn};
+use crate::memory::{MemoryAccount, MemoryShortage};
 use crate::outbound::{NodeOutbound, OutboundHooks, OutboundStats};
 use geyser_core::{FunctionConfig, Kv, TenantId};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
 use std::time::Instant;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, StoreContextMut, UpdateDeadline};
@@ -18,12 +21,22 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-/// A guest tried to grow its memory past the function's limit.
+/// A guest tried to grow its memory past the function's limit, or past what the node (or the
+/// tenant's share of it) had left.
 #[derive(Debug, thiserror::Error)]
 #[error("memory limit of {limit_bytes} bytes exceeded (wanted {wanted_bytes})")]
 pub struct MemoryLimitExceeded {
     pub limit_bytes: u64,
     pub wanted_bytes: u64,
+    /// `None`: the function's own limit; else the node's budget or the tenant's share of it.
+    pub shortage: Option<MemoryShortage>,
+}
+
+/// A guest used more CPU time than its function's limit.
+#[derive(Debug, thiserror::Error)]
+#[error("CPU limit of {limit_ms} ms exceeded")]
+pub struct CpuLimitExceeded {
+    pub limit_ms: u64,
 }
 
 /// A guest ran past the function's timeout.
@@ -34,12 +47,15 @@ pub struct TimedOut {
 }
 
 /// Enforces a memory limit over all of a store's linear memories and records the peak (in a
-/// shared cell, so it survives the store being dropped on a timeout).
+/// shared cell, so it survives the store being dropped on a timeout). With an account, every
+/// grow is also charged to the node's budget, and everything is given back when the store (and
+/// with it the limiter) is dropped.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     limit_bytes: u64,
     current_bytes: u64,
     peak_bytes: Arc<AtomicU64>,
+    account: Option<MemoryAccount>,
 }
 
 /// Table growth beyond this many elements is refused (tables hold function references; no
@@ -47,11 +63,12 @@ pub struct MemoryLimiter {
 const MAX_TABLE_ELEMENTS: usize = 1_000_000;
 
 impl MemoryLimiter {
-    pub fn new(limit_bytes: u64) -> Self {
+    pub fn new(limit_bytes: u64, account: Option<MemoryAccount>) -> Self {
         Self {
             limit_bytes,
             current_bytes: 0,
             peak_bytes: Arc::new(AtomicU64::new(0)),
+            account,
         }
     }
 
@@ -76,6 +93,21 @@ impl ResourceLimiter for MemoryLimiter {
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
                 limit_bytes: self.limit_bytes,
                 wanted_bytes: wanted,
+                shortage: None,
+            }));
+        }
+        if let Some(account) = &self.account
+            && let Err(shortage) = account
+                .node
+                .charge(account.tenant, account.share_bytes, growth)
+        {
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                limit_bytes: match shortage {
+                    MemoryShortage::Node => account.node.budget_bytes(),
+                    MemoryShortage::TenantShare => account.share_bytes,
+                },
+                wanted_bytes: growth,
+                shortage: Some(shortage),
             }));
         }
         self.current_bytes = wanted;
@@ -90,6 +122,14 @@ impl ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+impl Drop for MemoryLimiter {
+    fn drop(&mut self) {
+        if let Some(account) = &self.account {
+            account.node.release(account.tenant, self.current_bytes);
+        }
     }
 }
 
@@ -126,9 +166,42 @@ pub struct Telemetry {
     stdout: CapturedOutput,
     stderr: CapturedOutput,
     outbound: Arc<OutboundStats>,
+    /// The HTTP status the guest answered with; 0 until it answers.
+    http_status: Arc<AtomicU16>,
+    /// Set when the client went away before the response ended.
+    client_gone: Arc<AtomicBool>,
+    /// The invocation's CPU time (kept by the guest task's `CpuTimed`).
+    cpu: Arc<CpuClock>,
+    /// The long-guest turn it holds while computing, if it is a long guest.
+    turn: HeldTurn,
 }
 
 impl Telemetry {
+    pub fn http_status(&self) -> Option<u16> {
+        Some(self.http_status.load(Ordering::Relaxed)).filter(|s| *s != 0)
+    }
+
+    pub(crate) fn answered(&self, status: u16) {
+        self.http_status.store(status, Ordering::Relaxed);
+    }
+
+    /// The flag the response body sets if the client drops it before its end.
+    pub(crate) fn client_gone(&self) -> &Arc<AtomicBool> {
+        &self.client_gone
+    }
+
+    pub(crate) fn turn(&self) -> &HeldTurn {
+        &self.turn
+    }
+
+    pub(crate) fn cpu(&self) -> &Arc<CpuClock> {
+        &self.cpu
+    }
+
+    pub fn client_went_away(&self) -> bool {
+        self.client_gone.load(Ordering::Relaxed)
+    }
+
     pub fn peak_memory_bytes(&self) -> u64 {
         self.peak_bytes.load(Ordering::Relaxed)
     }
@@ -170,6 +243,11 @@ pub struct GuestContext {
     pub outbound: Arc<NodeOutbound>,
     /// The invocation's `traceparent`, sent with every outgoing request.
     pub traceparent: String,
+    /// Where its memory is charged besides the function's own limit.
+    pub memory: Option<MemoryAccount>,
+    /// The node's long-guest turns, and after how many epoch ticks of computing this guest
+    /// counts as long (`None`: never throttled).
+    pub turns: Option<(Arc<FairGate>, u64)>,
 }
 
 impl WasiView for InvocationState {
@@ -196,6 +274,8 @@ impl WasiHttpView for InvocationState {
 pub struct SandboxLimits {
     pub memory_bytes: u64,
     pub timeout_ms: u64,
+    /// CPU time the guest may use (`None`: no limit besides the timeout).
+    pub cpu_limit_ms: Option<u64>,
 }
 
 /// A fresh store for one invocation, with its memory limit and its deadline armed.
@@ -224,7 +304,7 @@ pub fn new_store(
         guest.traceparent,
         outbound.clone(),
     );
-    let limiter = MemoryLimiter::new(limits.memory_bytes);
+    let limiter = MemoryLimiter::new(limits.memory_bytes, guest.memory);
     let logs = LogBuffer::default();
     let telemetry = Telemetry {
         peak_bytes: limiter.peak_bytes.clone(),
@@ -232,7 +312,14 @@ pub fn new_store(
         stdout,
         stderr,
         outbound,
+        http_status: Arc::new(AtomicU16::new(0)),
+        client_gone: Arc::new(AtomicBool::new(false)),
+        cpu: Arc::new(CpuClock::default()),
+        turn: HeldTurn::default(),
     };
+    let cpu_limit = limits
+        .cpu_limit_ms
+        .map(|ms| (telemetry.cpu.clone(), ms, ms.saturating_mul(1_000_000)));
     let state = InvocationState {
         wasi,
         http: WasiHttpCtx::new(),
@@ -250,12 +337,36 @@ pub fn new_store(
     let mut store = wasmtime::Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     let timeout_ms = limits.timeout_ms;
+    let tenant = guest.tenant;
+    let turns = guest.turns;
+    let held = telemetry.turn.clone();
+    let mut ticks = 0u64;
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_ctx: StoreContextMut<'_, InvocationState>| {
         if Instant::now() >= deadline {
-            Err(wasmtime::Error::new(TimedOut { timeout_ms }))
-        } else {
-            Ok(UpdateDeadline::Yield(1))
+            return Err(wasmtime::Error::new(TimedOut { timeout_ms }));
+        }
+        // The callback runs inside the guest task's poll, on its thread: the clock's running
+        // total includes this poll.
+        if let Some((clock, limit_ms, limit_ns)) = &cpu_limit
+            && clock.in_poll_ns() > *limit_ns
+        {
+            return Err(wasmtime::Error::new(CpuLimitExceeded {
+                limit_ms: *limit_ms,
+            }));
+        }
+        ticks += 1;
+        match &turns {
+            Some((gate, after)) if ticks > *after => {
+                // A long guest: hand the turn back and queue for the next one.
+                held.release();
+                let (gate, held) = (gate.clone(), held.clone());
+                Ok(UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(async move { held.hold(gate.acquire(tenant).await) }),
+                ))
+            }
+            _ => Ok(UpdateDeadline::Yield(1)),
         }
     });
     (store, telemetry)
@@ -267,7 +378,7 @@ mod tests {
 
     #[test]
     fn limiter_records_peak_and_refuses_growth_past_the_limit() {
-        let mut limiter = MemoryLimiter::new(10 << 20);
+        let mut limiter = MemoryLimiter::new(10 << 20, None);
         assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
         assert!(limiter.memory_growing(4 << 20, 8 << 20, None).unwrap());
         assert_eq!(limiter.peak_bytes(), 8 << 20);
@@ -275,5 +386,30 @@ mod tests {
         let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
         assert_eq!(exceeded.limit_bytes, 10 << 20);
         assert_eq!(limiter.peak_bytes(), 8 << 20);
+    }
+
+    #[test]
+    fn limiter_charges_the_node_and_gives_everything_back_when_dropped() {
+        let node = Arc::new(crate::memory::NodeMemory::new(16 << 20, 90));
+        let account = |tenant| MemoryAccount {
+            node: node.clone(),
+            tenant: TenantId(tenant),
+            share_bytes: 12 << 20,
+        };
+        let mut first = MemoryLimiter::new(64 << 20, Some(account(1)));
+        assert!(first.memory_growing(0, 10 << 20, None).unwrap());
+        let err = first.memory_growing(10 << 20, 14 << 20, None).unwrap_err();
+        let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
+        assert_eq!(exceeded.shortage, Some(MemoryShortage::TenantShare));
+        let mut second = MemoryLimiter::new(64 << 20, Some(account(2)));
+        let err = second.memory_growing(0, 8 << 20, None).unwrap_err();
+        let exceeded = err.downcast_ref::<MemoryLimitExceeded>().unwrap();
+        assert_eq!(exceeded.shortage, Some(MemoryShortage::Node));
+        assert_eq!(exceeded.limit_bytes, 16 << 20);
+        assert!(second.memory_growing(0, 4 << 20, None).unwrap());
+        assert_eq!(node.committed_bytes(), 14 << 20);
+        drop(first);
+        drop(second);
+        assert_eq!(node.committed_bytes(), 0);
     }
 }

@@ -466,7 +466,7 @@ pub async fn series(
             ..PointDto::default()
         });
         point.invocations += row.invocations;
-        if row.outcome != geyser_functions::Outcome::Ok {
+        if row.outcome.is_error() {
             point.errors += row.invocations;
         }
         point.cost_usd += prices.cost(&Quantities::of(row));

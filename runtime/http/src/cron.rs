@@ -25,6 +25,8 @@ pub struct CronBody {
     overlap: Option<String>,
     /// The alias whose version each tick runs; default `live`.
     alias: Option<String>,
+    /// Attempts of a tick that fails or is refused, 1–10 (default 1: record the failure).
+    max_attempts: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]
@@ -43,6 +45,7 @@ pub struct CronDto {
     missed: &'static str,
     overlap: &'static str,
     alias: String,
+    max_attempts: u32,
     /// The next three fire times, RFC 3339 UTC.
     next: Vec<String>,
 }
@@ -55,6 +58,8 @@ pub struct RunDto {
     invocation: Option<String>,
     outcome: Option<String>,
     finished_at: Option<String>,
+    /// Attempts so far: retries of a failed tick, or a run taken over from a node that died.
+    attempts: u32,
 }
 
 #[derive(Serialize)]
@@ -95,6 +100,7 @@ fn dto(state: &AppState, binding: &CronBinding) -> CronDto {
             .and_then(|p| serde_json::from_str(p).ok()),
         missed: binding.missed.as_str(),
         overlap: binding.overlap.as_str(),
+        max_attempts: binding.max_attempts,
         alias: binding.alias.to_string(),
         next,
     }
@@ -157,6 +163,12 @@ pub async fn put(
             .parse()
             .map_err(|_| ApiError::bad_request("overlap must be \"skip\" or \"allow\""))?,
     };
+    let max_attempts = body.max_attempts.unwrap_or(1);
+    if !(1..=10).contains(&max_attempts) {
+        return Err(ApiError::bad_request(
+            "max_attempts must be between 1 and 10",
+        ));
+    }
     let alias = super::aliases::existing(&state, &tenant, &function, body.alias.as_deref()).await?;
     let payload = body.payload.map(|p| p.to_string());
     let stored = state
@@ -171,6 +183,7 @@ pub async fn put(
             missed,
             overlap,
             alias: &alias,
+            max_attempts,
             now_ms: state.cron.clock.now().timestamp_millis(),
         })
         .await?;
@@ -224,6 +237,7 @@ pub async fn runs(
                 invocation: r.invocation,
                 outcome: r.outcome,
                 finished_at: r.finished_at_ms.map(|ms| rfc3339(to_utc(ms))),
+                attempts: r.attempts,
             })
             .collect(),
     ))
@@ -245,11 +259,11 @@ pub async fn run_now(
             .with_timezone(&chrono::Utc),
         None => state.cron.clock.now(),
     };
-    state
+    let claim = state
         .store
         .record_manual_cron_run(binding.id, scheduled.timestamp_millis())
         .await?;
-    let (invocation, outcome) = state.cron.fire(&binding, scheduled, true).await;
+    let (invocation, outcome) = state.cron.fire(&binding, claim, true).await;
     Ok(Json(RanDto {
         scheduled_time: rfc3339(scheduled),
         invocation: invocation.map(|i| i.to_string()),

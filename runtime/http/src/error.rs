@@ -182,9 +182,19 @@ impl From<geyser_engine::InvokeError> for ApiError {
                 }
             }
             E::Timeout(_) => Self::new(StatusCode::GATEWAY_TIMEOUT, "timeout", message),
-            E::MemoryLimit(_) => {
+            E::CpuLimit(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "cpu_limit", message),
+            E::MemoryLimit { shortage: None, .. } => {
                 Self::new(StatusCode::INTERNAL_SERVER_ERROR, "memory_limit", message)
             }
+            // Not the function's fault: the node (or the tenant's share of it) is full now.
+            E::MemoryLimit {
+                shortage: Some(_), ..
+            } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "node_memory_exhausted",
+                message,
+            )
+            .retry_after(1),
             E::Trap(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "trap", message),
             E::Guest(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "function_error", message),
             E::BadRequest(_) => Self::bad_request(message),

@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use geyser_engine::PrepareError;
+use geyser_engine::{CompileRefusal, PrepareError};
 use geyser_functions::{
     ActiveFunction, DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version,
     VersionInfo,
@@ -24,6 +24,7 @@ use std::sync::Arc;
 pub struct DeployParams {
     memory_mb: Option<u32>,
     timeout_ms: Option<u64>,
+    cpu_limit_ms: Option<u64>,
     public: Option<bool>,
 }
 
@@ -47,6 +48,8 @@ pub struct VersionDto {
     kind: String,
     memory_mb: u32,
     timeout_ms: u64,
+    /// CPU time one invocation may use; absent: only the timeout.
+    cpu_limit_ms: Option<u64>,
     public: bool,
     /// Variables, secret names and allowed outbound hosts of this version.
     config: super::function_config::ConfigDto,
@@ -63,6 +66,7 @@ pub struct FunctionDto {
     url: String,
     memory_mb: u32,
     timeout_ms: u64,
+    cpu_limit_ms: Option<u64>,
     public: bool,
     versions: Vec<VersionDto>,
 }
@@ -81,6 +85,7 @@ impl From<&VersionInfo> for VersionDto {
             kind: v.kind.to_text(),
             memory_mb: v.limits.memory_mb,
             timeout_ms: v.limits.timeout_ms,
+            cpu_limit_ms: v.limits.cpu_limit_ms,
             public: v.limits.public,
             config: (&v.config).into(),
             created_at_ms: v.created_at_ms,
@@ -97,6 +102,7 @@ fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
         url: format!("/fn/{}/{}", tenant.name, info.name),
         memory_mb: active.map_or(0, |l| l.memory_mb),
         timeout_ms: active.map_or(0, |l| l.timeout_ms),
+        cpu_limit_ms: active.and_then(|l| l.cpu_limit_ms),
         public: active.is_some_and(|l| l.public),
         versions: info.versions.iter().map(VersionDto::from).collect(),
     }
@@ -137,7 +143,11 @@ pub(super) async fn selected(
     Ok(route.pick_without_headers())
 }
 
-fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, ApiError> {
+fn limits(
+    state: &AppState,
+    params: &DeployParams,
+    quotas: &geyser_quotas::Quotas,
+) -> Result<FunctionLimits, ApiError> {
     let engine = &state.config.engine;
     let memory_mb = params.memory_mb.unwrap_or(engine.default_memory_mb);
     if memory_mb == 0 || memory_mb > engine.max_memory_mb {
@@ -153,9 +163,19 @@ fn limits(state: &AppState, params: &DeployParams) -> Result<FunctionLimits, Api
             engine.max_timeout_ms
         )));
     }
+    if params.cpu_limit_ms == Some(0) {
+        return Err(ApiError::bad_request(
+            "cpu_limit_ms must be at least 1 (leave it out for none)",
+        ));
+    }
+    // A function that asks for no CPU limit gets the tenant's maximum, if it has one.
+    let cpu_limit_ms = params
+        .cpu_limit_ms
+        .or(Some(quotas.max_cpu_limit_ms).filter(|ms| *ms > 0));
     Ok(FunctionLimits {
         memory_mb,
         timeout_ms,
+        cpu_limit_ms,
         public: params.public.unwrap_or(true),
     })
 }
@@ -173,6 +193,15 @@ async fn check_quotas(
     quotas: &geyser_quotas::Quotas,
     limits: &FunctionLimits,
 ) -> Result<(), ApiError> {
+    if let Some(ms) = limits.cpu_limit_ms
+        && quotas.max_cpu_limit_ms > 0
+        && ms > quotas.max_cpu_limit_ms
+    {
+        return Err(quota_exceeded(format!(
+            "cpu_limit_ms {ms} exceeds tenant {}'s quota of {} ms",
+            tenant.name, quotas.max_cpu_limit_ms
+        )));
+    }
     if u64::from(limits.memory_mb) > quotas.max_memory_mb {
         return Err(quota_exceeded(format!(
             "memory_mb {} exceeds tenant {}'s quota of {} MiB",
@@ -229,6 +258,26 @@ async fn read_upload(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     Ok(buf.freeze())
 }
 
+/// A deploy the compile gate did not run to its end.
+fn compile_refused(refusal: CompileRefusal) -> ApiError {
+    let message = refusal.to_string();
+    match refusal {
+        CompileRefusal::Busy { .. } => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "compile_busy", message).retry_after(5)
+        }
+        CompileRefusal::TenantBusy => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "compile_in_progress",
+            message,
+        )
+        .retry_after(5),
+        CompileRefusal::TimedOut { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "compile_timeout", message)
+        }
+        CompileRefusal::Failed(_) => ApiError::internal(message),
+    }
+}
+
 /// `PUT /v1/functions/{name}`: the body is the component. Compiled before it is stored, so a
 /// bad component is refused at once and the first call pays no compile.
 pub async fn deploy(
@@ -247,7 +296,7 @@ pub async fn deploy(
     let body = read_upload(body, upload_limit).await?;
     let name = FunctionName::parse(&name)?;
     let Query(params) = params.map_err(rejection)?;
-    let limits = limits(&state, &params)?;
+    let limits = limits(&state, &params, &quotas)?;
     check_quotas(&state, &tenant, &name, &quotas, &limits).await?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
@@ -258,13 +307,14 @@ pub async fn deploy(
     let (hash, pre) = state
         .invoker
         .host()
-        .prepare(bytes.clone())
+        .prepare(Some(tenant.id), bytes.clone())
         .await
         .map_err(|e| match e {
             PrepareError::Component(e) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_component", e.to_string())
             }
             PrepareError::Cache(e) => ApiError::internal(e),
+            PrepareError::Refused(refusal) => compile_refused(refusal),
         })?;
     let kind = pre.handlers();
     let deployed = state

@@ -33,6 +33,8 @@ pub struct InvocationDto {
     outbound_requests: u64,
     outbound_bytes: u64,
     outbound_wait_ms: f64,
+    /// The HTTP status the function answered with, when it answered.
+    http_status: Option<u16>,
 }
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -70,6 +72,7 @@ pub async fn recent(
                 outbound_requests: r.outbound_requests,
                 outbound_bytes: r.outbound_bytes,
                 outbound_wait_ms: r.outbound_wait_ns as f64 / 1e6,
+                http_status: r.http_status,
             })
             .collect(),
     ))

@@ -19,6 +19,8 @@ pub struct UsedDto {
     in_flight: u64,
     /// Asynchronous invocations waiting or running (the whole cluster's queue).
     async_queued: u64,
+    /// Guest memory the tenant's running invocations hold on this node.
+    node_memory_bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -42,6 +44,11 @@ fn validate(overrides: QuotaOverrides, state: &AppState) -> Result<QuotaOverride
     }
     if overrides.max_concurrency == Some(0) {
         return bad("max_concurrency must be at least 1".into());
+    }
+    if let Some(percent) = overrides.node_memory_percent
+        && !(1..=100).contains(&percent)
+    {
+        return bad("node_memory_percent must be between 1 and 100".into());
     }
     if let Some(mb) = overrides.max_memory_mb
         && (mb == 0 || mb > u64::from(engine.max_memory_mb))
@@ -76,6 +83,7 @@ async fn report(state: &AppState, tenant: &Tenant) -> Result<QuotaReportDto, Api
                 .map_err(ApiError::internal)?,
             in_flight: state.quotas.in_flight(tenant.id),
             async_queued: state.store.queue_depth(tenant.id).await?,
+            node_memory_bytes: state.invoker.host().memory().tenant_bytes(tenant.id),
         },
     })
 }

@@ -200,10 +200,13 @@ impl CanaryWatch {
         wall: Duration,
         invocation: InvocationId,
     ) {
-        if !self.inner.any.load(Ordering::Acquire) || outcome == Outcome::Rejected {
+        // A cancelled call (the client left) says nothing about the version either.
+        if !self.inner.any.load(Ordering::Acquire)
+            || matches!(outcome, Outcome::Rejected | Outcome::Cancelled)
+        {
             return;
         }
-        let failed = outcome != Outcome::Ok;
+        let failed = outcome.is_error();
         let now = Instant::now();
         let mut trips = Vec::new();
         {

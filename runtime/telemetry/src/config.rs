@@ -16,6 +16,9 @@ pub struct MeteringConfig {
     /// Raw invocation records and captured log lines older than this are deleted; hourly
     /// rollups (statements, usage, charts) are kept.
     pub raw_retention_days: u64,
+    /// How often each tenant's captured log lines are trimmed to its `quotas.max_log_bytes`
+    /// (the oldest go first).
+    pub log_trim_interval_ms: u64,
 }
 
 impl Default for MeteringConfig {
@@ -25,6 +28,7 @@ impl Default for MeteringConfig {
             batch_size: 500,
             flush_interval_ms: 200,
             raw_retention_days: 30,
+            log_trim_interval_ms: 60_000,
         }
     }
 }

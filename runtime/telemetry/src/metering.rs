@@ -273,6 +273,7 @@ mod tests {
             outbound_requests: 0,
             outbound_bytes: 0,
             outbound_wait_ns: 0,
+            http_status: None,
         }
     }
 
@@ -284,6 +285,7 @@ mod tests {
             batch_size: 1000,
             flush_interval_ms: 200,
             raw_retention_days: 30,
+            ..MeteringConfig::default()
         };
         let (meter, writer) = Meter::spawn_with((written.clone(), Instant::now()), &config);
         // One record every 50 ms for 1 s: never a full batch, never a 200 ms silence.
@@ -315,6 +317,7 @@ mod tests {
             batch_size: 3,
             flush_interval_ms: 10_000,
             raw_retention_days: 30,
+            ..MeteringConfig::default()
         };
         let (meter, _writer) = Meter::spawn_with((written.clone(), Instant::now()), &config);
         for _ in 0..4 {

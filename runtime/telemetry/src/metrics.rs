@@ -22,6 +22,7 @@ const LATENCY_BOUNDS_S: [f64; 17] = [
 pub struct Metrics {
     invocations: [AtomicU64; Outcome::ALL.len()],
     budget_refusals: AtomicU64,
+    log_lines_dropped: AtomicU64,
     /// Per tenant, per function name (looked up by `&str`: no allocation per invocation).
     functions: RwLock<HashMap<TenantId, HashMap<String, Arc<FunctionSeries>>>>,
     function_series: std::sync::atomic::AtomicUsize,
@@ -113,6 +114,7 @@ impl Metrics {
         Metrics {
             invocations: Default::default(),
             budget_refusals: AtomicU64::new(0),
+            log_lines_dropped: AtomicU64::new(0),
             functions: RwLock::new(HashMap::new()),
             function_series: std::sync::atomic::AtomicUsize::new(0),
             other: Arc::new(FunctionSeries::new("_other", "_other")),
@@ -196,6 +198,11 @@ impl Metrics {
         self.budget_refusals.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Log lines dropped (oldest first) to keep a tenant within `quotas.max_log_bytes`.
+    pub fn log_lines_dropped(&self, lines: u64) {
+        self.log_lines_dropped.fetch_add(lines, Ordering::Relaxed);
+    }
+
     fn render_node(&self, out: &mut String) {
         prom::header(
             out,
@@ -233,6 +240,14 @@ impl Metrics {
             "Invocations refused because the tenant's monthly budget was spent.",
             Kind::Counter,
             self.budget_refusals.load(Ordering::Relaxed) as f64,
+        );
+        prom::single(
+            out,
+            "geyser_log_lines_dropped_total",
+            "Captured log lines dropped, oldest first, to keep a tenant within its \
+             quotas.max_log_bytes.",
+            Kind::Counter,
+            self.log_lines_dropped.load(Ordering::Relaxed) as f64,
         );
     }
 

@@ -25,6 +25,24 @@ const GUESTS: &[&str] = &[
     "geyser-fixture-init-trap",
 ];
 
+/// A component whose core module has `functions` functions of arithmetic: slow to compile
+/// (20,000 take seconds), and with no handler, so its deploy ends 400 once compiled. For the
+/// compile-admission test and the deploy-storm benchmark.
+pub fn slow_to_compile_component(functions: usize) -> Vec<u8> {
+    let mut text = String::from("(component (core module");
+    for i in 0..functions {
+        text.push_str(&format!(
+            " (func (export \"f{i}\") (param i32) (result i32) local.get 0"
+        ));
+        for k in 0..60 {
+            text.push_str(&format!(" i32.const {k} i32.add i32.const {i} i32.mul"));
+        }
+        text.push(')');
+    }
+    text.push_str(") (core instance (instantiate 0)))");
+    wat::parse_str(&text).expect("the generated component is valid text")
+}
+
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
