@@ -1,8 +1,7 @@
 //! Cron schedules bound to functions and the record of their runs. Claiming a tick is an
 //! insert into a unique index, so however many nodes try, one runs it. A claim is a lease: a
 //! run whose node died before recording its end is taken again (same scheduled time) by any
-//! node once the lease lapses, and a run ends only through the claim that is still its own —
-//! in the tick's kv transaction, so the function's kv sees each tick once.
+//! node once the lease lapses, and a run ends only through the claim that is still its own.
 
 use crate::stored;
 use crate::{
@@ -400,12 +399,10 @@ impl Store {
         Ok(running > 0)
     }
 
-    /// Stores how a run ended, in `kv` (the tick's kv transaction: its writes commit with the
-    /// end, or not at all) and only through the claim that is still this node's. `false`: the
-    /// claim was taken over (the lease lapsed), and everything in `kv` is rolled back.
+    /// Stores how a run ended, only through the claim that is still this node's. `false`: the
+    /// claim was taken over (the lease lapsed) and the run's end is the other node's to record.
     pub async fn finish_cron_run(
         &self,
-        mut kv: crate::KvTransaction,
         claim: &CronClaim,
         invocation: Option<InvocationId>,
         outcome: &str,
@@ -419,18 +416,9 @@ impl Store {
         .bind(invocation.map(|i| i.to_string()))
         .bind(outcome)
         .bind(now_ms())
-        .execute(kv.connection().await?)
+        .execute(&self.pool)
         .await?;
-        let Some(tx) = kv.tx.take() else {
-            return Err(Error::Corrupt("transaction vanished".into()));
-        };
-        if done.rows_affected() == 1 {
-            tx.commit().await?;
-            Ok(true)
-        } else {
-            tx.rollback().await?;
-            Ok(false)
-        }
+        Ok(done.rows_affected() == 1)
     }
 
     /// Most recent runs first.

@@ -205,7 +205,6 @@ impl Node {
             store: store.clone(),
             invoker: invoker.clone(),
             routes: routes.clone(),
-            quotas: quotas.clone(),
             passes: Default::default(),
             clock,
             settings: CronSettings {

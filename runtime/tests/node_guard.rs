@@ -576,8 +576,8 @@ async fn runs(http: &reqwest::Client, base: &str, key: &str) -> Vec<Value> {
 }
 
 /// A node killed with -9 in the middle of a tick: once the claim's lease lapses, another node
-/// fires the same tick (same scheduled time) again, and the function's kv counts it once —
-/// the dead node's writes never committed.
+/// fires the same tick (same scheduled time) again — the run is recorded once, with two
+/// attempts — and a function idempotent by the tick's id counts it once in its kv.
 #[test]
 fn a_tick_cut_by_kill_9_completes_on_another_node_exactly_once() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -629,27 +629,35 @@ fn a_tick_cut_by_kill_9_completes_on_another_node_exactly_once() {
             .json(&json!({
                 "name": "once",
                 "expression": expression,
-                "payload": {"spin_ms": 2000},
+                "payload": {"spin_ms": 2000, "once": true},
             }))
             .send()
             .await
             .unwrap();
         assert_eq!(reply.status(), 201, "{}", reply.text().await.unwrap());
-        // The tick is claimed and running on the first node.
+        // The tick is running on the first node: its guest counted the run and spins.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let runs = runs(&http, &base, &key).await;
-            if let Some(run) = runs.first() {
-                assert!(
-                    run["finished_at"].is_null(),
-                    "the tick ended before the kill: {run}"
-                );
-                assert_eq!(run["scheduled_time"], scheduled.as_str(), "{run}");
+            let started = http
+                .get(format!("{base}/fn/cronic/probe/kv?op=get&key=runs/once"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            if started == "1" {
                 break;
             }
             assert!(std::time::Instant::now() < deadline, "the tick never fired");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        let runs = runs(&http, &base, &key).await;
+        assert!(
+            runs[0]["finished_at"].is_null(),
+            "the tick ended before the kill: {runs:?}"
+        );
+        assert_eq!(runs[0]["scheduled_time"], scheduled.as_str(), "{runs:?}");
         scheduled
     });
     first.child.kill().unwrap();
@@ -674,15 +682,21 @@ fn a_tick_cut_by_kill_9_completes_on_another_node_exactly_once() {
         assert_eq!(run["outcome"], "ok", "{run}");
         assert_eq!(run["attempts"], 2, "{run}");
         assert_eq!(run["scheduled_time"], scheduled.as_str(), "{run}");
-        let count = http
-            .get(format!("{base}/fn/cronic/probe/kv?op=get&key=ticks/once"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(count, "1");
+        let kv = |key: &'static str| {
+            let (http, base) = (http.clone(), base.clone());
+            async move {
+                http.get(format!("{base}/fn/cronic/probe/kv?op=get&key={key}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap()
+            }
+        };
+        // Fired on both nodes, done once.
+        assert_eq!(kv("runs/once").await, "2");
+        assert_eq!(kv("ticks/once").await, "1");
     });
 }
 

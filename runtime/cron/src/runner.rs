@@ -2,16 +2,17 @@
 //! claimed in the store (one node wins each tick), and fired on the scheduled function. Time
 //! comes from an injected clock. A claim is a lease on real time: each pass also takes over
 //! runs whose lease lapsed (their node died mid-tick, or a failed tick's retry is due) and fires
-//! them again with the same scheduled time. A tick's kv writes commit with its recorded end,
-//! only while the claim is still this node's, so the function's kv sees each tick once.
+//! them again with the same scheduled time — the tick's id, by which a function keeps its
+//! effects idempotent. A run's end is recorded only while the claim is still this node's.
+//! (The guest's kv calls do not run in a transaction held for the whole tick: on SQLite that
+//! would hold the node's one write lock for as long as a report takes.)
 
 use chrono::{DateTime, TimeZone, Utc};
-use geyser_engine::{InvocationExtras, Invoker, Tick};
+use geyser_engine::{Invoker, Tick};
 use geyser_functions::{
-    CronBinding, CronClaim, InvocationId, KvTransaction, MissedTicks, Overlap, RouteCache,
-    Selector, SharedKvTransaction, Store, TriggerKind, now_ms,
+    CronBinding, CronClaim, InvocationId, MissedTicks, Overlap, RouteCache, Selector, Store,
+    TriggerKind, now_ms,
 };
-use geyser_quotas::{QuotaGuard, QuotaKv};
 use geyser_scheduler::{Clock, MissedPolicy, Schedule, due_ticks};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -57,8 +58,6 @@ pub struct CronRunner {
     pub invoker: Invoker,
     /// Resolves a schedule's function to its active version.
     pub routes: Arc<RouteCache>,
-    /// The tenants' kv key quota, kept for a tick's kv transaction.
-    pub quotas: Arc<QuotaGuard>,
     /// Passes made (`geyser_cron_passes_total`).
     pub passes: Arc<AtomicU64>,
     pub clock: Arc<dyn Clock>,
@@ -141,25 +140,16 @@ impl CronRunner {
         Ok(())
     }
 
-    /// Fires one claimed tick (scheduled, or manual) and records how it ended: a success with
-    /// its kv writes in one transaction; a failure of a schedule with attempts left is left for
-    /// a retry after the backoff (scheduled ticks only).
+    /// Fires one claimed tick (scheduled, or manual) and records how it ended; a failure of a
+    /// schedule with attempts left is left for a retry after the backoff (scheduled ticks only).
     pub async fn fire(
         &self,
         binding: &CronBinding,
         claim: CronClaim,
         manual: bool,
     ) -> (Option<InvocationId>, &'static str) {
-        let transaction = Arc::new(SharedKvTransaction::new(&self.store));
-        let (invocation, outcome) = self
-            .run_tick(binding, &claim, manual, transaction.clone())
-            .await;
-        let kv = if outcome == "ok" {
-            transaction.take().await
-        } else {
-            // Roll back a failed tick's writes first (on SQLite its transaction holds the one
-            // write lock recording the end needs).
-            drop(transaction.take().await);
+        let (invocation, outcome) = self.run_tick(binding, &claim, manual).await;
+        if outcome != "ok" {
             if outcome == TAKEN_OVER {
                 return (invocation, outcome);
             }
@@ -176,28 +166,22 @@ impl CronRunner {
                 }
                 return (invocation, outcome);
             }
-            self.store.kv_transaction()
-        };
-        self.record(binding, kv, &claim, invocation, outcome).await;
+        }
+        self.record(binding, &claim, invocation, outcome).await;
         (invocation, outcome)
     }
 
     async fn record(
         &self,
         binding: &CronBinding,
-        kv: KvTransaction,
         claim: &CronClaim,
         invocation: Option<InvocationId>,
         outcome: &str,
     ) {
-        match self
-            .store
-            .finish_cron_run(kv, claim, invocation, outcome)
-            .await
-        {
+        match self.store.finish_cron_run(claim, invocation, outcome).await {
             Ok(true) => {}
             Ok(false) => {
-                tracing::warn!(schedule = %binding.name, function = %binding.function, scheduled_ms = claim.scheduled_ms, "cron run was taken over by another node; its effects are rolled back")
+                tracing::warn!(schedule = %binding.name, function = %binding.function, scheduled_ms = claim.scheduled_ms, "cron run was taken over by another node; its end is theirs to record")
             }
             Err(err) => {
                 tracing::error!(schedule = %binding.name, error = %err, "cannot record cron run")
@@ -210,7 +194,6 @@ impl CronRunner {
         binding: &CronBinding,
         claim: &CronClaim,
         manual: bool,
-        transaction: Arc<SharedKvTransaction>,
     ) -> (Option<InvocationId>, &'static str) {
         let scheduled = to_utc(claim.scheduled_ms);
         let tenant = match self.store.tenant(binding.tenant).await {
@@ -269,19 +252,7 @@ impl CronRunner {
         } else {
             TriggerKind::Cron
         };
-        let extras = InvocationExtras {
-            kv: Some(Arc::new(QuotaKv::new(
-                transaction,
-                self.quotas.clone(),
-                self.store.clone(),
-            ))),
-            traceparent: None,
-        };
-        match self
-            .invoker
-            .invoke_tick_with(function, trigger, tick, extras)
-            .await
-        {
+        match self.invoker.invoke_tick(function, trigger, tick).await {
             Ok(id) => (Some(id), "ok"),
             Err(err) => (None, err.outcome().as_str()),
         }

@@ -639,23 +639,11 @@ impl Invoker {
         trigger: TriggerKind,
         tick: Tick,
     ) -> Result<InvocationId, InvokeError> {
-        self.invoke_tick_with(function, trigger, tick, InvocationExtras::default())
-            .await
-    }
-
-    /// [`Invoker::invoke_tick`] inside the tick's kv transaction.
-    pub async fn invoke_tick_with(
-        &self,
-        function: ActiveFunction,
-        trigger: TriggerKind,
-        tick: Tick,
-        extras: InvocationExtras,
-    ) -> Result<InvocationId, InvokeError> {
         self.invoke_handler(
             function,
             trigger,
             "with a tick",
-            extras,
+            InvocationExtras::default(),
             move |prepared, mut store| match prepared.schedule {
                 Some(pre) => Some(Box::pin(async move {
                     let result = pre.on_tick(&mut store, &tick).await?;
