@@ -11,6 +11,34 @@ use std::time::Duration;
 const ADMIN: &str = "admin-guard";
 const MIB: u64 = 1 << 20;
 
+/// A runtime for a test's client side.
+fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// `geyser serve` on `dir` with `config` (TOML) as its configuration file.
+fn start_configured(dir: &std::path::Path, config: &str) -> common::Node {
+    let file = dir.join("geyser.toml");
+    std::fs::write(&file, config).unwrap();
+    start(dir, &["--config", file.to_str().unwrap()], Some(ADMIN))
+}
+
+/// `GET url` with `key`, as JSON.
+async fn get_json(http: &reqwest::Client, url: String, key: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The process's peak resident set (`VmHWM`), in bytes.
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -67,21 +95,11 @@ async fn deploy(
 #[test]
 fn memory_bombs_are_refused_within_the_node_budget() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("geyser.toml");
-    std::fs::write(&config, "[engine]\nnode_memory_mb = 3072\n").unwrap();
-    let node = start(
-        dir.path(),
-        &["--config", config.to_str().unwrap()],
-        Some(ADMIN),
-    );
+    let node = start_configured(dir.path(), "[engine]\nnode_memory_mb = 3072\n");
     let hog = create_tenant(&node, ADMIN, "hog");
     let greedy = create_tenant(&node, ADMIN, "greedy");
     let victim = create_tenant(&node, ADMIN, "victim");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -140,15 +158,7 @@ fn memory_bombs_are_refused_within_the_node_budget() {
             let committed = sample(&page, "geyser_guest_memory_committed_bytes");
             assert!(committed <= (3072 * MIB) as f64, "committed {committed}");
             highest = highest.max(committed);
-            let quotas: Value = http
-                .get(format!("{base}/v1/quotas"))
-                .bearer_auth(&hog)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let quotas: Value = get_json(&http, format!("{base}/v1/quotas"), &hog).await;
             let held = quotas["used"]["node_memory_bytes"].as_u64().unwrap();
             assert!(held <= 1536 * MIB, "hog holds {held}: {quotas}");
             let hello = http
@@ -203,15 +213,12 @@ fn memory_bombs_are_refused_within_the_node_budget() {
         );
 
         // The refused invocations are recorded as memory-limit (or rejected when they waited).
-        let listed: Value = http
-            .get(format!("{base}/v1/functions/bomb/invocations?limit=1000"))
-            .bearer_auth(&greedy)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = get_json(
+            &http,
+            format!("{base}/v1/functions/bomb/invocations?limit=1000"),
+            &greedy,
+        )
+        .await;
         let outcomes: Vec<&str> = listed
             .as_array()
             .unwrap()
@@ -254,24 +261,13 @@ async fn error_code(reply: reqwest::Response) -> (u16, Option<String>, String) {
 #[test]
 fn deploys_are_admitted_to_the_compiler_one_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("geyser.toml");
-    std::fs::write(
-        &config,
-        "[engine]\nmax_concurrent_compiles = 1\ncompile_wait_ms = 200\n",
-    )
-    .unwrap();
-    let node = start(
+    let node = start_configured(
         dir.path(),
-        &["--config", config.to_str().unwrap()],
-        Some(ADMIN),
+        "[engine]\nmax_concurrent_compiles = 1\ncompile_wait_ms = 200\n",
     );
     let heavy = create_tenant(&node, ADMIN, "heavy");
     let other = create_tenant(&node, ADMIN, "other");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     let component = slow_to_compile_component(20_000);
@@ -360,11 +356,7 @@ fn records_keep_the_status_and_a_client_that_hangs_up_cancels() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &[], Some(ADMIN));
     let key = create_tenant(&node, ADMIN, "honest");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -397,15 +389,12 @@ fn records_keep_the_status_and_a_client_that_hangs_up_cancels() {
         drop(reply);
 
         let listed = loop {
-            let listed: Value = http
-                .get(format!("{base}/v1/functions/probe/invocations"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let listed: Value = get_json(
+                &http,
+                format!("{base}/v1/functions/probe/invocations"),
+                &key,
+            )
+            .await;
             if listed.as_array().unwrap().len() == 4 {
                 break listed;
             }
@@ -428,15 +417,7 @@ fn records_keep_the_status_and_a_client_that_hangs_up_cancels() {
             ],
             "{listed}"
         );
-        let usage: Value = http
-            .get(format!("{base}/v1/usage"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let usage: Value = get_json(&http, format!("{base}/v1/usage"), &key).await;
         let text = usage.to_string();
         let row = usage["functions"]
             .as_array()
@@ -455,11 +436,7 @@ fn the_cpu_limit_stops_a_guest_that_computes_too_long() {
     let dir = tempfile::tempdir().unwrap();
     let node = start(dir.path(), &[], Some(ADMIN));
     let key = create_tenant(&node, ADMIN, "busy");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -486,15 +463,12 @@ fn the_cpu_limit_stops_a_guest_that_computes_too_long() {
             .unwrap();
         let (status, _, code) = error_code(reply).await;
         assert_eq!((status, code.as_str()), (500, "cpu_limit"));
-        let listed: Value = http
-            .get(format!("{base}/v1/functions/capped/invocations"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = get_json(
+            &http,
+            format!("{base}/v1/functions/capped/invocations"),
+            &key,
+        )
+        .await;
         let last = &listed[0];
         assert_eq!(last["outcome"], "cpu-limit", "{listed}");
         let cpu_ms = last["cpu_ms"].as_f64().unwrap();
@@ -523,15 +497,7 @@ fn the_cpu_limit_stops_a_guest_that_computes_too_long() {
         let (status, _, code) = error_code(reply).await;
         assert_eq!((status, code.as_str()), (403, "quota_exceeded"));
         deploy(&http, &base, &key, "default", "", probe).await;
-        let shown: Value = http
-            .get(format!("{base}/v1/functions/default"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let shown: Value = get_json(&http, format!("{base}/v1/functions/default"), &key).await;
         assert_eq!(shown["cpu_limit_ms"], 500, "{shown}");
         assert_eq!(shown["versions"][0]["cpu_limit_ms"], 500, "{shown}");
     });
@@ -563,15 +529,12 @@ fn once_at(seconds: u64) -> (String, String) {
 }
 
 async fn runs(http: &reqwest::Client, base: &str, key: &str) -> Vec<Value> {
-    let listed: Value = http
-        .get(format!("{base}/v1/functions/tick/triggers/cron/once/runs"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(
+        http,
+        format!("{base}/v1/functions/tick/triggers/cron/once/runs"),
+        key,
+    )
+    .await;
     listed.as_array().unwrap().clone()
 }
 
@@ -580,11 +543,7 @@ async fn runs(http: &reqwest::Client, base: &str, key: &str) -> Vec<Value> {
 /// attempts — and a function idempotent by the tick's id counts it once in its kv.
 #[test]
 fn a_tick_cut_by_kill_9_completes_on_another_node_exactly_once() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let database = runtime.block_on(geyser_test_support::fresh_postgres_database());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("geyser.toml");
@@ -705,23 +664,12 @@ fn a_tick_cut_by_kill_9_completes_on_another_node_exactly_once() {
 #[test]
 fn a_failing_tick_is_retried_up_to_max_attempts() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("geyser.toml");
-    std::fs::write(
-        &config,
-        "[scheduler]\npass_interval_ms = 100\nretry_backoff_ms = 200\n",
-    )
-    .unwrap();
-    let node = start(
+    let node = start_configured(
         dir.path(),
-        &["--config", config.to_str().unwrap()],
-        Some(ADMIN),
+        "[scheduler]\npass_interval_ms = 100\nretry_backoff_ms = 200\n",
     );
     let key = create_tenant(&node, ADMIN, "retrying");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -767,15 +715,8 @@ fn a_failing_tick_is_retried_up_to_max_attempts() {
         assert_eq!(run["outcome"], "timeout", "{run}");
         assert_eq!(run["attempts"], 3, "{run}");
         assert_eq!(run["scheduled_time"], scheduled.as_str(), "{run}");
-        let listed: Value = http
-            .get(format!("{base}/v1/functions/tick/invocations"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value =
+            get_json(&http, format!("{base}/v1/functions/tick/invocations"), &key).await;
         assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
         // A bad setting is refused.
         let reply = http
@@ -794,19 +735,9 @@ fn a_failing_tick_is_retried_up_to_max_attempts() {
 #[test]
 fn a_tenants_logs_are_trimmed_oldest_first() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("geyser.toml");
-    std::fs::write(&config, "[metering]\nlog_trim_interval_ms = 100\n").unwrap();
-    let node = start(
-        dir.path(),
-        &["--config", config.to_str().unwrap()],
-        Some(ADMIN),
-    );
+    let node = start_configured(dir.path(), "[metering]\nlog_trim_interval_ms = 100\n");
     let key = create_tenant(&node, ADMIN, "chatty");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -839,15 +770,12 @@ fn a_tenants_logs_are_trimmed_oldest_first() {
         }
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let kept = loop {
-            let lines: Value = http
-                .get(format!("{base}/v1/functions/probe/logs?limit=1000"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let lines: Value = get_json(
+                &http,
+                format!("{base}/v1/functions/probe/logs?limit=1000"),
+                &key,
+            )
+            .await;
             let messages: Vec<String> = lines
                 .as_array()
                 .unwrap()
