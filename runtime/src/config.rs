@@ -136,6 +136,23 @@ impl Config {
             (1..=100).contains(&e.memory_high_water_percent),
             "engine.memory_high_water_percent must be between 1 and 100",
         )?;
+        check(
+            e.max_concurrent_compiles >= 1,
+            "engine.max_concurrent_compiles must be at least 1",
+        )?;
+        check(
+            e.compile_timeout_ms >= 1,
+            "engine.compile_timeout_ms must be at least 1",
+        )?;
+        let s = &self.scheduler;
+        check(
+            s.lease_ms >= 100,
+            "scheduler.lease_ms must be at least 100 (a claim must outlive the step that extends it)",
+        )?;
+        check(
+            s.retry_backoff_ms >= 1 && s.retry_backoff_ms <= s.max_retry_backoff_ms,
+            "scheduler.retry_backoff_ms must be between 1 and scheduler.max_retry_backoff_ms",
+        )?;
         self.outbound
             .validate()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -227,6 +244,30 @@ mod tests {
             config.database_url(),
             "sqlite://./geyser-data/geyser.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn node_guard_settings_out_of_range_are_refused() {
+        for (toml, field) in [
+            ("[engine]\nnode_memory_mb = 0\n", "engine.node_memory_mb"),
+            (
+                "[engine]\nmemory_high_water_percent = 0\n",
+                "memory_high_water_percent",
+            ),
+            (
+                "[engine]\nmax_concurrent_compiles = 0\n",
+                "max_concurrent_compiles",
+            ),
+            (
+                "[quotas]\nnode_memory_percent = 101\n",
+                "node_memory_percent",
+            ),
+            ("[scheduler]\nlease_ms = 5\n", "scheduler.lease_ms"),
+        ] {
+            let config: Config = toml::from_str(toml).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(field), "{toml}: {err}");
+        }
     }
 
     #[test]

@@ -282,6 +282,8 @@ fn generated_functions_build_deploy_and_run() {
             "monthly",
             "--tz",
             "Europe/Berlin",
+            "--max-attempts",
+            "3",
         ],
     ));
     assert!(
@@ -308,6 +310,14 @@ fn generated_functions_build_deploy_and_run() {
     )))
     .unwrap();
     assert_eq!(history[0]["manual"], true);
+    assert_eq!(history[0]["attempts"], 1);
+    let listed: serde_json::Value = serde_json::from_str(&stdout(&geyser(
+        &node,
+        &key,
+        &["trigger", "schedules", "gen-schedule"],
+    )))
+    .unwrap();
+    assert_eq!(listed[0]["max_attempts"], 3, "{listed}");
     let err = stderr_failure(&geyser(
         &node,
         &key,

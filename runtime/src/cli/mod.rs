@@ -193,6 +193,9 @@ enum TriggerCommand {
         /// The alias whose version each tick runs [default: live].
         #[arg(long)]
         alias: Option<String>,
+        /// Attempts of a tick that fails or is refused, 1–10 [default: 1: record the failure].
+        #[arg(long)]
+        max_attempts: Option<u32>,
     },
     /// Bind (or replace) a Kafka topic: `geyser trigger kafka counter acme.clicks --start earliest`.
     Kafka {
@@ -449,6 +452,7 @@ pub async fn run(args: Args) -> Result<()> {
                     overlap,
                     payload,
                     alias,
+                    max_attempts,
                 } => {
                     let payload = payload
                         .map(|p| serde_json::from_str::<serde_json::Value>(&p))
@@ -467,6 +471,9 @@ pub async fn run(args: Args) -> Result<()> {
                     }
                     if let Some(payload) = payload {
                         body["payload"] = payload;
+                    }
+                    if let Some(attempts) = max_attempts {
+                        body["max_attempts"] = attempts.into();
                     }
                     client.put_cron(&function, body).await
                 }
