@@ -85,6 +85,21 @@ impl InvokeError {
             _ => Outcome::Error,
         }
     }
+
+    /// `Some(wait)` when the node refused or cut the invocation for want of something it lacks
+    /// now — admission, an instance slot, guest memory of the node or of the tenant's share —
+    /// not because of the function: triggers retry it after `wait` without using an attempt.
+    pub fn transient(&self) -> Option<Duration> {
+        match self {
+            InvokeError::Refused(refusal) => {
+                Some(refusal.retry_after.unwrap_or(Duration::from_secs(1)))
+            }
+            InvokeError::MemoryLimit {
+                shortage: Some(_), ..
+            } => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
 }
 
 fn memory_message(memory_mb: u32, shortage: Option<MemoryShortage>) -> String {
@@ -822,4 +837,34 @@ where
             })
             .boxed_unsync()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_shortages_are_transient_and_the_functions_own_failures_are_not() {
+        let refused = InvokeError::Refused(
+            Refusal::new(RefusalReason::Saturated, "busy").retry_after(Duration::from_secs(3)),
+        );
+        assert_eq!(refused.transient(), Some(Duration::from_secs(3)));
+        let node = InvokeError::MemoryLimit {
+            memory_mb: 512,
+            shortage: Some(MemoryShortage::Node),
+        };
+        assert_eq!(node.transient(), Some(Duration::from_secs(1)));
+        assert!(node.to_string().contains("node memory exhausted"), "{node}");
+        let own = InvokeError::MemoryLimit {
+            memory_mb: 64,
+            shortage: None,
+        };
+        assert_eq!(own.transient(), None);
+        assert_eq!(
+            own.to_string(),
+            "function exceeded its memory limit of 64 MiB"
+        );
+        assert_eq!(InvokeError::CpuLimit(200).transient(), None);
+        assert_eq!(InvokeError::CpuLimit(200).outcome(), Outcome::CpuLimit);
+    }
 }

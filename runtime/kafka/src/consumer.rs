@@ -7,7 +7,7 @@
 use crate::producer::{Outgoing, Publisher};
 use crate::retry::{Attempt, RetryPolicy, Step};
 use crate::stats::BindingStats;
-use geyser_engine::{Event, InvocationExtras, InvokeError, Invoker};
+use geyser_engine::{Event, InvocationExtras, Invoker};
 use geyser_functions::{
     KafkaBinding, RouteCache, Selector, SharedKvTransaction, StartFrom, Store, TenantName,
     TriggerKind,
@@ -503,9 +503,9 @@ impl BindingWorker {
                 }
             }
             // Refused before it ran (no free slot, a quota, the tenant's budget is spent or the
-            // tenant is disabled): wait without using an attempt (the record stays in Kafka
-            // until the refusal lifts).
-            Err(InvokeError::Refused(_)) => Attempt::Busy,
+            // tenant is disabled), or cut short because the node's guest memory ran out: wait
+            // without using an attempt (the record stays in Kafka until it passes).
+            Err(err) if err.transient().is_some() => Attempt::Busy,
             Err(err) => Attempt::Failed(err.to_string()),
         }
     }

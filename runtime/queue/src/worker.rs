@@ -532,13 +532,10 @@ fn classify_error(err: InvokeError) -> Attempt {
         error: Some(err.to_string()),
         ..AttemptResult::default()
     };
+    if let Some(wait) = err.transient() {
+        return Attempt::Refused(wait.max(Duration::from_millis(100)));
+    }
     match err {
-        InvokeError::Refused(refusal) => Attempt::Refused(
-            refusal
-                .retry_after
-                .unwrap_or(Duration::from_secs(1))
-                .max(Duration::from_millis(100)),
-        ),
         InvokeError::WrongKind { .. } | InvokeError::BadRequest(_) => {
             Attempt::Permanent(result(&err))
         }
