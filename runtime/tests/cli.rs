@@ -567,6 +567,8 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         hello.to_str().unwrap(),
         "--memory-mb",
         "64",
+        "--cpu-limit-ms",
+        "250",
     ]);
     run(&[
         "config",
@@ -595,6 +597,8 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         "Europe/Paris",
         "--payload",
         r#"{"kind":"monthly"}"#,
+        "--max-attempts",
+        "2",
     ]);
 
     let out_dir = dir_a.path().join("app");
@@ -606,6 +610,12 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
     let exported = &file["functions"]["hello"];
     assert_eq!(exported["artifact"].as_str(), Some("hello.wasm"));
     assert_eq!(exported["memory_mb"].as_integer(), Some(64));
+    assert_eq!(exported["cpu_limit_ms"].as_integer(), Some(250));
+    assert_eq!(
+        file["functions"]["nightly"]["cron"][0]["max_attempts"].as_integer(),
+        Some(2),
+        "{text}"
+    );
     assert_eq!(exported["variables"]["GREETING"].as_str(), Some("hi"));
     assert_eq!(
         exported["secrets"]["API_KEY"]["env"].as_str(),
@@ -692,6 +702,9 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
         .find(|f| f["name"] == "hello")
         .unwrap();
     assert_eq!(hello_b["memory_mb"], 64);
+    assert_eq!(hello_b["cpu_limit_ms"], 250);
+    let schedules_b = json_of(&b, &key_b, &["trigger", "schedules", "nightly"]);
+    assert_eq!(schedules_b[0]["max_attempts"], 2, "{schedules_b}");
     let nightly_b = shown
         .as_array()
         .unwrap()

@@ -53,6 +53,8 @@ pub struct FunctionSpec {
     pub memory_mb: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit_ms: Option<u64>,
     #[serde(default = "yes")]
     pub public: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -94,6 +96,17 @@ pub struct CronSpec {
     pub overlap: String,
     #[serde(default = "live")]
     pub alias: String,
+    /// Attempts of a failed or refused tick (1: record the failure).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub max_attempts: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 fn once() -> String {
@@ -381,6 +394,7 @@ fn cron_body(spec: &CronSpec) -> Result<Value> {
         "missed": spec.missed,
         "overlap": spec.overlap,
         "alias": spec.alias,
+        "max_attempts": spec.max_attempts,
     });
     if let Some(payload) = &spec.payload {
         body["payload"] = serde_json::from_str(payload)
@@ -430,6 +444,7 @@ impl Client {
             build: None,
             memory_mb: active["memory_mb"].as_u64(),
             timeout_ms: active["timeout_ms"].as_u64(),
+            cpu_limit_ms: active["cpu_limit_ms"].as_u64(),
             public: active["public"].as_bool().unwrap_or(true),
             allowed_outbound_hosts: strings(&config["allowed_outbound_hosts"]),
             aliases: Vec::new(),
@@ -476,6 +491,10 @@ impl Client {
                 missed: c["missed"].as_str().unwrap_or("once").to_owned(),
                 overlap: c["overlap"].as_str().unwrap_or("skip").to_owned(),
                 alias: c["alias"].as_str().unwrap_or("live").to_owned(),
+                max_attempts: c["max_attempts"]
+                    .as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(1),
             });
         }
         for k in self
@@ -576,6 +595,9 @@ impl Client {
                         || spec
                             .timeout_ms
                             .is_some_and(|t| d.spec.timeout_ms != Some(t))
+                        || spec
+                            .cpu_limit_ms
+                            .is_some_and(|c| d.spec.cpu_limit_ms != Some(c))
                         || d.spec.public != spec.public =>
                 {
                     Some("limits differ".to_owned())
@@ -783,6 +805,9 @@ impl Client {
                 }
                 if let Some(t) = spec.timeout_ms {
                     query.push(("timeout_ms", t.to_string()));
+                }
+                if let Some(c) = spec.cpu_limit_ms {
+                    query.push(("cpu_limit_ms", c.to_string()));
                 }
                 self.send_json(
                     self.request(Method::PUT, &format!("/v1/functions/{function}"))?

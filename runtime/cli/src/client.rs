@@ -138,6 +138,7 @@ impl Client {
         file: &Path,
         memory_mb: Option<u32>,
         timeout_ms: Option<u64>,
+        cpu_limit_ms: Option<u64>,
         private: bool,
     ) -> Result<()> {
         let bytes = tokio::fs::read(file)
@@ -149,6 +150,9 @@ impl Client {
         }
         if let Some(t) = timeout_ms {
             query.push(("timeout_ms", t.to_string()));
+        }
+        if let Some(c) = cpu_limit_ms {
+            query.push(("cpu_limit_ms", c.to_string()));
         }
         if private {
             query.push(("public", "false".into()));

@@ -48,6 +48,9 @@ enum Command {
         memory_mb: Option<u32>,
         #[arg(long)]
         timeout_ms: Option<u64>,
+        /// CPU time one invocation may use (ms) [default: the tenant's max_cpu_limit_ms, if any].
+        #[arg(long)]
+        cpu_limit_ms: Option<u64>,
         /// Require the tenant's API key to invoke it.
         #[arg(long)]
         private: bool,
@@ -325,10 +328,11 @@ pub async fn run(args: Args) -> Result<()> {
             file,
             memory_mb,
             timeout_ms,
+            cpu_limit_ms,
             private,
         } => {
             client()?
-                .deploy(&name, &file, memory_mb, timeout_ms, private)
+                .deploy(&name, &file, memory_mb, timeout_ms, cpu_limit_ms, private)
                 .await
         }
         Command::Invoke {
