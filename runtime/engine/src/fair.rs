@@ -58,10 +58,6 @@ impl FairGate {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn slots(&self) -> usize {
-        self.slots
-    }
-
     /// Long guests computing now.
     pub fn busy(&self) -> usize {
         self.lock().busy
