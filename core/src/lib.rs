@@ -7,6 +7,7 @@
 //! Every other host crate depends on this one; it depends on none of them.
 
 mod artifact;
+pub mod backoff;
 mod function;
 mod function_config;
 mod ids;

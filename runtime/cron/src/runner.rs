@@ -38,10 +38,7 @@ pub struct CronSettings {
 impl CronSettings {
     /// The wait after failed attempt `attempt` (1-based).
     pub fn backoff(&self, attempt: u32) -> Duration {
-        let doubled = self
-            .retry_backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        doubled.min(self.max_retry_backoff)
+        geyser_core::backoff::doubling(self.retry_backoff, self.max_retry_backoff, attempt)
     }
 }
 

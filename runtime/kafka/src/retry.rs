@@ -48,9 +48,7 @@ impl RetryPolicy {
     /// The wait after failed attempt `attempt` (1-based): the backoff, doubled per attempt,
     /// never more than `max_backoff`.
     pub fn backoff(&self, attempt: u32) -> Duration {
-        self.backoff
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-            .min(self.max_backoff)
+        geyser_core::backoff::doubling(self.backoff, self.max_backoff, attempt)
     }
 
     /// What follows attempt number `attempt` ending in `outcome`.

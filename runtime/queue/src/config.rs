@@ -1,6 +1,7 @@
 //! `[async]`: the asynchronous queue's limits and its workers.
 
 use serde::Deserialize;
+use std::time::Duration;
 
 /// Asynchronous invocation (`Prefer: respond-async`).
 #[derive(Debug, Clone, Deserialize)]
@@ -81,10 +82,12 @@ impl AsyncConfig {
 
     /// The wait after failed attempt `attempt` (1-based): the backoff doubled per attempt.
     pub fn backoff_ms(&self, attempt: u32) -> u64 {
-        let doublings = attempt.saturating_sub(1).min(20);
-        self.retry_backoff_ms
-            .saturating_mul(1 << doublings)
-            .min(self.max_retry_backoff_ms)
+        let wait = geyser_core::backoff::doubling(
+            Duration::from_millis(self.retry_backoff_ms),
+            Duration::from_millis(self.max_retry_backoff_ms),
+            attempt,
+        );
+        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX)
     }
 }
 
