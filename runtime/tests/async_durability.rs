@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{create_tenant, geyser, start, stdout};
+use common::{client_runtime, create_tenant, get_json, geyser, start, stdout};
 use geyser_test_support::guest;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -14,14 +14,7 @@ const CALLS: usize = 500;
 
 /// `GET {base}{location}` (an invocation's status) as JSON.
 async fn status(http: &reqwest::Client, base: &str, key: &str, location: &str) -> Value {
-    http.get(format!("{base}{location}"))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get_json(http, format!("{base}{location}"), key).await
 }
 
 /// Waits until the invocation at `location` succeeded (before `deadline`); fails on any other end.
@@ -72,11 +65,7 @@ fn accepted_async_calls_survive_kill_9(database: Option<String>) {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut node = start(dir.path(), &args, Some(ADMIN));
     let key = create_tenant(&node, ADMIN, "burst");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     let ids: Vec<String> = runtime.block_on(async {

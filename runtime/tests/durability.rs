@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{create_tenant, geyser, start, stdout};
+use common::{client_runtime, create_tenant, get_json, geyser, start, stdout};
 use geyser_functions::{Store, TenantName};
 use geyser_test_support::guest_path;
 use serde_json::{Value, json};
@@ -14,14 +14,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const ADMIN: &str = "admin-durable";
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 async fn usage_of(dir: &std::path::Path, tenant: &str) -> geyser_functions::UsageReport {
     let url = format!("sqlite://{}", dir.join("geyser.db").display());
@@ -54,7 +46,7 @@ fn sigterm_finishes_running_invocations_flushes_and_exits_zero() {
         &["deploy", "probe", probe.to_str().unwrap()],
     ));
     let url = format!("{}/fn/graceful/probe/spin?ms=1500", node.url);
-    let runtime = runtime();
+    let runtime = client_runtime();
     let running = runtime.spawn(async move {
         let response = reqwest::get(url).await.unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
@@ -116,7 +108,7 @@ fn kill_9_under_load_keeps_functions_acknowledged_kv_writes_and_cron_claims() {
         &key,
         &["deploy", "tick", ticker.to_str().unwrap()],
     ));
-    let runtime = runtime();
+    let runtime = client_runtime();
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
@@ -191,15 +183,7 @@ fn kill_9_under_load_keeps_functions_acknowledged_kv_writes_and_cron_claims() {
     let base = node.url.clone();
     runtime.block_on(async {
         // Deployed functions are intact.
-        let functions: Value = http
-            .get(format!("{base}/v1/functions"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let functions = get_json(&http, format!("{base}/v1/functions"), &key).await;
         let names: Vec<&str> = functions
             .as_array()
             .unwrap()
@@ -278,17 +262,12 @@ async fn cron_runs(http: &reqwest::Client, base: &str, key: &str) -> BTreeSet<St
 }
 
 async fn cron_runs_listed(http: &reqwest::Client, base: &str, key: &str) -> Vec<String> {
-    let runs: Value = http
-        .get(format!(
-            "{base}/v1/functions/tick/triggers/cron/every-second/runs"
-        ))
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let runs = get_json(
+        http,
+        format!("{base}/v1/functions/tick/triggers/cron/every-second/runs"),
+        key,
+    )
+    .await;
     runs.as_array()
         .unwrap_or_else(|| panic!("{runs}"))
         .iter()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{create_tenant, start};
+use common::{client_runtime, create_tenant, get_json, start};
 use geyser_test_support::{guest, slow_to_compile_component};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -11,32 +11,11 @@ use std::time::Duration;
 const ADMIN: &str = "admin-guard";
 const MIB: u64 = 1 << 20;
 
-/// A runtime for a test's client side.
-fn client_runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 /// `geyser serve` on `dir` with `config` (TOML) as its configuration file.
 fn start_configured(dir: &std::path::Path, config: &str) -> common::Node {
     let file = dir.join("geyser.toml");
     std::fs::write(&file, config).unwrap();
     start(dir, &["--config", file.to_str().unwrap()], Some(ADMIN))
-}
-
-/// `GET url` with `key`, as JSON.
-async fn get_json(http: &reqwest::Client, url: String, key: &str) -> Value {
-    http.get(url)
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 /// The process's peak resident set (`VmHWM`), in bytes.
@@ -69,6 +48,18 @@ async fn metrics(http: &reqwest::Client, base: &str) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// The admin's quota overrides for `tenant`; they must be accepted.
+async fn set_quotas(http: &reqwest::Client, base: &str, tenant: &str, overrides: Value) {
+    let reply = http
+        .put(format!("{base}/v1/quotas?tenant={tenant}"))
+        .bearer_auth(ADMIN)
+        .json(&overrides)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
 }
 
 async fn deploy(
@@ -104,14 +95,7 @@ fn memory_bombs_are_refused_within_the_node_budget() {
     let base = node.url.clone();
     runtime.block_on(async {
         // `hog` keeps the default share (50 %: 1536 MiB); `greedy` may take the whole node.
-        let reply = http
-            .put(format!("{base}/v1/quotas?tenant=greedy"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"node_memory_percent": 100}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
+        set_quotas(&http, &base, "greedy", json!({"node_memory_percent": 100})).await;
         let query = "memory_mb=512&timeout_ms=60000";
         for key in [&hog, &greedy] {
             deploy(
@@ -479,14 +463,7 @@ fn the_cpu_limit_stops_a_guest_that_computes_too_long() {
         assert_eq!(listed[1]["outcome"], "ok");
 
         // The tenant's maximum.
-        let reply = http
-            .put(format!("{base}/v1/quotas?tenant=busy"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"max_cpu_limit_ms": 500}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
+        set_quotas(&http, &base, "busy", json!({"max_cpu_limit_ms": 500})).await;
         let reply = http
             .put(format!("{base}/v1/functions/greedy?cpu_limit_ms=1000"))
             .bearer_auth(&key)
@@ -741,14 +718,7 @@ fn a_tenants_logs_are_trimmed_oldest_first() {
     let http = reqwest::Client::new();
     let base = node.url.clone();
     runtime.block_on(async {
-        let reply = http
-            .put(format!("{base}/v1/quotas?tenant=chatty"))
-            .bearer_auth(ADMIN)
-            .json(&json!({"max_log_bytes": 2000}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
+        set_quotas(&http, &base, "chatty", json!({"max_log_bytes": 2000})).await;
         deploy(
             &http,
             &base,
