@@ -355,6 +355,7 @@ impl Invoker {
                 return Err(InvokeError::Config(err.to_string()));
             }
         };
+        let host = &self.inner.parts.host;
         let limits = SandboxLimits {
             memory_bytes: u64::from(function.limits.memory_mb) << 20,
             timeout_ms: function.limits.timeout_ms,
@@ -374,23 +375,15 @@ impl Invoker {
             outbound: self.inner.parts.outbound.clone(),
             traceparent,
             memory: Some(MemoryAccount {
-                node: self.inner.parts.host.memory().clone(),
+                node: host.memory().clone(),
                 tenant: function.tenant.id,
-                share_bytes: self
-                    .inner
-                    .parts
-                    .host
-                    .memory()
-                    .share_of(admission.permit.node_memory_percent),
+                share_bytes: host.memory().share_of(admission.permit.node_memory_percent),
             }),
-            turns: self.inner.parts.host.long_guests().map(|gate| {
-                (
-                    gate.clone(),
-                    self.inner.parts.host.config().long_guest_after_ticks(),
-                )
-            }),
+            turns: host
+                .long_guests()
+                .map(|gate| (gate.clone(), host.config().long_guest_after_ticks())),
         };
-        let (store, telemetry) = new_store(self.inner.parts.host.engine(), limits, context);
+        let (store, telemetry) = new_store(host.engine(), limits, context);
         Ok((store, telemetry, limits))
     }
 
