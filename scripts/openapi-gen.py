@@ -35,6 +35,7 @@ def op(summary, access, responses, params=None, body=None, public=False):
 def jbody(schema, required=True):
     return {"required":required,"content":{"application/json":{"schema":schema}}}
 A401=errors(400,401,403,404)
+log_q=[p("limit",schema={"type":"integer","minimum":0}),p("invocation",desc="only this invocation's lines"),p("outcome",schema={"type":"string","enum":["ok","error","timeout","memory-limit","trap","rejected","cancelled","cpu-limit"]}),p("after",schema={"type":"integer"},desc="a line's id: the lines after it, oldest first")]
 paths={
  "/healthz":{"get":op("Liveness","public",resp(200,"ok",{"type":"string"},"text/plain"),public=True)},
  "/metrics":{"get":op("Prometheus metrics of the whole node (every tenant)","admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**errors(401,403)})},
@@ -69,8 +70,10 @@ paths={
  "/v1/functions/{name}/config":{
    "get":op("The active version's configuration: variables, secret names (never values), allowed outbound hosts","tenant",{**resp(200,"configuration",ref("Configured")),**A401},[fn]),
    "put":op("Change the configuration: a new version with the same artifact (fields left out keep their value; in variables and secrets null removes an entry)","tenant",{**resp(201,"configured",ref("Configured")),**A401},[fn],jbody(ref("ConfigChange")))},
- "/v1/functions/{name}/logs":{"get":op("Recent log lines","tenant",{**resp(200,"lines",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
+ "/v1/functions/{name}/logs":{"get":op("Log lines: the latest, or those after a cursor (after=id), of one invocation or outcome","tenant",{**resp(200,"lines",{"type":"array","items":obj}),**A401},[fn,*log_q])},
+ "/v1/functions/{name}/logs/stream":{"get":op("Live tail of the log lines as server-sent events (id: cursor, data: the line); resumes after Last-Event-ID","tenant",{**resp(200,"event stream",{"type":"string"},"text/event-stream"),**A401,**errors(429)},[fn,*log_q])},
  "/v1/functions/{name}/invocations":{"get":op("Recent invocation records","tenant",{**resp(200,"records",{"type":"array","items":obj}),**A401},[fn,p("limit",schema={"type":"integer","minimum":0})])},
+ "/v1/functions/{name}/invocations/{id}":{"get":op("One invocation record with the lines it logged","tenant",{**resp(200,"record",obj),**A401},[fn,p("id","path",desc="the invocation id (x-geyser-invocation)")])},
  "/v1/functions/{name}/async":{
    "get":op("The function's asynchronous settings (attempts, maximum age, destinations), defaults filled in","tenant",{**resp(200,"settings",ref("AsyncSettings")),**A401},[fn]),
    "put":op("Replace the function's asynchronous settings (a field left out: the node's default); a destination topic outside the tenant's namespace is 403","tenant",{**resp(200,"settings",ref("AsyncSettings")),**A401},[fn],jbody(ref("AsyncSettings")))},

@@ -36,9 +36,12 @@ status=0
 for who in tenant admin; do
     if [ "$who" = tenant ]; then bearer=$key; else bearer=$admin; fi
     echo "schemathesis as the $who:"
+    # The live log tail never ends, so it cannot be fuzzed by request/response; the e2e tests
+    # (tests/tests/logs.rs) and the access matrix cover it.
     schemathesis run "$url/v1/openapi.json" -H "Authorization: Bearer $bearer" \
         --checks not_a_server_error,status_code_conformance --max-examples "$examples" \
-        --seed 7 --request-timeout 20 || status=1
+        --seed 7 --request-timeout 20 \
+        --exclude-path '/v1/functions/{name}/logs/stream' || status=1
 done
 if [ "$status" != 0 ]; then
     echo "server log:"; tail -50 "$data/server.log"

@@ -38,6 +38,7 @@ pub use geyser_core::{
 pub use kafka::{BindingId, KafkaBinding, NewKafkaBinding, StartFrom};
 pub use keys::{ApiKey, ApiKeyHash, PREFIX as KEY_PREFIX};
 pub use kv::{KvError, KvTransaction, MAX_KEY_BYTES, MAX_VALUE_BYTES, SharedKvTransaction};
+pub use logs::{LogQuery, StoredLogLine};
 pub use queued::{
     AttemptResult, Claimed, NewQueued, PendingReport, QueueDepth, Queued, QueuedEnd, Report,
 };

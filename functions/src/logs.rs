@@ -1,10 +1,29 @@
 //! Log lines captured from invocations (the guest's stdout, stderr and logging calls), kept per
 //! function so its tenant can read them.
 
-use crate::{Error, FunctionName, InvocationId, LogLine, Result, Store, TenantId};
+use crate::{Error, FunctionName, InvocationId, LogLine, Outcome, Result, Store, TenantId};
+
+/// Which of a function's log lines to read: the latest `limit`, or the first `limit` after a
+/// cursor (a line's id, as a live tail reads them), of one invocation or of the invocations that
+/// ended with one outcome.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub invocation: Option<InvocationId>,
+    pub outcome: Option<Outcome>,
+    pub after: Option<i64>,
+    pub limit: u32,
+}
+
+/// A stored log line with its cursor (ids grow in the order lines were written).
+#[derive(Debug, Clone)]
+pub struct StoredLogLine {
+    pub id: i64,
+    pub line: LogLine,
+}
 
 #[derive(sqlx::FromRow)]
 struct LogRow {
+    id: i64,
     invocation_id: String,
     at_ms: i64,
     level: String,
@@ -103,32 +122,67 @@ impl Store {
         function: &FunctionName,
         limit: u32,
     ) -> Result<Vec<LogLine>> {
-        let rows: Vec<LogRow> = sqlx::query_as(
-            "SELECT invocation_id, at_ms, level, message FROM function_logs \
-             WHERE tenant_id = $1 AND function_name = $2 ORDER BY id DESC LIMIT $3",
-        )
-        .bind(tenant.0)
-        .bind(function.as_str())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let query = LogQuery {
+            limit,
+            ..LogQuery::default()
+        };
+        let lines = self.query_logs(tenant, function, &query).await?;
+        Ok(lines.into_iter().map(|l| l.line).collect())
+    }
+
+    /// A function's log lines as `query` selects them, oldest first.
+    pub async fn query_logs(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+        query: &LogQuery,
+    ) -> Result<Vec<StoredLogLine>> {
+        // Absent filters bind NULL, so one statement serves every combination; a cursor reads
+        // forward, no cursor reads the newest lines (both along the function's index).
+        let order = if query.after.is_some() {
+            "id"
+        } else {
+            "id DESC"
+        };
+        let sql = format!(
+            "SELECT id, invocation_id, at_ms, level, message FROM function_logs \
+             WHERE tenant_id = $1 AND function_name = $2 \
+             AND ($3 IS NULL OR invocation_id = $3) \
+             AND ($4 IS NULL OR invocation_id IN (SELECT i.id FROM invocations i \
+                  WHERE i.tenant_id = $1 AND i.function_name = $2 AND i.outcome = $4)) \
+             AND id > $5 ORDER BY {order} LIMIT $6"
+        );
+        let rows: Vec<LogRow> = sqlx::query_as(&sql)
+            .bind(tenant.0)
+            .bind(function.as_str())
+            .bind(query.invocation.map(|i| i.to_string()))
+            .bind(query.outcome.map(|o| o.as_str()))
+            .bind(query.after.unwrap_or(-1))
+            .bind(i64::from(query.limit))
+            .fetch_all(&self.pool)
+            .await?;
         let mut lines = rows
             .into_iter()
             .map(|row| {
                 let invocation = uuid::Uuid::parse_str(&row.invocation_id)
                     .map(InvocationId)
                     .map_err(|e| Error::Corrupt(e.to_string()))?;
-                Ok(LogLine {
-                    tenant,
-                    function: function.clone(),
-                    invocation,
-                    at_ms: row.at_ms,
-                    level: row.level,
-                    message: row.message,
+                Ok(StoredLogLine {
+                    id: row.id,
+                    line: LogLine {
+                        tenant,
+                        function: function.clone(),
+                        invocation,
+                        at_ms: row.at_ms,
+                        level: row.level,
+                        message: row.message,
+                    },
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        lines.reverse();
+        if query.after.is_none() {
+            lines.reverse();
+        }
         Ok(lines)
     }
 }

@@ -3,7 +3,8 @@
 
 use crate::stored;
 use crate::{
-    FunctionName, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind, Version,
+    FunctionName, InvocationId, InvocationRecord, Outcome, Result, Store, TenantId, TriggerKind,
+    Version,
 };
 
 /// Usage figures summed over invocation records (peak memory is the maximum).
@@ -142,6 +143,10 @@ struct LatencyHourlyRow {
     invocations: i64,
 }
 
+const INVOCATION_COLUMNS: &str = "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, \
+     peak_memory_bytes, memory_limit_bytes, outcome, traceparent, outbound_requests, \
+     outbound_bytes, outbound_wait_ns, http_status FROM invocations";
+
 #[derive(sqlx::FromRow)]
 struct InvocationRow {
     id: String,
@@ -162,6 +167,29 @@ struct InvocationRow {
 
 fn as_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+impl InvocationRow {
+    fn record(self, tenant: TenantId, function: &FunctionName) -> Result<InvocationRecord> {
+        Ok(InvocationRecord {
+            id: stored(&self.id)?,
+            tenant,
+            function: function.clone(),
+            version: Version(self.version),
+            trigger: stored(&self.trigger_kind)?,
+            started_at_ms: self.started_at_ms,
+            wall_ns: as_u64(self.wall_ns),
+            cpu_ns: as_u64(self.cpu_ns),
+            peak_memory_bytes: as_u64(self.peak_memory_bytes),
+            memory_limit_bytes: as_u64(self.memory_limit_bytes),
+            outcome: stored(&self.outcome)?,
+            traceparent: self.traceparent,
+            outbound_requests: as_u64(self.outbound_requests),
+            outbound_bytes: as_u64(self.outbound_bytes),
+            outbound_wait_ns: as_u64(self.outbound_wait_ns),
+            http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
+        })
+    }
 }
 
 impl Store {
@@ -367,40 +395,36 @@ impl Store {
         function: &FunctionName,
         limit: u32,
     ) -> Result<Vec<InvocationRecord>> {
-        let rows: Vec<InvocationRow> = sqlx::query_as(
-            "SELECT id, version, trigger_kind, started_at_ms, wall_ns, cpu_ns, peak_memory_bytes, \
-             memory_limit_bytes, outcome, traceparent, outbound_requests, outbound_bytes, \
-             outbound_wait_ns, http_status FROM invocations \
-             WHERE tenant_id = $1 AND function_name = $2 \
-             ORDER BY started_at_ms DESC, id DESC LIMIT $3",
-        )
+        let rows: Vec<InvocationRow> = sqlx::query_as(&format!(
+            "{INVOCATION_COLUMNS} WHERE tenant_id = $1 AND function_name = $2 \
+             ORDER BY started_at_ms DESC, id DESC LIMIT $3"
+        ))
         .bind(tenant.0)
         .bind(function.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|row| {
-                Ok(InvocationRecord {
-                    id: stored(&row.id)?,
-                    tenant,
-                    function: function.clone(),
-                    version: Version(row.version),
-                    trigger: stored(&row.trigger_kind)?,
-                    started_at_ms: row.started_at_ms,
-                    wall_ns: as_u64(row.wall_ns),
-                    cpu_ns: as_u64(row.cpu_ns),
-                    peak_memory_bytes: as_u64(row.peak_memory_bytes),
-                    memory_limit_bytes: as_u64(row.memory_limit_bytes),
-                    outcome: stored(&row.outcome)?,
-                    traceparent: row.traceparent,
-                    outbound_requests: as_u64(row.outbound_requests),
-                    outbound_bytes: as_u64(row.outbound_bytes),
-                    outbound_wait_ns: as_u64(row.outbound_wait_ns),
-                    http_status: row.http_status.and_then(|s| u16::try_from(s).ok()),
-                })
-            })
+            .map(|row| row.record(tenant, function))
             .collect()
+    }
+
+    /// One invocation record of a function (`None` when unknown or past raw retention).
+    pub async fn invocation(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+        id: InvocationId,
+    ) -> Result<Option<InvocationRecord>> {
+        let row: Option<InvocationRow> = sqlx::query_as(&format!(
+            "{INVOCATION_COLUMNS} WHERE tenant_id = $1 AND function_name = $2 AND id = $3"
+        ))
+        .bind(tenant.0)
+        .bind(function.as_str())
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| row.record(tenant, function)).transpose()
     }
 
     /// Deletes raw invocation records that started before `before_ms` (their rollups stay).

@@ -289,6 +289,7 @@ impl Node {
                 engine: config.engine.clone(),
                 billing: config.billing.clone(),
             }),
+            log_tails: Default::default(),
         };
         Ok(Node {
             state,

@@ -849,3 +849,78 @@ fn export_then_apply_reproduces_a_tenant_on_a_fresh_node() {
     let err = stderr_failure(&geyser(&a, &key_a, &["alias", "rm", "hello", "live"]));
     assert!(err.contains("400"), "{err}");
 }
+
+/// `geyser logs --follow` prints a line logged after it started, with its RFC 3339 time, and
+/// keeps to its outcome filter; `geyser logs` without it prints the same times.
+#[test]
+fn logs_follow_streams_new_lines() {
+    use std::io::{BufRead, BufReader};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let node = start(dir.path(), &[], Some("admin-follow"));
+    let key = create_tenant(&node, "admin-follow", "follow");
+    let probe = guest_path("geyser_fixture_probe");
+    stdout(&geyser(
+        &node,
+        &key,
+        &["deploy", "probe", probe.to_str().unwrap()],
+    ));
+    let mut child = Command::new(BIN)
+        .args([
+            "logs",
+            "probe",
+            "--follow",
+            "--limit",
+            "0",
+            "--outcome",
+            "ok",
+        ])
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", &key)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run geyser logs --follow");
+    let (lines, received) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            if lines.send(line.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    // The tail may open after the first calls: call until a line arrives (a trap in between
+    // must never show under `--outcome ok`).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let line = loop {
+        assert!(Instant::now() < deadline, "no line followed within 30 s");
+        let _ = geyser(&node, &key, &["invoke", "probe", "/trap"]);
+        stdout(&geyser(
+            &node,
+            &key,
+            &["invoke", "probe", "/print?text=followed"],
+        ));
+        if let Ok(line) = received.recv_timeout(Duration::from_millis(500)) {
+            break line;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "geyser logs --follow exited"
+        );
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.ends_with(" followed"), "{line}");
+    assert!(!line.contains("trap"), "{line}");
+    let at = line.split_whitespace().next().unwrap();
+    chrono::DateTime::parse_from_rfc3339(at).unwrap_or_else(|e| panic!("{at}: {e}"));
+    let recent = stdout(&geyser(
+        &node,
+        &key,
+        &["logs", "probe", "--outcome", "trap"],
+    ));
+    let first = recent.lines().next().expect("the trap's lines");
+    chrono::DateTime::parse_from_rfc3339(first.split_whitespace().next().unwrap()).unwrap();
+    assert!(recent.contains("asked to trap"), "{recent}");
+    assert!(!recent.contains("followed"), "{recent}");
+}

@@ -2,6 +2,8 @@
 //! prints the server's JSON as is.
 
 use anyhow::{Context, Result, anyhow, bail};
+use eventsource_stream::Eventsource;
+use futures::StreamExt;
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use std::io::IsTerminal;
@@ -47,6 +49,15 @@ pub fn read_secret(key: &str) -> Result<String> {
         bail!("empty secret: nothing set");
     }
     Ok(value)
+}
+
+/// Which log lines `geyser logs` shows.
+#[derive(Debug, Clone, Default)]
+pub struct LogFilter {
+    pub limit: u32,
+    pub invocation: Option<String>,
+    pub outcome: Option<String>,
+    pub follow: bool,
 }
 
 pub struct Client {
@@ -456,24 +467,57 @@ impl Client {
         .await
     }
 
-    pub async fn logs(&self, name: &str, limit: u32) -> Result<()> {
+    /// `geyser logs`: the latest lines, then (`follow`) every new one as it is written, from
+    /// the live tail's server-sent events.
+    pub async fn logs(&self, name: &str, filter: &LogFilter) -> Result<()> {
+        let mut query: Vec<(&str, String)> = vec![("limit", filter.limit.to_string())];
+        if let Some(invocation) = &filter.invocation {
+            query.push(("invocation", invocation.clone()));
+        }
+        if let Some(outcome) = &filter.outcome {
+            query.push(("outcome", outcome.clone()));
+        }
+        if !filter.follow {
+            let request = self
+                .request(Method::GET, &format!("/v1/functions/{name}/logs"))?
+                .query(&query);
+            let value = self.send_json(request).await?;
+            if self.json {
+                return self.print_json(&value);
+            }
+            for line in value.as_array().into_iter().flatten() {
+                self.print_log_line(line);
+            }
+            return Ok(());
+        }
         let request = self
-            .request(Method::GET, &format!("/v1/functions/{name}/logs"))?
-            .query(&[("limit", limit)]);
-        let value = self.send_json(request).await?;
-        if self.json {
-            return self.print_json(&value);
+            .request(Method::GET, &format!("/v1/functions/{name}/logs/stream"))?
+            .header("accept", "text/event-stream")
+            .query(&query);
+        let mut events = self.send(request).await?.bytes_stream().eventsource();
+        while let Some(event) = events.next().await {
+            let event = event.context("the log stream broke off")?;
+            if event.event != "log" {
+                continue;
+            }
+            let line: Value = serde_json::from_str(&event.data).context("invalid log event")?;
+            if self.json {
+                println!("{}", serde_json::to_string(&line)?);
+            } else {
+                self.print_log_line(&line);
+            }
         }
-        for line in value.as_array().into_iter().flatten() {
-            println!(
-                "{} {:<6} {} {}",
-                line["at_ms"],
-                line["level"].as_str().unwrap_or(""),
-                line["invocation"].as_str().unwrap_or(""),
-                line["message"].as_str().unwrap_or("")
-            );
-        }
-        Ok(())
+        bail!("the server closed the log stream")
+    }
+
+    fn print_log_line(&self, line: &Value) {
+        println!(
+            "{} {:<6} {} {}",
+            line["at"].as_str().unwrap_or(""),
+            line["level"].as_str().unwrap_or(""),
+            line["invocation"].as_str().unwrap_or(""),
+            line["message"].as_str().unwrap_or("")
+        );
     }
 
     pub async fn bill(&self, month: Option<&str>, tenant: Option<&str>, csv: bool) -> Result<()> {

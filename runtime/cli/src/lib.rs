@@ -9,4 +9,4 @@ mod client;
 pub mod scaffold;
 
 pub use aliases::AliasChange;
-pub use client::{Client, read_secret};
+pub use client::{Client, LogFilter, read_secret};

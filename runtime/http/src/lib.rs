@@ -73,6 +73,8 @@ pub struct AppState {
     /// Seals the secrets a configuration change sets (the node key).
     pub secrets: Arc<dyn SecretBox>,
     pub config: Arc<EdgeConfig>,
+    /// Live log tails open on this node (bounded per tenant).
+    pub log_tails: Arc<logs::LogTails>,
 }
 
 /// Who may call an endpoint. Each route states it next to its handler, and the authorization
@@ -241,9 +243,21 @@ fn routes() -> Vec<Route> {
         ),
         route(
             "GET",
+            "/v1/functions/{name}/logs/stream",
+            Tenant,
+            get(logs::stream),
+        ),
+        route(
+            "GET",
             "/v1/functions/{name}/invocations",
             Tenant,
             get(invocations::recent),
+        ),
+        route(
+            "GET",
+            "/v1/functions/{name}/invocations/{id}",
+            Tenant,
+            get(invocations::show),
         ),
         route(
             "POST",

@@ -85,11 +85,22 @@ enum Command {
         #[arg(long, default_value = "live")]
         alias: String,
     },
-    /// Show a function's most recent log lines (stdout, stderr, logging calls).
+    /// Show a function's most recent log lines (stdout, stderr, logging calls); `--follow`
+    /// then streams every new line as it is written.
     Logs {
         name: String,
+        /// Lines shown first (with `--follow`: before the new ones).
         #[arg(long, default_value_t = 100)]
         limit: u32,
+        /// Keep streaming new lines until interrupted.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Only this invocation's lines.
+        #[arg(long)]
+        invocation: Option<String>,
+        /// Only lines of invocations that ended so: ok, error, timeout, trap, memory-limit, ….
+        #[arg(long)]
+        outcome: Option<String>,
     },
     /// Show or change a function's variables and allowed outbound hosts (each change is a
     /// new version with the same code).
@@ -427,7 +438,21 @@ pub async fn run(args: Args) -> Result<()> {
             let change = serde_json::json!({ "secrets": { key: value } });
             client()?.configure(&name, change).await
         }
-        Command::Logs { name, limit } => client()?.logs(&name, limit).await,
+        Command::Logs {
+            name,
+            limit,
+            follow,
+            invocation,
+            outcome,
+        } => {
+            let filter = geyser_cli::LogFilter {
+                limit,
+                invocation,
+                outcome,
+                follow,
+            };
+            client()?.logs(&name, &filter).await
+        }
         Command::Usage { tenant } => client()?.usage(tenant.as_deref()).await,
         Command::Bill { month, tenant, csv } => {
             client()?
