@@ -40,6 +40,8 @@ paths={
  "/healthz":{"get":op("Liveness","public",resp(200,"ok",{"type":"string"},"text/plain"),public=True)},
  "/metrics":{"get":op("Prometheus metrics of the whole node (every tenant)","admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**errors(401,403)})},
  "/ui":{"get":op("Dashboard page","public",resp(200,"HTML",{"type":"string"},"text/html"),public=True)},
+ "/ui/uplot.js":{"get":op("The dashboard's chart library (uPlot, vendored)","public",resp(200,"script",{"type":"string"},"text/javascript"),public=True)},
+ "/ui/uplot.css":{"get":op("The chart library's styles","public",resp(200,"stylesheet",{"type":"string"},"text/css"),public=True)},
  "/v1/openapi.json":{"get":op("This document","public",resp(200,"OpenAPI 3",obj),public=True)},
  "/v1/tenants":{
    "post":op("Create a tenant (returns its first key, once)","admin",{**resp(201,"created",ref("CreatedTenant")),**errors(400,401,403,409)},body=jbody({"type":"object","additionalProperties":False,"required":["name"],"properties":{"name":{"type":"string"}}})),

@@ -188,7 +188,12 @@ const READ_PAGE: &str = r##"(() => {
     tenants: rows("#tenants").map((tr) => ({
       tenant: tr.dataset.tenant, requests: num(tr, "requests"), cost: num(tr, "cost"),
     })),
-    charts: document.querySelectorAll("#charts svg").length,
+    charts: document.querySelectorAll("#charts figure.chart canvas").length,
+    drawn: Object.fromEntries([...document.querySelectorAll("#charts .charts")].map((grid) => [
+      grid.dataset.function,
+      Object.fromEntries([...grid.querySelectorAll("figure.chart")].map((c) => [c.dataset.kind, JSON.parse(c.dataset.series)])),
+    ])),
+    empty: (document.querySelector("#charts .empty") || {}).textContent || null,
   };
 })()"##;
 
@@ -286,7 +291,65 @@ async fn the_dashboard_shows_what_the_api_says() {
     assert_eq!(hello["function"], "hello");
     assert_eq!(hello["invocations_text"], "5");
     assert_eq!(shown["functions"][1]["errors"], 1);
-    assert_eq!(shown["charts"], 8, "four charts per function");
+    assert_eq!(shown["charts"], 6, "three uPlot charts per function");
+    assert!(shown["empty"].is_null(), "{shown}");
+    // Every point drawn is the API's: one per hour of the window (empty hours zero), ok and
+    // errors apart, the quantiles, and the cost summed per local day.
+    let from_ms = series["from_ms"].as_i64().unwrap();
+    let to_ms = series["to_ms"].as_i64().unwrap();
+    for f in functions {
+        let name = f["function"].as_str().unwrap();
+        let drawn = &shown["drawn"][name];
+        let xs = drawn["invocations"]["x"].as_array().unwrap();
+        assert_eq!(xs.len() as i64, (to_ms - from_ms) / 3_600_000, "{name}");
+        let mut drawn_total = 0;
+        for (i, x) in xs.iter().enumerate() {
+            let hour_ms = x.as_i64().unwrap() * 1000;
+            assert_eq!(hour_ms, from_ms + i as i64 * 3_600_000);
+            let point = f["points"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["hour_ms"] == hour_ms);
+            let ok = drawn["invocations"]["ok"][i].as_u64().unwrap();
+            let errors = drawn["invocations"]["errors"][i].as_u64().unwrap();
+            drawn_total += ok + errors;
+            match point {
+                Some(p) => {
+                    assert_eq!(errors, p["errors"].as_u64().unwrap(), "{name} {p}");
+                    assert_eq!(
+                        ok + errors,
+                        p["invocations"].as_u64().unwrap(),
+                        "{name} {p}"
+                    );
+                    assert!(
+                        same(&drawn["latency"]["p50"][i], &p["p50_ms"]),
+                        "{name} {p}"
+                    );
+                    assert!(
+                        same(&drawn["latency"]["p99"][i], &p["p99_ms"]),
+                        "{name} {p}"
+                    );
+                }
+                None => {
+                    assert_eq!((ok, errors), (0, 0), "{name} hour {hour_ms}");
+                    assert!(drawn["latency"]["p99"][i].is_null());
+                }
+            }
+        }
+        assert_eq!(drawn_total, f["invocations"].as_u64().unwrap(), "{name}");
+        let day_costs: f64 = drawn["cost"]["cost"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_f64().unwrap())
+            .sum();
+        assert!(
+            (day_costs - f["cost_usd"].as_f64().unwrap()).abs() <= 1e-12,
+            "{name}: {day_costs} {f}"
+        );
+    }
+    screenshot(&mut page, "tenant-dashboard").await;
 
     // The admin sees every tenant and can open this one.
     let other = api.create_tenant("dash-other").await;
@@ -323,4 +386,43 @@ async fn the_dashboard_shows_what_the_api_says() {
          && document.querySelectorAll('#functions tbody tr').length === 2",
     )
     .await;
+    screenshot(&mut page, "admin-dashboard").await;
+
+    // A tenant with no invocations sees that said, not an empty chart.
+    let idle = api.create_tenant("dash-idle").await;
+    page.eval("sessionStorage.clear(); true").await;
+    page.sign_in(&server.url, &idle.key).await;
+    page.until(
+        "the idle tenant's dashboard",
+        "document.body.dataset.loaded",
+    )
+    .await;
+    let idle_view = page.eval(READ_PAGE).await;
+    assert_eq!(idle_view["empty"], "no invocations yet", "{idle_view}");
+    assert_eq!(idle_view["charts"], 0);
+    screenshot(&mut page, "no-invocations").await;
+}
+
+/// Saves what the page shows as a PNG under the test output directory
+/// (`target/tmp/console-screenshots/`).
+async fn screenshot(page: &mut Page, name: &str) {
+    use base64::Engine;
+    // The whole page, not the first screenful of a small default window.
+    let height = page.eval("document.documentElement.scrollHeight").await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": 1200, "height": height.as_i64().unwrap_or(900).clamp(600, 4000),
+               "deviceScaleFactor": 1, "mobile": false}),
+    )
+    .await;
+    let shot = page
+        .call("Page.captureScreenshot", json!({"format": "png"}))
+        .await;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }

@@ -136,6 +136,8 @@ fn routes() -> Vec<Route> {
             get(system::tenant_metrics),
         ),
         route("GET", "/ui", Public, get(ui::page)),
+        route("GET", "/ui/uplot.js", Public, get(ui::uplot_js)),
+        route("GET", "/ui/uplot.css", Public, get(ui::uplot_css)),
         route("GET", "/v1/openapi.json", Public, get(system::openapi)),
         route("POST", "/v1/tenants", Admin, post(tenants::create)),
         route("GET", "/v1/tenants", Admin, get(tenants::list)),
