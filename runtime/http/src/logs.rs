@@ -60,7 +60,7 @@ impl From<StoredLogLine> for LogLineDto {
 
 fn rfc3339_ms(at_ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(at_ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .map(geyser_cron::rfc3339)
         .unwrap_or_default()
 }
 
@@ -178,28 +178,16 @@ pub async fn stream(
         .retry_after(5)
     })?;
     state.meter.flush().await;
+    // The tail starts after the newest line (of the filter); the `limit` latest are sent first.
+    let mut shown = std::collections::VecDeque::new();
     if query.after.is_none() {
-        // Where the tail starts: after the newest line, less the `limit` latest shown first.
-        query.limit = limit.unwrap_or(0).min(MAX_LIMIT);
-        let shown = if query.limit == 0 {
-            Vec::new()
-        } else {
-            state.store.query_logs(tenant.id, &name, &query).await?
-        };
-        let newest = LogQuery {
-            limit: 1,
-            ..query.clone()
-        };
-        let start = match shown.first() {
-            Some(first) => first.id - 1,
-            None => state
-                .store
-                .query_logs(tenant.id, &name, &newest)
-                .await?
-                .last()
-                .map_or(0, |l| l.id),
-        };
-        query.after = Some(start);
+        let shown_first = limit.unwrap_or(0).min(MAX_LIMIT);
+        query.limit = shown_first.max(1);
+        let latest = state.store.query_logs(tenant.id, &name, &query).await?;
+        query.after = Some(latest.last().map_or(0, |l| l.id));
+        if shown_first > 0 {
+            shown.extend(latest);
+        }
     }
     query.limit = TAIL_BATCH;
     let tail = Tail {
@@ -209,21 +197,15 @@ pub async fn stream(
         query,
         _slot: slot,
     };
-    let events = futures::stream::unfold(
-        (tail, std::collections::VecDeque::new(), true),
-        |(mut tail, mut ready, mut first)| async move {
-            loop {
-                if let Some(line) = ready.pop_front() {
-                    return Some((Ok(event(line)), (tail, ready, first)));
-                }
-                if !first {
-                    tokio::time::sleep(TAIL_POLL).await;
-                }
-                first = false;
-                ready.extend(tail.next_lines().await);
+    let events = futures::stream::unfold((tail, shown), |(mut tail, mut ready)| async move {
+        loop {
+            if let Some(line) = ready.pop_front() {
+                return Some((Ok(event(line)), (tail, ready)));
             }
-        },
-    );
+            tokio::time::sleep(TAIL_POLL).await;
+            ready.extend(tail.next_lines().await);
+        }
+    });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -21,7 +21,7 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse + 
         [
             (header::CONTENT_TYPE, content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            // Pinned by version in the path of the vendored copy; a new version is a new binary.
+            // The vendored copy changes only with a new binary: an hour's cache is safe enough.
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         body,
