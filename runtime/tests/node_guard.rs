@@ -136,12 +136,10 @@ fn memory_bombs_are_refused_within_the_node_budget() {
         // While they run: the committed total never passes the budget, `hog` never passes its
         // share, and the victim's hello answers every time.
         let mut watched = 0;
-        let mut highest = 0.0f64;
         while bombs.iter().any(|b| !b.is_finished()) {
             let page = metrics(&http, &base).await;
             let committed = sample(&page, "geyser_guest_memory_committed_bytes");
             assert!(committed <= (3072 * MIB) as f64, "committed {committed}");
-            highest = highest.max(committed);
             let quotas: Value = get_json(&http, format!("{base}/v1/quotas"), &hog).await;
             let held = quotas["used"]["node_memory_bytes"].as_u64().unwrap();
             assert!(held <= 1536 * MIB, "hog holds {held}: {quotas}");
@@ -156,10 +154,6 @@ fn memory_bombs_are_refused_within_the_node_budget() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(watched > 0);
-        assert!(
-            highest > (1024 * MIB) as f64,
-            "the bombs never held memory: {highest}"
-        );
 
         let mut ok = 0;
         for bomb in bombs {
@@ -181,6 +175,13 @@ fn memory_bombs_are_refused_within_the_node_budget() {
 
         let page = metrics(&http, &base).await;
         assert_eq!(sample(&page, "geyser_guest_memory_committed_bytes"), 0.0);
+        // The node's own high-water mark, not a sample that may fall between two bombs: several
+        // held their 400 MiB at once, and never more than the budget together.
+        let peak = sample(&page, "geyser_guest_memory_committed_peak_bytes");
+        assert!(
+            peak > (1024 * MIB) as f64 && peak <= (3072 * MIB) as f64,
+            "peak committed {peak}"
+        );
         let refused: f64 = ["node", "tenant_share", "high_water"]
             .iter()
             .map(|r| {

@@ -35,6 +35,8 @@ pub struct NodeMemory {
     budget: u64,
     high_water: u64,
     committed: AtomicU64,
+    /// The highest `committed` has been since the node started.
+    peak: AtomicU64,
     /// Committed bytes by tenant (entries at zero are removed).
     tenants: Mutex<HashMap<TenantId, u64>>,
     released: Notify,
@@ -62,6 +64,7 @@ impl NodeMemory {
             budget: budget_bytes,
             high_water: budget_bytes / 100 * u64::from(high_water_percent.min(100)),
             committed: AtomicU64::new(0),
+            peak: AtomicU64::new(0),
             tenants: Mutex::new(HashMap::new()),
             released: Notify::new(),
             refused_node: AtomicU64::new(0),
@@ -76,6 +79,11 @@ impl NodeMemory {
 
     pub fn committed_bytes(&self) -> u64 {
         self.committed.load(Ordering::Relaxed)
+    }
+
+    /// The most guest memory committed at once since the node started.
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak.load(Ordering::Relaxed)
     }
 
     /// Bytes a tenant's running guests hold now.
@@ -136,6 +144,7 @@ impl NodeMemory {
             return Err(MemoryShortage::Node);
         }
         self.committed.store(committed + bytes, Ordering::Relaxed);
+        self.peak.fetch_max(committed + bytes, Ordering::Relaxed);
         tenants.insert(tenant, held + bytes);
         Ok(())
     }
@@ -231,6 +240,7 @@ mod tests {
         node.release(a, 40 * MIB);
         assert_eq!(node.tenant_bytes(a), 0);
         assert_eq!(node.committed_bytes(), 50 * MIB);
+        assert_eq!(node.peak_bytes(), 90 * MIB, "the peak outlives the release");
         let counts = node.refusals();
         assert_eq!(counts[0], ("node", 1));
         assert_eq!(counts[1], ("tenant_share", 1));

@@ -49,6 +49,11 @@ impl MetricFamilies for Invoker {
                 memory.committed_bytes(),
             ),
             (
+                "geyser_guest_memory_committed_peak_bytes",
+                "The most linear memory running guests held at once since the node started.",
+                memory.peak_bytes(),
+            ),
+            (
                 "geyser_guest_memory_budget_bytes",
                 "The node's guest-memory budget (engine.node_memory_mb).",
                 memory.budget_bytes(),
