@@ -39,9 +39,8 @@ log_q=[p("limit",schema={"type":"integer","minimum":0}),p("invocation",desc="onl
 paths={
  "/healthz":{"get":op("Liveness","public",resp(200,"ok",{"type":"string"},"text/plain"),public=True)},
  "/metrics":{"get":op("Prometheus metrics of the whole node (every tenant)","admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**errors(401,403)})},
- "/ui":{"get":op("Dashboard page","public",resp(200,"HTML",{"type":"string"},"text/html"),public=True)},
- "/ui/uplot.js":{"get":op("The dashboard's chart library (uPlot, vendored)","public",resp(200,"script",{"type":"string"},"text/javascript"),public=True)},
- "/ui/uplot.css":{"get":op("The chart library's styles","public",resp(200,"stylesheet",{"type":"string"},"text/css"),public=True)},
+ "/ui":{"get":op("The console (dashboard, functions, logs, account, admin)","public",resp(200,"HTML",{"type":"string"},"text/html"),public=True)},
+ "/ui/{asset}":{"get":op("A file of the console: its modules (app.js, lib.js, overview.js, functions.js, logs.js, account.js, admin.js), console.css, and the vendored chart library (uplot.js, uplot.css)","public",{**resp(200,"script or stylesheet",{"type":"string"},"text/javascript"),**errors(404)},[p("asset","path")],public=True)},
  "/v1/openapi.json":{"get":op("This document","public",resp(200,"OpenAPI 3",obj),public=True)},
  "/v1/tenants":{
    "post":op("Create a tenant (returns its first key, once)","admin",{**resp(201,"created",ref("CreatedTenant")),**errors(400,401,403,409)},body=jbody({"type":"object","additionalProperties":False,"required":["name"],"properties":{"name":{"type":"string"}}})),

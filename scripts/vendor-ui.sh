@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Re-fetches the dashboard's vendored chart library from npm and checks it is byte for byte what
+# Re-fetches the console's vendored chart library from npm and checks it is byte for byte what
 # is committed in runtime/http/vendor/ (run after changing VERSION, then update the sums below
-# and the include_str! paths in runtime/http/src/ui.rs). The build never fetches anything.
+# and the include_str! paths in ASSETS of runtime/http/src/ui.rs). The build never fetches anything.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=1.6.32

@@ -38,6 +38,8 @@ pub struct VersionInfo {
     pub limits: FunctionLimits,
     pub config: FunctionConfig,
     pub created_at_ms: i64,
+    /// Size of the uploaded component.
+    pub size_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,8 +106,10 @@ impl VersionColumns {
 }
 
 const FUNCTION_ROWS: &str = "SELECT f.id, f.name, f.active_version, f.created_at_ms, \
-     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.cpu_limit_ms, v.public, v.config, v.created_at_ms AS version_created_at_ms \
+     v.version, v.sha256, v.kind, v.memory_mb, v.timeout_ms, v.cpu_limit_ms, v.public, v.config, v.created_at_ms AS version_created_at_ms, \
+     COALESCE(a.size_bytes, 0) AS size_bytes \
      FROM functions f JOIN function_versions v ON v.function_id = f.id \
+     LEFT JOIN artifacts a ON a.sha256 = v.sha256 \
      WHERE f.tenant_id = $1";
 
 /// One row of [`FUNCTION_ROWS`]: a function with one of its versions.
@@ -118,6 +122,7 @@ struct FunctionVersionRow {
     #[sqlx(flatten)]
     version: VersionColumns,
     version_created_at_ms: i64,
+    size_bytes: i64,
 }
 
 /// Folds rows ordered by (function name, version) into functions with their versions.
@@ -132,6 +137,7 @@ fn fold_functions(rows: Vec<FunctionVersionRow>) -> Result<Vec<FunctionInfo>> {
             limits: row.version.limits()?,
             config: row.version.config()?,
             created_at_ms: row.version_created_at_ms,
+            size_bytes: u64::try_from(row.size_bytes).unwrap_or(0),
         };
         match out.last_mut() {
             Some(last) if last.id == id => last.versions.push(version),

@@ -416,12 +416,32 @@ impl Store {
 
     /// `tenant`'s open queue depth (for `/v1/quotas`).
     pub async fn queue_depth(&self, tenant: TenantId) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) AS n FROM async_invocations WHERE tenant_id = $1 AND {OPEN}"
-        ))
-        .bind(tenant.0)
-        .fetch_one(&self.pool)
-        .await?;
+        self.open_count(tenant, None).await
+    }
+
+    /// The open queue depth of one of `tenant`'s functions.
+    pub async fn function_queue_depth(
+        &self,
+        tenant: TenantId,
+        function: &FunctionName,
+    ) -> Result<u64> {
+        self.open_count(tenant, Some(function)).await
+    }
+
+    async fn open_count(&self, tenant: TenantId, function: Option<&FunctionName>) -> Result<u64> {
+        let only = if function.is_some() {
+            " AND function_name = $2"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM async_invocations WHERE tenant_id = $1 AND {OPEN}{only}"
+        );
+        let mut query = sqlx::query_scalar(&sql).bind(tenant.0);
+        if let Some(function) = function {
+            query = query.bind(function.as_str());
+        }
+        let n: i64 = query.fetch_one(&self.pool).await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 

@@ -35,8 +35,7 @@ fn expected() -> BTreeMap<&'static str, [u16; 6]> {
         ("GET /metrics", [401, 401, 401, 403, 403, 200]),
         ("GET /v1/metrics", [401, 401, 401, 403, 200, 200]),
         ("GET /ui", [200, 200, 200, 200, 200, 200]),
-        ("GET /ui/uplot.js", [200, 200, 200, 200, 200, 200]),
-        ("GET /ui/uplot.css", [200, 200, 200, 200, 200, 200]),
+        ("GET /ui/{asset}", [200, 200, 200, 200, 200, 200]),
         ("GET /v1/openapi.json", [200, 200, 200, 200, 200, 200]),
         ("POST /v1/tenants", [401, 401, 401, 403, 403, 422]),
         ("GET /v1/tenants", [401, 401, 401, 403, 403, 200]),
@@ -236,6 +235,7 @@ fn request_for(method: &str, path: &str, access: Access, f: &Fixture) -> (Method
         .replace("{topic}", "nothing")
         .replace("{alias}", "live")
         .replace("{version}", "1")
+        .replace("{asset}", "app.js")
         .replace("{*rest}", &format!("{}/f/", f.own.name));
     if access == Access::TenantOrAdmin || path == "/v1/quotas" {
         concrete.push_str(&format!("?tenant={}", f.own.name));

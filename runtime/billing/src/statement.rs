@@ -174,6 +174,9 @@ pub struct Statement {
     pub total_usd: f64,
     /// The total had every invocation been billed for its memory limit.
     pub allocated_total_usd: f64,
+    /// The month's total if the rest of it goes at the pace so far (free tier applied to the
+    /// whole month's quantities); the total itself for a past month.
+    pub projected_total_usd: f64,
     pub budget: Option<BudgetStatus>,
     pub advice: Vec<Advice>,
     /// Per version of each function ([`version_lines`]; empty unless the caller adds them).
@@ -243,6 +246,12 @@ pub fn build(
     let total_usd = prices.month_cost(&billed);
     let allocated_total_usd = prices.month_cost(&allocated);
     let elapsed = month.elapsed_fraction(now_ms);
+    let pace = if elapsed > 0.0 { 1.0 / elapsed } else { 1.0 };
+    let projected_total_usd = prices.month_cost(&Quantities {
+        requests: billed.requests * pace,
+        gb_seconds: billed.gb_seconds * pace,
+        cpu_seconds: billed.cpu_seconds * pace,
+    });
     let mut advice: Vec<Advice> = Vec::new();
     for line in &lines {
         match advice.iter_mut().find(|a| a.function == line.function) {
@@ -278,6 +287,7 @@ pub fn build(
         free_tier_credit_usd,
         total_usd,
         allocated_total_usd,
+        projected_total_usd,
         budget: budget.map(|b| BudgetStatus::new(b, total_usd)),
         advice,
         versions: Vec::new(),
@@ -365,7 +375,10 @@ mod tests {
         let halfway = (month.start_ms() + month.end_ms()) / 2;
         let s = build(month, &rows, &prices(), None, cost * 1.5, halfway);
         assert!((s.advice[0].projected_monthly_usd - 2.0 * cost).abs() < 1e-6 * cost);
+        assert!((s.projected_total_usd - 2.0 * cost).abs() < 1e-6 * cost);
         assert!(s.advice[0].move_to_dedicated);
+        let past = build(month, &rows, &prices(), None, 1e9, month.end_ms() + 1);
+        assert!((past.projected_total_usd - past.total_usd).abs() < 1e-12);
         let s = build(month, &rows, &prices(), None, cost * 3.0, halfway);
         assert!(!s.advice[0].move_to_dedicated);
     }

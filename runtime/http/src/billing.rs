@@ -85,6 +85,8 @@ struct StatementDto {
     total_usd: f64,
     allocated_gb_seconds: f64,
     allocated_total_usd: f64,
+    /// The month's total at the pace so far (the total itself for a past month).
+    projected_total_usd: f64,
     budget: Option<BudgetDto>,
     advice: Vec<AdviceDto>,
     /// Per version of each function: what a canary cost next to its stable version.
@@ -160,6 +162,7 @@ fn statement_dto(tenant: &Tenant, s: &Statement) -> StatementDto {
         total_usd: s.total_usd,
         allocated_gb_seconds: s.allocated_gb_seconds,
         allocated_total_usd: s.allocated_total_usd,
+        projected_total_usd: s.projected_total_usd,
         budget: s.budget.as_ref().map(budget_dto),
         advice: s
             .advice

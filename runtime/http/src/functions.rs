@@ -46,6 +46,8 @@ pub struct VersionDto {
     version: i64,
     sha256: String,
     kind: String,
+    /// Size of the uploaded component.
+    size_bytes: u64,
     memory_mb: u32,
     timeout_ms: u64,
     /// CPU time one invocation may use; absent: only the timeout.
@@ -69,6 +71,9 @@ pub struct FunctionDto {
     cpu_limit_ms: Option<u64>,
     public: bool,
     versions: Vec<VersionDto>,
+    /// Asynchronous invocations of the function waiting or running (`GET` of one function only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    async_queued: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +88,7 @@ impl From<&VersionInfo> for VersionDto {
             version: v.version.0,
             sha256: v.hash.to_string(),
             kind: v.kind.to_text(),
+            size_bytes: v.size_bytes,
             memory_mb: v.limits.memory_mb,
             timeout_ms: v.limits.timeout_ms,
             cpu_limit_ms: v.limits.cpu_limit_ms,
@@ -105,6 +111,7 @@ fn function_dto(tenant: &Tenant, info: &FunctionInfo) -> FunctionDto {
         cpu_limit_ms: active.and_then(|l| l.cpu_limit_ms),
         public: active.is_some_and(|l| l.public),
         versions: info.versions.iter().map(VersionDto::from).collect(),
+        async_queued: None,
     }
 }
 
@@ -361,7 +368,11 @@ pub async fn show(
 ) -> Result<Json<FunctionDto>, ApiError> {
     let name = FunctionName::parse(&name)?;
     let info = state.store.function(tenant.id, &name).await?;
-    Ok(Json(function_dto(&tenant, &info)))
+    let queued = state.store.function_queue_depth(tenant.id, &name).await?;
+    Ok(Json(FunctionDto {
+        async_queued: Some(queued),
+        ..function_dto(&tenant, &info)
+    }))
 }
 
 /// `GET /v1/functions/{name}/versions/{version}/artifact`: the component a version runs, as

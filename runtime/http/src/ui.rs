@@ -1,39 +1,64 @@
-//! `GET /ui`: the dashboard, one page compiled into the binary (no build step), with its one
-//! library, uPlot (the charts), vendored at a pinned version (`runtime/http/vendor/`,
-//! `scripts/vendor-ui.sh`) and served by the node itself at `/ui/uplot.js` and `/ui/uplot.css`:
-//! the page makes no request anywhere else. It signs in with an API key held in the browser's session storage
-//! and reads the same API a client would: statement, usage series, tenants (admin).
+//! `GET /ui`: the console, compiled into the binary (no build step): `runtime/http/ui/` holds
+//! the page, its stylesheet and one ES module per page, and uPlot (the charts) is vendored at a
+//! pinned version (`runtime/http/vendor/`, `scripts/vendor-ui.sh`). Everything is served by the
+//! node itself under `/ui/`, and the CSP lets the page load nothing from anywhere else. It signs
+//! in with an API key held in the tab's session storage and reads the same API a client would.
 
+use crate::error::ApiError;
+use axum::extract::Path;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-const PAGE: &str = include_str!("ui.html");
-const UPLOT_JS: &str = include_str!("../vendor/uplot-1.6.32/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("../vendor/uplot-1.6.32/uPlot.min.css");
+const PAGE: &str = include_str!("../ui/index.html");
 
-/// What the page may load: scripts, styles and data from the node only.
-const CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline'; \
-     style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; \
-     form-action 'self'; frame-ancestors 'none'";
-
-fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse + use<> {
+/// Every file under `/ui/` by name, with its content type.
+const ASSETS: &[(&str, &str, &str)] = &[
     (
+        "uplot.js",
+        JS,
+        include_str!("../vendor/uplot-1.6.32/uPlot.iife.min.js"),
+    ),
+    (
+        "uplot.css",
+        CSS,
+        include_str!("../vendor/uplot-1.6.32/uPlot.min.css"),
+    ),
+    ("console.css", CSS, include_str!("../ui/console.css")),
+    ("app.js", JS, include_str!("../ui/app.js")),
+    ("lib.js", JS, include_str!("../ui/lib.js")),
+    ("overview.js", JS, include_str!("../ui/overview.js")),
+    ("functions.js", JS, include_str!("../ui/functions.js")),
+    ("logs.js", JS, include_str!("../ui/logs.js")),
+    ("account.js", JS, include_str!("../ui/account.js")),
+    ("admin.js", JS, include_str!("../ui/admin.js")),
+];
+
+const JS: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
+
+/// What the page may load: scripts, styles and data from the node only. (Inline styles are
+/// allowed for the chart library, which sizes its canvas with a `style` attribute; no inline
+/// script runs.)
+const CSP: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `GET /ui/{asset}`: one of [`ASSETS`]; 404 for any other name.
+pub async fn asset(Path(name): Path<String>) -> Result<impl IntoResponse, ApiError> {
+    let (_, content_type, body) = ASSETS
+        .iter()
+        .find(|(file, _, _)| *file == name)
+        .ok_or_else(|| ApiError::not_found(format!("no console file {name:?}")))?;
+    Ok((
         [
-            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_TYPE, *content_type),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-            // The vendored copy changes only with a new binary: an hour's cache is safe enough.
-            (header::CACHE_CONTROL, "public, max-age=3600"),
+            // The files change only with a new binary; `no-cache` makes the browser revalidate
+            // so a node upgrade is seen at once (the files are small and local).
+            (header::CACHE_CONTROL, "no-cache"),
         ],
-        body,
-    )
-}
-
-pub async fn uplot_js() -> impl IntoResponse {
-    asset("text/javascript; charset=utf-8", UPLOT_JS)
-}
-
-pub async fn uplot_css() -> impl IntoResponse {
-    asset("text/css; charset=utf-8", UPLOT_CSS)
+        *body,
+    ))
 }
 
 pub async fn page() -> impl IntoResponse {
