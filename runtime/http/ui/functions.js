@@ -3,7 +3,7 @@
 // a new version by upload, aliases and canary weights with their events and promote, cron
 // schedules with next fire times and runs, Kafka bindings with their lag, the async queue.
 "use strict";
-import { $, api, cell, el, fileBytes, fillRows, guarded, metricSum, parseMetrics, when } from "./lib.js";
+import { $, api, cell, duration, el, fileBytes, fillRows, guarded, metricSum, parseMetrics, when } from "./lib.js";
 
 const fnPath = (name) => "/v1/functions/" + encodeURIComponent(name);
 
@@ -203,7 +203,7 @@ export async function showOne([name]) {
     api(fnPath(name) + "/triggers/cron"),
     api(fnPath(name) + "/triggers/kafka"),
   ]);
-  $("#fn-async-settings").textContent = `waiting or running; ${settings.max_attempts} attempts within ${settings.max_age_ms} ms`;
+  $("#fn-async-settings").textContent = `waiting or running; ${settings.max_attempts} attempts within ${duration(settings.max_age_ms)}`;
   fillRows($("#aliases"), aliasRows(aliases.aliases));
   const events = (await Promise.all(aliases.aliases.map(async (a) => {
     const e = await api(fnPath(name) + "/aliases/" + encodeURIComponent(a.alias) + "/events");

@@ -79,13 +79,25 @@ export function cell(tr, text, cls, value) {
 export function fillRows(table, rows, empty) {
   const body = $("tbody", table);
   body.replaceChildren(...rows);
-  if (empty) empty.hidden = rows.length > 0;
+  if (empty) {
+    // The "none" line replaces the table instead of sitting under its bare header.
+    empty.hidden = rows.length > 0;
+    table.hidden = rows.length === 0;
+  }
 }
 
 export const usd = (n) => n.toFixed(6);
 export const ms = (n) => (n === null || n === undefined ? "–" : n.toFixed(3));
-/** A local date and time for epoch milliseconds. */
-export const when = (t) => (t === null || t === undefined ? "–" : new Date(t).toLocaleString());
+/** A local date and time for epoch milliseconds (0: never). */
+export const when = (t) => (t === null || t === undefined || t === 0 ? "–" : new Date(t).toLocaleString());
+
+/** A duration in milliseconds as the largest whole unit that fits: "6 h", "90 s", "250 ms". */
+export function duration(t) {
+  for (const [unit, size] of [["d", 86400000], ["h", 3600000], ["min", 60000], ["s", 1000]]) {
+    if (t >= size && t % size === 0) return `${t / size} ${unit}`;
+  }
+  return `${t} ms`;
+}
 
 /** A message in the page's live status line. */
 export function notice(text, failed = false) {

@@ -153,6 +153,7 @@ async function startTail(name) {
         if (body.querySelector(`tr[data-id="${line.id}"]`)) return;
         body.appendChild(lineRow(name, line));
         $("#logs-empty").hidden = true;
+        $("#log-lines").hidden = false;
         body.lastElementChild.scrollIntoView({ block: "nearest" });
       });
     } catch (err) {
