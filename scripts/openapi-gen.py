@@ -38,6 +38,7 @@ A401=errors(400,401,403,404)
 log_q=[p("limit",schema={"type":"integer","minimum":0}),p("invocation",desc="only this invocation's lines"),p("outcome",schema={"type":"string","enum":["ok","error","timeout","memory-limit","trap","rejected","cancelled","cpu-limit"]}),p("after",schema={"type":"integer"},desc="a line's id: the lines after it, oldest first")]
 paths={
  "/healthz":{"get":op("Liveness","public",resp(200,"ok",{"type":"string"},"text/plain"),public=True)},
+ "/readyz":{"get":op("Readiness for a load balancer: 200 when the database answers, the compiled-artifact cache can be written and (if configured) a Kafka broker answers; 503 otherwise and while draining after SIGTERM","public",{**resp(200,"ready",ref("Readiness")),**resp(503,"not ready (the checks say why) or draining",ref("Readiness"))},public=True)},
  "/metrics":{"get":op("Prometheus metrics of the whole node (every tenant)","admin",{**resp(200,"text exposition",{"type":"string"},"text/plain"),**errors(401,403)})},
  "/ui":{"get":op("The console (dashboard, functions, logs, account, admin)","public",resp(200,"HTML",{"type":"string"},"text/html"),public=True)},
  "/ui/{asset}":{"get":op("A file of the console: its modules (app.js, lib.js, overview.js, functions.js, logs.js, account.js, admin.js), console.css, and the vendored chart library (uplot.js, uplot.css)","public",{**resp(200,"script or stylesheet",{"type":"string"},"text/javascript"),**errors(404)},[p("asset","path")],public=True)},
@@ -118,6 +119,7 @@ schemas={
    "allowed_outbound_hosts":{"type":"array","maxItems":32,"items":{"type":"string","description":"scheme://host[:port], host may start with *."}}}},
  "Config":{"type":"object","properties":{"variables":{"type":"object","additionalProperties":{"type":"string"}},"secrets":{"type":"array","items":{"type":"string"}},"allowed_outbound_hosts":{"type":"array","items":{"type":"string"}}}},
  "Configured":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"config":ref("Config")}},
+ "Readiness":{"type":"object","properties":{"ready":{"type":"boolean"},"draining":{"type":"boolean"},"checks":{"type":"object","properties":{"database":{"type":"string"},"artifact_cache":{"type":"string"},"kafka":{"type":"string"}}}}},
  "Function":obj,"Deployed":{"type":"object","properties":{"name":{"type":"string"},"version":{"type":"integer"},"sha256":{"type":"string"},"kind":{"type":"string"},"live":{"type":"boolean"},"url":{"type":"string"}}},
  "Canary":{"type":"object","additionalProperties":False,"required":["version","weight"],"properties":{
    "version":{"type":"integer","minimum":1},"weight":{"type":"number","minimum":0,"maximum":1},

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
 # guest components built from source, the dashboard in headless Chromium (installed from
-# Debian on first use), the Kafka trigger against a real broker (started here,
+# Debian on first use), a 3-node cluster behind HAProxy (scripts/cluster-up.sh), the Kafka trigger against a real broker (started here,
 # installed on first use by scripts/kafka-up.sh), and the CLI tests of the `geyser` binary.
 # This is the test command of README.md, and what .ci/run runs. Extra arguments go to
 # `cargo test`. The last line sums every test binary's result.
@@ -10,10 +10,14 @@ cd "$(dirname "$0")/.."
 
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 scripts/postgres-up.sh
-# The dashboard test drives Debian's headless Chromium.
-if ! command -v chromium >/dev/null 2>&1; then
+# The dashboard test drives Debian's headless Chromium; the cluster test runs nodes behind
+# Debian's HAProxy.
+missing=""
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
+if [ -n "$missing" ]; then
     sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null
+    $sudo_cmd apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq $missing >/dev/null
 fi
 kafka_state=${KAFKA_STATE_DIR:-target/kafka}
 started_kafka=0

@@ -40,4 +40,31 @@ pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
 #[async_trait::async_trait]
 pub trait ArtifactSource: Send + Sync {
     async fn artifact_bytes(&self, hash: &ArtifactHash) -> Result<Vec<u8>, SourceError>;
+
+    /// The compiled form another node stored for `engine` (a compatibility key: nodes with a
+    /// different wasmtime configuration compile for themselves); `None` when there is none or
+    /// the source does not share compiled code.
+    async fn compiled(
+        &self,
+        _engine: &str,
+        _hash: &ArtifactHash,
+    ) -> Result<Option<Vec<u8>>, SourceError> {
+        Ok(None)
+    }
+
+    /// Whether [`ArtifactSource::store_compiled`] keeps anything (reading a compiled form to
+    /// offer it is skipped otherwise).
+    fn shares_compiled(&self) -> bool {
+        false
+    }
+
+    /// Keeps a compiled form for the other nodes (a source that does not share: nothing).
+    async fn store_compiled(
+        &self,
+        _engine: &str,
+        _hash: &ArtifactHash,
+        _bytes: &[u8],
+    ) -> Result<(), SourceError> {
+        Ok(())
+    }
 }

@@ -24,4 +24,6 @@ pub trait EventBusControl: Send + Sync {
     async fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<(), String>;
     /// A topic binding changed through this node: reconcile the consumers now.
     fn bindings_changed(&self);
+    /// Whether the brokers answer now (for readiness); the error says why not.
+    async fn reachable(&self) -> Result<(), String>;
 }

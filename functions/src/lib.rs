@@ -11,6 +11,7 @@
 mod artifacts;
 mod budgets;
 mod catalog;
+mod changes;
 mod kafka;
 mod keys;
 mod kv;
@@ -28,6 +29,7 @@ mod usage;
 
 pub use budgets::{Budget, BudgetPolicy};
 pub use catalog::{DeployRequest, Deployed, FunctionInfo, VersionInfo};
+pub use changes::{CHANNEL as CHANGES_CHANNEL, Change, ChangeListener};
 pub use geyser_core::{
     ActiveFunction, AliasName, AliasSpec, ArtifactHash, ArtifactSource, ConfigName, FunctionConfig,
     FunctionId, FunctionKind, FunctionLimits, FunctionName, HOUR_MS, Handlers, InvalidName,

@@ -67,4 +67,9 @@ impl RouteCache {
         let prefix = format!("{tenant}/");
         self.cache.invalidate_where(|key| key.starts_with(&prefix));
     }
+
+    /// Forgets every route (changes may have been missed).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_where(|_| true);
+    }
 }

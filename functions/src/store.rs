@@ -30,6 +30,8 @@ impl Backend {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// The database URL (PostgreSQL only): change listeners open their own connection.
+    listen_url: Option<ListenUrl>,
     /// SQLite has one writer at a time; write transactions of this process queue here instead
     /// of in SQLite's busy handler, which sleeps in steps of milliseconds.
     write_gate: Arc<tokio::sync::Mutex<()>>,
@@ -97,6 +99,7 @@ impl Store {
         let store = Store {
             pool,
             backend,
+            listen_url: (backend == Backend::Postgres).then(|| ListenUrl(Arc::from(url))),
             write_gate: Arc::default(),
         };
         store.migrate().await?;
@@ -121,6 +124,10 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    pub(crate) fn url_for_listening(&self) -> Option<&str> {
+        self.listen_url.as_ref().map(|u| &*u.0)
     }
 
     /// "sqlite" or "postgres", for logs.
@@ -151,9 +158,25 @@ impl Store {
         })
     }
 
+    /// One round trip to the database (for readiness).
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Waits for in-flight queries and closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The database URL, printed without its password.
+#[derive(Clone)]
+struct ListenUrl(Arc<str>);
+
+impl std::fmt::Debug for ListenUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
     }
 }
 

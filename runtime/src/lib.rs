@@ -25,6 +25,7 @@
 
 mod admission;
 pub mod config;
+mod coordination;
 mod observe;
 pub mod server;
 

@@ -51,9 +51,22 @@ pub async fn serve_with_clock(
     shutdown: impl Future<Output = ()> + Send + 'static,
     clock: Arc<dyn Clock>,
 ) -> Result<(), Error> {
-    let node = Node::start(config, admin_key, clock).await?;
+    let node = starting(&listener, Node::start(config, admin_key, clock)).await?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = node.state.store.backend_name(), "geyser listening");
+    let readiness = node.state.readiness.clone();
+    let drain = node.timeouts.drain;
+    let shutdown = async move {
+        shutdown.await;
+        if !drain.is_zero() {
+            readiness.drain();
+            tracing::info!(
+                drain_ms = drain.as_millis() as u64,
+                "draining: /readyz answers 503"
+            );
+            tokio::time::sleep(drain).await;
+        }
+    };
     geyser_http::serve(
         listener,
         node.router(),
@@ -66,11 +79,32 @@ pub async fn serve_with_clock(
     Ok(())
 }
 
+/// While the node starts, what reaches `listener` is answered at once — `/healthz` 200
+/// `starting`, anything else 503 — so a load balancer's readiness check sees a node that is
+/// not ready yet instead of a connection that hangs. Returns what `start` returned.
+async fn starting<T>(
+    listener: &TcpListener,
+    start: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::pin!(start);
+    loop {
+        tokio::select! {
+            node = &mut start => return node,
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(geyser_http::answer_starting(stream));
+                }
+            }
+        }
+    }
+}
+
 /// The HTTP server's timeouts, from `[http]`.
 struct Timeouts {
     header_read: Duration,
     body_idle: Duration,
     shutdown_grace: Duration,
+    drain: Duration,
 }
 
 /// A node wired and running its background loops (cron passes, Kafka consumers, eviction,
@@ -83,7 +117,7 @@ pub struct Node {
     scheduler: tokio::task::JoinHandle<()>,
     kafka_stop: tokio_util::sync::CancellationToken,
     kafka_supervisor: Option<tokio::task::JoinHandle<()>>,
-    loops: [tokio::task::JoinHandle<()>; 4],
+    loops: [tokio::task::JoinHandle<()>; 5],
     queue_workers: geyser_queue::QueueWorkers,
     writer: tokio::task::JoinHandle<()>,
     otlp: Option<Arc<SpanExport>>,
@@ -135,13 +169,17 @@ impl Node {
             None => None,
         };
         let tasks = TaskTracker::new();
-        let publisher = match &config.kafka.brokers {
-            Some(brokers) => Some(
+        let kafka_connection = config
+            .kafka
+            .connection(|variable| std::env::var(variable).ok())
+            .map_err(Error::Kafka)?;
+        let publisher = match &kafka_connection {
+            Some(connection) => Some(
                 Publisher::new(
-                    brokers,
+                    connection,
                     Duration::from_millis(config.kafka.publish_timeout_ms),
                 )
-                .map_err(|e| Error::Kafka(e.to_string()))?,
+                .map_err(|e| Error::Kafka(format!("kafka.properties: {e}")))?,
             ),
             None => None,
         };
@@ -228,7 +266,7 @@ impl Node {
             quotas: quotas.clone(),
             publisher,
             settings: ConsumerSettings {
-                brokers: config.kafka.brokers.clone().unwrap_or_default(),
+                connection: kafka_connection.clone().unwrap_or_default(),
                 partition_buffer: config.kafka.partition_buffer,
                 partition_buffer_bytes: config.kafka.partition_buffer_bytes,
                 unordered_concurrency: config.kafka.unordered_concurrency,
@@ -269,7 +307,17 @@ impl Node {
             header_read: Duration::from_millis(config.http.header_read_timeout_ms),
             body_idle: Duration::from_millis(config.http.body_idle_timeout_ms),
             shutdown_grace: Duration::from_millis(config.http.shutdown_grace_ms),
+            drain: Duration::from_millis(config.http.drain_ms),
         };
+        let bus = kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>);
+        let changes = geyser_http::ChangeTargets {
+            store: store.clone(),
+            routes: routes.clone(),
+            quotas: quotas.clone(),
+            budgets: budgets.clone(),
+            bus: bus.clone(),
+        };
+        let change_listener = tokio::spawn(crate::coordination::follow_changes(changes.clone()));
         let state = AppState {
             store: store.clone(),
             invoker,
@@ -278,7 +326,7 @@ impl Node {
             budgets,
             quotas,
             cron,
-            bus: kafka.map(|trigger| Arc::new(trigger) as Arc<dyn EventBusControl>),
+            bus,
             metrics: Arc::new(families),
             admin_key: Arc::new(admin_key),
             canaries,
@@ -290,6 +338,8 @@ impl Node {
                 billing: config.billing.clone(),
             }),
             log_tails: Default::default(),
+            readiness: Default::default(),
+            changes,
         };
         Ok(Node {
             state,
@@ -298,7 +348,13 @@ impl Node {
             scheduler,
             kafka_stop,
             kafka_supervisor,
-            loops: [evictor, pruner, quota_refresher, log_trimmer],
+            loops: [
+                evictor,
+                pruner,
+                quota_refresher,
+                log_trimmer,
+                change_listener,
+            ],
             queue_workers,
             writer,
             otlp,

@@ -32,6 +32,7 @@ const COLUMNS: [&str; 6] = ["none", "malformed", "revoked", "other", "own", "adm
 fn expected() -> BTreeMap<&'static str, [u16; 6]> {
     BTreeMap::from([
         ("GET /healthz", [200, 200, 200, 200, 200, 200]),
+        ("GET /readyz", [200, 200, 200, 200, 200, 200]),
         ("GET /metrics", [401, 401, 401, 403, 403, 200]),
         ("GET /v1/metrics", [401, 401, 401, 403, 200, 200]),
         ("GET /ui", [200, 200, 200, 200, 200, 200]),

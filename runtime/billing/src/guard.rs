@@ -157,6 +157,11 @@ impl BudgetGuard {
     pub fn forget(&self, tenant: TenantId) {
         self.known.invalidate(&tenant);
     }
+
+    /// Forgets every tenant's budget (changes may have been missed).
+    pub fn forget_all(&self) {
+        self.known.invalidate_where(|_| true);
+    }
 }
 
 impl geyser_core::MetricFamilies for BudgetGuard {

@@ -10,31 +10,60 @@ use wasmtime::component::Component;
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
     dir: PathBuf,
+    /// The engine's compatibility key (the directory's name): compiled code is shared only
+    /// between nodes with the same one.
+    key: String,
 }
 
 impl ArtifactCache {
     pub fn open(root: &Path, engine: &Engine) -> std::io::Result<Self> {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let dir = root.join(format!("{:016x}", hasher.finish()));
+        let key = format!("{:016x}", hasher.finish());
+        let dir = root.join(&key);
         std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir })
+        Ok(Self { dir, key })
+    }
+
+    /// Whether the cache can be written now (a full or read-only disk cannot): a probe file is
+    /// written and removed.
+    pub fn check(&self) -> std::io::Result<()> {
+        let probe = self.dir.join(format!(".ready-{}", std::process::id()));
+        std::fs::write(&probe, b"ok")?;
+        match std::fs::remove_file(&probe) {
+            // Another check of this process removed it first.
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
     }
 
     fn path(&self, hash: &ArtifactHash) -> PathBuf {
         self.dir.join(format!("{hash}.cwasm"))
     }
 
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Writes the compiled form atomically (temp file + rename), so a crash never leaves a
     /// truncated artifact that a later load would trust.
     pub fn store(&self, hash: &ArtifactHash, component: &Component) -> wasmtime::Result<()> {
-        let bytes = component.serialize()?;
+        self.store_bytes(hash, &component.serialize()?)?;
+        Ok(())
+    }
+
+    /// [`ArtifactCache::store`] of a serialized form (one another node compiled).
+    pub fn store_bytes(&self, hash: &ArtifactHash, bytes: &[u8]) -> std::io::Result<()> {
         let tmp = self
             .dir
             .join(format!("{hash}.{}.tmp", uuid::Uuid::now_v7()));
-        std::fs::write(&tmp, &bytes)?;
-        std::fs::rename(&tmp, self.path(hash))?;
-        Ok(())
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, self.path(hash))
+    }
+
+    /// The serialized form on disk, to offer to the other nodes.
+    pub fn bytes(&self, hash: &ArtifactHash) -> Option<Vec<u8>> {
+        std::fs::read(self.path(hash)).ok()
     }
 
     /// The compiled component, if this node has it. A file the engine refuses (stale or

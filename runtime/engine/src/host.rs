@@ -141,6 +141,11 @@ impl Host {
         })
     }
 
+    /// Whether the compiled-artifact cache can be written (for readiness).
+    pub fn cache_ready(&self) -> std::io::Result<()> {
+        self.cache.check()
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -237,7 +242,11 @@ impl Host {
             );
             return linked;
         }
-        // Not on this node yet (deployed through another node, or the cache was cleared).
+        // Not on this node yet (deployed through another node, or the cache was cleared): the
+        // compiled form another node shared, else compile it here (and share it).
+        if let Some(pre) = self.load_shared(hash, source).await {
+            return pre.map_err(component_error);
+        }
         let bytes = Arc::new(
             source
                 .artifact_bytes(hash)
@@ -251,7 +260,55 @@ impl Host {
             PrepareError::Refused(refusal) => LoadError::Join(refusal.to_string()),
         })?;
         debug_assert_eq!(&stored_hash, hash);
+        self.share(hash, source).await;
         Ok(pre)
+    }
+
+    /// The compiled form of `hash` another node stored in `source`, written to this node's disk
+    /// cache and loaded from there; `None` when there is none (or it is unusable here).
+    async fn load_shared(
+        &self,
+        hash: &ArtifactHash,
+        source: &dyn ArtifactSource,
+    ) -> Option<Result<Prepared, ComponentError>> {
+        let started = std::time::Instant::now();
+        let bytes = match source.compiled(self.cache.key(), hash).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return None,
+            Err(err) => {
+                tracing::warn!(artifact = %hash, error = %err, "reading the shared compiled artifact failed; compiling");
+                return None;
+            }
+        };
+        let fetched = started.elapsed();
+        if let Err(err) = self.cache.store_bytes(hash, &bytes) {
+            tracing::warn!(artifact = %hash, error = %err, "cannot cache the shared compiled artifact; compiling");
+            return None;
+        }
+        // `ArtifactCache::load` checks the engine's header and discards a form it refuses.
+        let component = self.cache.load(&self.engine, hash)?;
+        tracing::info!(
+            artifact = %hash,
+            bytes = bytes.len(),
+            fetch_us = fetched.as_micros(),
+            load_us = (started.elapsed() - fetched).as_micros(),
+            "loaded the compiled artifact another node shared"
+        );
+        Some(link(&self.linker, &component))
+    }
+
+    /// Offers this node's compiled form of `hash` to the other nodes (a failure is logged:
+    /// they compile for themselves).
+    pub async fn share(&self, hash: &ArtifactHash, source: &dyn ArtifactSource) {
+        if !source.shares_compiled() {
+            return;
+        }
+        let Some(bytes) = self.cache.bytes(hash) else {
+            return;
+        };
+        if let Err(err) = source.store_compiled(self.cache.key(), hash, &bytes).await {
+            tracing::warn!(artifact = %hash, error = %err, "sharing the compiled artifact failed");
+        }
     }
 
     /// Waits for a free instance slot, at most the configured queue timeout; `None` at once

@@ -10,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use geyser_core::{AliasName, AliasSpec, Canary};
+use geyser_functions::Change;
 use geyser_functions::{AliasEvent, AliasInfo, FunctionName, Tenant};
 use serde::Serialize;
 
@@ -135,7 +136,13 @@ pub async fn put(
         .store
         .put_alias(tenant.id, &name, &alias, spec)
         .await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, version = info.spec.version,
         canary = ?info.spec.canary.as_ref().map(|c| (c.version, c.weight)), "alias set");
     Ok(Json(info.into()))
@@ -148,7 +155,13 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let (name, alias) = names(&name, &alias)?;
     state.store.delete_alias(tenant.id, &name, &alias).await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, "alias removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -161,7 +174,13 @@ pub async fn promote(
 ) -> Result<Json<AliasDto>, ApiError> {
     let (name, alias) = names(&name, &alias)?;
     let info = state.store.promote(tenant.id, &name, &alias).await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, version = info.spec.version, "canary promoted");
     Ok(Json(info.into()))
 }

@@ -11,6 +11,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use geyser_billing::{self as billing, BudgetState, Month, PriceTable, Quantities, Statement};
+use geyser_functions::Change;
 use geyser_functions::{Budget, BudgetPolicy, HOUR_MS, Tenant, hour_of, latency, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -376,7 +377,10 @@ pub async fn put_budget(
         policy,
     };
     state.store.set_budget(tenant.id, budget).await?;
-    state.budgets.forget(tenant.id);
+    state
+        .changes
+        .changed(Change::Budget { tenant: tenant.id })
+        .await;
     state.meter.flush().await;
     let spent = billing::month_to_date_usd(&state.store, &prices(&state), tenant.id).await?;
     Ok(Json(budget_dto(&billing::BudgetStatus::new(budget, spent))))
@@ -392,7 +396,10 @@ pub async fn delete_budget(
         .target(&state, params.tenant.as_deref(), "budget")
         .await?;
     let removed = state.store.delete_budget(tenant.id).await?;
-    state.budgets.forget(tenant.id);
+    state
+        .changes
+        .changed(Change::Budget { tenant: tenant.id })
+        .await;
     if removed {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -20,6 +20,10 @@ pub struct HttpConfig {
     /// On SIGTERM: how long running invocations (and streaming bodies) may take to finish
     /// after the node stopped accepting connections.
     pub shutdown_grace_ms: u64,
+    /// On SIGTERM, first: how long the node keeps serving with `/readyz` at 503 `draining`,
+    /// so a load balancer's health check takes it out before it stops accepting (at least
+    /// the balancer's check interval × its fall count). 0: stop accepting at once.
+    pub drain_ms: u64,
 }
 
 impl Default for HttpConfig {
@@ -31,6 +35,7 @@ impl Default for HttpConfig {
             header_read_timeout_ms: 30_000,
             body_idle_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
+            drain_ms: 0,
         }
     }
 }

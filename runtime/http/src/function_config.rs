@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use geyser_core::{
     ConfigName, FunctionConfig, InvalidConfig, OutboundHost, SecretBox, check_value,
 };
+use geyser_functions::Change;
 use geyser_functions::FunctionName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -161,7 +162,13 @@ pub async fn set(
             Ok(apply(current, change, &*secrets))
         })
         .await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, "function configured");
     Ok((
         StatusCode::CREATED,

@@ -12,6 +12,7 @@ use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use geyser_engine::{CompileRefusal, PrepareError};
+use geyser_functions::Change;
 use geyser_functions::{
     ActiveFunction, DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version,
     VersionInfo,
@@ -336,7 +337,15 @@ pub async fn deploy(
         })
         .await?;
     state.invoker.host().install(&hash, pre);
-    state.routes.invalidate(&tenant.name, &name);
+    // On PostgreSQL the other nodes load this compiled form instead of compiling it.
+    state.invoker.host().share(&hash, &state.store).await;
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
     Ok((
         StatusCode::CREATED,
@@ -415,7 +424,13 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let name = FunctionName::parse(&name)?;
     state.store.delete_function(tenant.id, &name).await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -432,7 +447,13 @@ pub async fn rollback(
         .store
         .rollback(tenant.id, &name, Version(body.version))
         .await?;
-    state.routes.invalidate(&tenant.name, &name);
+    state
+        .changes
+        .changed(Change::Function {
+            tenant: tenant.name.clone(),
+            function: name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, function = %name, version = body.version, "function rolled back");
     let info = state.store.function(tenant.id, &name).await?;
     Ok(Json(function_dto(&tenant, &info)))

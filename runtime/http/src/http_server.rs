@@ -68,3 +68,30 @@ pub async fn serve(
     drop(listener);
     graceful.shutdown().await;
 }
+
+/// Answers one connection made while the node is still starting: every request gets 503
+/// `starting` (with `Retry-After`), and the connection closes after it, so the client's next
+/// request reaches the started node.
+pub async fn answer_starting(stream: tokio::net::TcpStream) {
+    let app: Router = Router::new().fallback(|| async {
+        crate::ApiError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "starting",
+            "the node is starting",
+        )
+        .retry_after(1)
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .keep_alive(false)
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(5));
+    let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
+    if tokio::time::timeout(Duration::from_secs(10), connection)
+        .await
+        .is_err()
+    {
+        tracing::debug!("a connection made while starting was cut");
+    }
+}

@@ -10,6 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use geyser_core::topics::{self, TopicError};
+use geyser_functions::Change;
 use geyser_functions::{FunctionKind, FunctionName, KafkaBinding, NewKafkaBinding, StartFrom};
 use serde::{Deserialize, Serialize};
 
@@ -140,7 +141,7 @@ pub async fn put(
             alias: &alias,
         })
         .await?;
-    bus.bindings_changed();
+    state.changes.changed(Change::KafkaBindings).await;
     tracing::info!(tenant = %tenant.name, function = %function.name, topic = %stored.topic, "Kafka trigger set");
     Ok((StatusCode::CREATED, Json(KafkaDto::from(&stored))))
 }
@@ -166,9 +167,7 @@ pub async fn delete(
         .delete_kafka_binding(tenant.id, &function, &topic)
         .await?
     {
-        if let Some(bus) = &state.bus {
-            bus.bindings_changed();
-        }
+        state.changes.changed(Change::KafkaBindings).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(format!(

@@ -6,6 +6,7 @@
 mod aliases;
 mod auth;
 mod billing;
+mod changes;
 mod config;
 mod cron;
 mod error;
@@ -20,6 +21,7 @@ mod keys;
 mod logs;
 mod queued;
 mod quotas;
+mod readiness;
 mod system;
 mod tenants;
 mod ui;
@@ -35,9 +37,11 @@ use geyser_telemetry::Meter;
 use std::sync::Arc;
 
 pub use axum::Router;
+pub use changes::ChangeTargets;
 pub use config::HttpConfig;
 pub use error::ApiError;
-pub use http_server::serve;
+pub use http_server::{answer_starting, serve};
+pub use readiness::Readiness;
 
 /// What the edge reads of the node's configuration.
 #[derive(Debug, Clone, Default)]
@@ -75,6 +79,10 @@ pub struct AppState {
     pub config: Arc<EdgeConfig>,
     /// Live log tails open on this node (bounded per tenant).
     pub log_tails: Arc<logs::LogTails>,
+    /// Whether the node is draining (`/readyz`).
+    pub readiness: Arc<Readiness>,
+    /// Applies a change here and announces it to the other nodes.
+    pub changes: ChangeTargets,
 }
 
 /// Who may call an endpoint. Each route states it next to its handler, and the authorization
@@ -128,6 +136,7 @@ fn routes() -> Vec<Route> {
     use axum::routing::delete;
     vec![
         route("GET", "/healthz", Public, get(system::healthz)),
+        route("GET", "/readyz", Public, get(readiness::readyz)),
         route("GET", "/metrics", Admin, get(system::metrics)),
         route(
             "GET",

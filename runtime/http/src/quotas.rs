@@ -7,6 +7,7 @@ use super::error::{ApiError, rejection};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Query, State};
+use geyser_functions::Change;
 use geyser_functions::{QuotaOverrides, Tenant, TenantName};
 use geyser_quotas::Quotas;
 use serde::Serialize;
@@ -121,6 +122,7 @@ pub async fn set(
         .set_quota_overrides(tenant.id, &overrides)
         .await?;
     state.quotas.set_overrides(tenant.id, overrides);
+    state.changes.changed(Change::Quotas).await;
     tracing::info!(tenant = %tenant.name, "quotas changed");
     Ok(Json(report(&state, &tenant).await?))
 }

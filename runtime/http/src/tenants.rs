@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use geyser_functions::Change;
 use geyser_functions::TenantName;
 use serde::{Deserialize, Serialize};
 
@@ -95,8 +96,13 @@ async fn set_disabled(
 ) -> Result<Json<TenantDto>, ApiError> {
     let name = TenantName::parse(&name)?;
     let tenant = state.store.set_tenant_disabled(&name, disabled).await?;
-    // Routes cached on this node carry the old flag; other nodes see it within their TTL.
-    state.routes.invalidate_tenant(&tenant.name);
+    // Routes cached on every node carry the old flag.
+    state
+        .changes
+        .changed(Change::Tenant {
+            tenant: tenant.name.clone(),
+        })
+        .await;
     tracing::info!(tenant = %tenant.name, disabled, "tenant access changed");
     Ok(Json(tenant.into()))
 }

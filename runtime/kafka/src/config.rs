@@ -1,6 +1,9 @@
-//! `[kafka]`: brokers and the consumer/producer settings of the Kafka trigger.
+//! `[kafka]`: brokers, the client properties (SASL, TLS) and the consumer/producer settings of
+//! the Kafka trigger.
 
+use rdkafka::ClientConfig;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// The Kafka trigger and `publish`.
 #[derive(Debug, Clone, Deserialize)]
@@ -24,6 +27,95 @@ pub struct KafkaConfig {
     pub processed_retention_ms: u64,
     /// How long `publish` waits for the broker's acknowledgement.
     pub publish_timeout_ms: u64,
+    /// librdkafka settings given to every consumer, producer and admin client, e.g.
+    /// `"security.protocol" = "SASL_SSL"`, `"sasl.mechanisms" = "SCRAM-SHA-512"`,
+    /// `"ssl.ca.location" = "/etc/geyser/ca.pem"`. A name or value librdkafka does not know
+    /// stops the node at start with its message.
+    pub properties: BTreeMap<String, String>,
+    /// Settings whose value is read from an environment variable (`"sasl.password" =
+    /// "KAFKA_PASSWORD"`), so secrets stay out of the file; an unset variable stops the node
+    /// at start.
+    pub properties_env: BTreeMap<String, String>,
+}
+
+/// Settings Geyser sets itself: its guarantees (idempotent publishing, offsets stored only
+/// after their marks commit, one group per binding) depend on them.
+const RESERVED: [&str; 6] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.idempotence",
+    "enable.auto.offset.store",
+    "enable.auto.commit",
+    "acks",
+];
+
+/// Where the brokers are and how to reach them: what every client of the node is built from.
+#[derive(Debug, Clone, Default)]
+pub struct KafkaConnection {
+    brokers: String,
+    properties: Vec<(String, String)>,
+}
+
+impl KafkaConnection {
+    /// The connection to `brokers` with no extra settings.
+    pub fn plain(brokers: &str) -> KafkaConnection {
+        KafkaConnection {
+            brokers: brokers.to_owned(),
+            properties: Vec::new(),
+        }
+    }
+
+    /// A client configuration with the brokers and the extra settings.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        for (name, value) in &self.properties {
+            config.set(name, value);
+        }
+        config
+    }
+}
+
+impl KafkaConfig {
+    /// The connection `[kafka]` describes (`None` without brokers), with `properties_env` read
+    /// from `env`; an error names the setting at fault.
+    pub fn connection(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<KafkaConnection>, String> {
+        let Some(brokers) = &self.brokers else {
+            return Ok(None);
+        };
+        let mut properties = Vec::new();
+        for (name, value) in &self.properties {
+            properties.push((name.clone(), value.clone()));
+        }
+        for (name, variable) in &self.properties_env {
+            if self.properties.contains_key(name) {
+                return Err(format!(
+                    "kafka: {name:?} is in both properties and properties_env"
+                ));
+            }
+            let value = env(variable).ok_or_else(|| {
+                format!(
+                    "kafka.properties_env: environment variable {variable} (for {name:?}) is not set"
+                )
+            })?;
+            properties.push((name.clone(), value));
+        }
+        if let Some((name, _)) = properties
+            .iter()
+            .find(|(n, _)| RESERVED.contains(&n.as_str()))
+        {
+            return Err(format!(
+                "kafka.properties: {name:?} is set by Geyser itself and cannot be changed"
+            ));
+        }
+        Ok(Some(KafkaConnection {
+            brokers: brokers.clone(),
+            properties,
+        }))
+    }
 }
 
 impl Default for KafkaConfig {
@@ -37,6 +129,48 @@ impl Default for KafkaConfig {
             max_backoff_ms: 30_000,
             processed_retention_ms: 7 * 24 * 3600 * 1000,
             publish_timeout_ms: 10_000,
+            properties: BTreeMap::new(),
+            properties_env: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(toml_text: &str) -> KafkaConfig {
+        toml::from_str(toml_text).unwrap()
+    }
+
+    #[test]
+    fn properties_and_secrets_from_the_environment_reach_every_client() {
+        let c = config(
+            "brokers = \"b:9093\"\n[properties]\n\"security.protocol\" = \"SASL_SSL\"\n\
+             [properties_env]\n\"sasl.password\" = \"KAFKA_PW\"\n",
+        );
+        let env = |v: &str| (v == "KAFKA_PW").then(|| "s3cret".to_owned());
+        let connection = c.connection(env).unwrap().unwrap();
+        let client = connection.client_config();
+        assert_eq!(client.get("bootstrap.servers"), Some("b:9093"));
+        assert_eq!(client.get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(client.get("sasl.password"), Some("s3cret"));
+        assert!(KafkaConfig::default().connection(env).unwrap().is_none());
+    }
+
+    #[test]
+    fn an_unset_variable_or_a_reserved_setting_is_refused_by_name() {
+        let c = config("brokers = \"b:9092\"\n[properties_env]\n\"sasl.password\" = \"NOPE\"\n");
+        let err = c.connection(|_| None).unwrap_err();
+        assert!(
+            err.contains("NOPE") && err.contains("sasl.password"),
+            "{err}"
+        );
+        let c = config("brokers = \"b:9092\"\n[properties]\n\"group.id\" = \"mine\"\n");
+        let err = c.connection(|_| None).unwrap_err();
+        assert!(
+            err.contains("group.id") && err.contains("set by Geyser"),
+            "{err}"
+        );
     }
 }

@@ -13,13 +13,13 @@ use geyser_functions::{
     TriggerKind,
 };
 use geyser_quotas::{QuotaGuard, QuotaKv};
+use rdkafka::TopicPartitionList;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
     BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
 };
 use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientConfig, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 /// Tuning shared by every binding of a node (from `[kafka]` in the config).
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    pub brokers: String,
+    pub connection: crate::KafkaConnection,
     pub partition_buffer: usize,
     pub partition_buffer_bytes: usize,
     pub unordered_concurrency: usize,
@@ -163,8 +163,10 @@ pub(crate) async fn run(worker: Arc<BindingWorker>, stop: CancellationToken) {
         partitions: partitions.clone(),
         stats: worker.stats.clone(),
     };
-    let created: Result<BindingConsumer, _> = ClientConfig::new()
-        .set("bootstrap.servers", &worker.settings.brokers)
+    let created: Result<BindingConsumer, _> = worker
+        .settings
+        .connection
+        .client_config()
         .set("group.id", group_id(&worker))
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "500")

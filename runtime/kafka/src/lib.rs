@@ -11,7 +11,7 @@ mod retry;
 mod stats;
 mod trigger;
 
-pub use config::KafkaConfig;
+pub use config::{KafkaConfig, KafkaConnection};
 pub use consumer::ConsumerSettings;
 pub use producer::{Outgoing, Publisher};
 pub use stats::{BindingStats, KafkaStats};

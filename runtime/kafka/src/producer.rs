@@ -1,11 +1,12 @@
 //! The idempotent producer behind `publish` and dead-lettering.
 
+use crate::KafkaConnection;
 use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use std::time::Duration;
 
 /// A record to write.
@@ -32,17 +33,18 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    pub fn new(brokers: &str, timeout: Duration) -> Result<Publisher, rdkafka::error::KafkaError> {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
+    pub fn new(
+        connection: &KafkaConnection,
+        timeout: Duration,
+    ) -> Result<Publisher, rdkafka::error::KafkaError> {
+        let producer: FutureProducer = connection
+            .client_config()
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("linger.ms", "2")
             .set("message.timeout.ms", timeout.as_millis().to_string())
             .create()?;
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            .create()?;
+        let admin: AdminClient<DefaultClientContext> = connection.client_config().create()?;
         Ok(Publisher {
             producer,
             admin: std::sync::Arc::new(admin),
@@ -69,6 +71,20 @@ impl Publisher {
             Ok(delivery) => Ok((delivery.partition, delivery.offset)),
             Err((err, _)) => Err(format!("publishing to {:?} failed: {err}", record.topic)),
         }
+    }
+
+    /// Whether a broker answers a metadata request within two seconds.
+    pub async fn reachable(&self) -> Result<(), String> {
+        let producer = self.producer.clone();
+        tokio::task::spawn_blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, Duration::from_secs(2))
+                .map(|_| ())
+                .map_err(|e| format!("Kafka brokers unreachable: {e}"))
+        })
+        .await
+        .map_err(|e| e.to_string())?
     }
 
     /// Creates `topic` with `partitions` unless it exists.

@@ -165,4 +165,8 @@ impl geyser_core::EventBusControl for KafkaTrigger {
     fn bindings_changed(&self) {
         self.changed.notify_one();
     }
+
+    async fn reachable(&self) -> Result<(), String> {
+        self.publisher.reachable().await
+    }
 }

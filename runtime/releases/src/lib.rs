@@ -263,6 +263,13 @@ impl CanaryWatch {
             inner.routes.invalidate(&trip.tenant_name, &trip.name);
             match recorded {
                 Ok(true) => {
+                    let change = geyser_functions::Change::Function {
+                        tenant: trip.tenant_name.clone(),
+                        function: trip.name.clone(),
+                    };
+                    if let Err(err) = inner.store.announce(&change).await {
+                        tracing::warn!(error = %err, "announcing the canary rollback failed");
+                    }
                     *lock(&inner.rollbacks)
                         .entry((
                             trip.tenant_name.to_string(),

@@ -80,6 +80,16 @@ pub fn start(data_dir: &Path, extra: &[&str], admin_key: Option<&str>) -> Node {
     start_logging(data_dir, extra, admin_key, "warn", Stdio::null())
 }
 
+/// [`start`] with extra environment variables.
+pub fn start_with_env(
+    data_dir: &Path,
+    extra: &[&str],
+    admin_key: Option<&str>,
+    env: &[(&str, &str)],
+) -> Node {
+    spawn_node(data_dir, extra, admin_key, "warn", Stdio::null(), env)
+}
+
 /// [`start`] with `RUST_LOG=filter` and the node's log output (stderr) sent to `logs`.
 pub fn start_logging(
     data_dir: &Path,
@@ -87,6 +97,17 @@ pub fn start_logging(
     admin_key: Option<&str>,
     filter: &str,
     logs: impl Into<Stdio>,
+) -> Node {
+    spawn_node(data_dir, extra, admin_key, filter, logs, &[])
+}
+
+fn spawn_node(
+    data_dir: &Path,
+    extra: &[&str],
+    admin_key: Option<&str>,
+    filter: &str,
+    logs: impl Into<Stdio>,
+    env: &[(&str, &str)],
 ) -> Node {
     let port = free_port();
     let mut command = Command::new(BIN);
@@ -108,6 +129,7 @@ pub fn start_logging(
         command.env("GEYSER_ADMIN_KEY", key);
     }
     let child = command
+        .envs(env.iter().copied())
         .env("RUST_LOG", filter)
         .stdout(Stdio::null())
         .stderr(logs)

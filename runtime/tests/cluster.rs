@@ -1,0 +1,250 @@
+//! Three nodes behind a real load balancer, as `scripts/cluster-up.sh` starts them (HAProxy
+//! checking `/readyz`, one PostgreSQL database, the shared node and admin keys): a function
+//! deployed through the balancer answers from every node; `kill -9` of a node under load
+//! fails at most the requests it had in hand, then every request succeeds.
+
+mod common;
+
+use common::{BIN, client_runtime};
+use geyser_test_support::guest;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The cluster `scripts/cluster-up.sh` started; stopped (and its database dropped) on drop.
+struct Cluster {
+    state: tempfile::TempDir,
+    url: String,
+    admin_key: String,
+    port: u16,
+    database: String,
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A base port with the next `n` ports free too.
+fn free_ports(n: u16) -> u16 {
+    'search: for base in (20_000u16..40_000)
+        .step_by(97)
+        .skip(std::process::id() as usize % 150)
+    {
+        for port in base..=base + n {
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue 'search;
+            }
+        }
+        return base;
+    }
+    panic!("no {n} free ports in a row");
+}
+
+impl Cluster {
+    fn up(nodes: u16) -> Cluster {
+        let state = tempfile::tempdir().unwrap();
+        let port = free_ports(nodes);
+        let database = format!("geyser_e2e_cluster_{}", std::process::id());
+        let output = Command::new(repo().join("scripts/cluster-up.sh"))
+            .arg(nodes.to_string())
+            .env("GEYSER_BIN", BIN)
+            .env("CLUSTER_PORT", port.to_string())
+            .env("CLUSTER_STATE", state.path())
+            .env("CLUSTER_DB", &database)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run scripts/cluster-up.sh");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let mut cluster = Cluster {
+            state,
+            url: String::new(),
+            admin_key: String::new(),
+            port,
+            database,
+        };
+        assert!(
+            output.status.success(),
+            "cluster-up failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        for line in stdout.lines() {
+            if let Some(url) = line.strip_prefix("url: ") {
+                cluster.url = url.to_owned();
+            }
+            if let Some(key) = line.strip_prefix("admin key: ") {
+                cluster.admin_key = key.to_owned();
+            }
+        }
+        assert!(
+            !cluster.url.is_empty() && !cluster.admin_key.is_empty(),
+            "{stdout}"
+        );
+        cluster
+    }
+
+    fn node_url(&self, i: u16) -> String {
+        format!("http://127.0.0.1:{}", self.port + i)
+    }
+
+    fn node_pid(&self, i: u16) -> u32 {
+        std::fs::read_to_string(self.state.path().join(format!("node-{i}.pid")))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo().join("scripts/cluster-down.sh"))
+            .env("CLUSTER_STATE", self.state.path())
+            .output();
+        let _ = Command::new("psql")
+            .args(["-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qc"])
+            .arg(format!("drop database if exists {}", self.database))
+            .output();
+    }
+}
+
+/// Invocations of `tenant`'s functions that node `url` ran, from its `/metrics`.
+async fn served(http: &reqwest::Client, url: &str, admin: &str, tenant: &str) -> f64 {
+    let page = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    page.lines()
+        .filter(|l| {
+            l.starts_with("geyser_function_invocations_total{")
+                && l.contains(&format!("tenant=\"{tenant}\""))
+        })
+        .map(|l| l.rsplit_once(' ').unwrap().1.parse::<f64>().unwrap())
+        .sum()
+}
+
+#[test]
+fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
+    let cluster = Cluster::up(3);
+    let runtime = client_runtime();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let lb = &cluster.url;
+        // Every node is ready and says why.
+        for i in 1..=3 {
+            let ready: Value = http
+                .get(format!("{}/readyz", cluster.node_url(i)))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(ready["ready"], true, "node {i}: {ready}");
+        }
+        let created: Value = http
+            .post(format!("{lb}/v1/tenants"))
+            .bearer_auth(&cluster.admin_key)
+            .json(&json!({"name": "fleet"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = created["api_key"]
+            .as_str()
+            .expect("a tenant key")
+            .to_owned();
+        let deployed = http
+            .put(format!("{lb}/v1/functions/hello?public=true"))
+            .bearer_auth(&key)
+            .body(guest("example_hello"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deployed.status(), 201, "{}", deployed.text().await.unwrap());
+
+        // Through the balancer, every node answers for the function deployed through it.
+        for _ in 0..30 {
+            let reply = http
+                .get(format!("{lb}/fn/fleet/hello/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+        }
+        for i in 1..=3 {
+            let n = served(&http, &cluster.node_url(i), &cluster.admin_key, "fleet").await;
+            assert!(n >= 1.0, "node {i} served {n} of 30");
+        }
+
+        // Under load, node 1 is killed: only what it had in hand may fail.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                let (http, url) = (http.clone(), format!("{lb}/fn/fleet/hello/"));
+                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        match http.get(&url).send().await {
+                            Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                            _ => failed.fetch_add(1, Ordering::Relaxed),
+                        };
+                    }
+                })
+            })
+            .collect();
+        let started = Instant::now();
+        while ok.load(Ordering::Relaxed) < 200 {
+            assert!(started.elapsed() < Duration::from_secs(30), "no load");
+            tokio::task::yield_now().await;
+        }
+        let killed = Command::new("kill")
+            .args(["-9", &cluster.node_pid(1).to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let before = ok.load(Ordering::Relaxed);
+        // The balancer takes it out within its checks (1 s × 2); go on well past that.
+        while ok.load(Ordering::Relaxed) < before + 600 {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the cluster stopped answering"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in workers {
+            w.await.unwrap();
+        }
+        let failed = failed.load(Ordering::Relaxed);
+        assert!(
+            failed <= 4,
+            "{failed} requests failed: more than the 4 in flight"
+        );
+        // After that, every request succeeds on the two nodes left.
+        for _ in 0..100 {
+            let reply = http
+                .get(format!("{lb}/fn/fleet/hello/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+        }
+        let two = served(&http, &cluster.node_url(2), &cluster.admin_key, "fleet").await
+            + served(&http, &cluster.node_url(3), &cluster.admin_key, "fleet").await;
+        assert!(two >= 100.0, "{two}");
+    });
+}
