@@ -78,9 +78,21 @@ TOML
 "
 done
 
+# Every node ready before the balancer starts, so its first checks put them all in.
+deadline=$((SECONDS + 60))
+for i in $(seq 1 "$N"); do
+    until curl -fs -o /dev/null "http://127.0.0.1:$((PORT + i))/readyz"; do
+        kill -0 "$(cat "$STATE/node-$i.pid")" 2>/dev/null || { echo "cluster-up: node $i exited; see $STATE/node-$i.log" >&2; tail -5 "$STATE/node-$i.log" >&2; exit 1; }
+        [ $SECONDS -lt $deadline ] || { echo "cluster-up: node $i is not ready; see $STATE/node-$i.log" >&2; exit 1; }
+        sleep 0.1
+    done
+done
+
+# HAProxy needs two descriptors per connection: stay within this process's limit.
+maxconn=$(( $(ulimit -n) / 2 - 50 )); [ "$maxconn" -le 8192 ] || maxconn=8192
 cat > "$STATE/haproxy.cfg" <<CFG
 global
-    maxconn 20000
+    maxconn $maxconn
 defaults
     mode http
     timeout connect 2s
@@ -105,15 +117,6 @@ CFG
 haproxy -c -q -f "$STATE/haproxy.cfg"
 haproxy -D -f "$STATE/haproxy.cfg" -p "$STATE/haproxy.pid"
 
-# Ready when every node says so and the load balancer has them in.
-deadline=$((SECONDS + 60))
-for i in $(seq 1 "$N"); do
-    until curl -fs -o /dev/null "http://127.0.0.1:$((PORT + i))/readyz"; do
-        kill -0 "$(cat "$STATE/node-$i.pid")" 2>/dev/null || { echo "cluster-up: node $i exited; see $STATE/node-$i.log" >&2; tail -5 "$STATE/node-$i.log" >&2; exit 1; }
-        [ $SECONDS -lt $deadline ] || { echo "cluster-up: node $i is not ready; see $STATE/node-$i.log" >&2; exit 1; }
-        sleep 0.1
-    done
-done
 until curl -fs -o /dev/null "http://127.0.0.1:$PORT/readyz"; do
     [ $SECONDS -lt $deadline ] || { echo "cluster-up: the load balancer does not answer" >&2; exit 1; }
     sleep 0.1

@@ -50,10 +50,23 @@ const RESERVED: [&str; 6] = [
 ];
 
 /// Where the brokers are and how to reach them: what every client of the node is built from.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct KafkaConnection {
     brokers: String,
     properties: Vec<(String, String)>,
+}
+
+/// The brokers and the names of the settings, never their values (passwords are among them).
+impl std::fmt::Debug for KafkaConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaConnection")
+            .field("brokers", &self.brokers)
+            .field(
+                "properties",
+                &self.properties.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 impl KafkaConnection {

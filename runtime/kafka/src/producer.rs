@@ -1,7 +1,6 @@
 //! The idempotent producer behind `publish` and dead-lettering.
 
 use crate::KafkaConnection;
-use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::RDKafkaErrorCode;
@@ -73,13 +72,13 @@ impl Publisher {
         }
     }
 
-    /// Whether a broker answers a metadata request within two seconds.
+    /// Whether a broker answers a metadata request within 1.5 s (readiness waits 2 s).
     pub async fn reachable(&self) -> Result<(), String> {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || {
             producer
                 .client()
-                .fetch_metadata(None, Duration::from_secs(2))
+                .fetch_metadata(None, Duration::from_millis(1500))
                 .map(|_| ())
                 .map_err(|e| format!("Kafka brokers unreachable: {e}"))
         })

@@ -38,7 +38,7 @@ pub struct KafkaTrigger {
 impl std::fmt::Debug for KafkaTrigger {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaTrigger")
-            .field("brokers", &self.settings.brokers)
+            .field("connection", &self.settings.connection)
             .finish_non_exhaustive()
     }
 }
