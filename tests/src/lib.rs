@@ -183,8 +183,8 @@ impl TestServer {
         let (addr, database_url) = ready_rx
             .recv_timeout(Duration::from_secs(60))
             .expect("server did not start");
-        // Connections queue in the listener's backlog until the node has opened its store.
-        TestServer {
+        // While the node opens its store it answers 503 `starting`: hand it out once started.
+        let server = TestServer {
             url: format!("http://{addr}"),
             admin_key,
             backend,
@@ -192,7 +192,9 @@ impl TestServer {
             shutdown: Some(shutdown_tx),
             thread: Some(thread),
             _data_dir: data_dir,
-        }
+        };
+        server.wait_ready();
+        server
     }
 
     /// Stops the node (as SIGTERM would) and hands back its data directory.
