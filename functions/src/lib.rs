@@ -17,6 +17,7 @@ mod keys;
 mod kv;
 pub mod latency;
 mod logs;
+mod nodes;
 mod queued;
 mod quotas;
 mod releases;

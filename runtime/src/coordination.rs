@@ -4,8 +4,34 @@
 //! Polling stays the fallback: after the connection is lost the node treats everything as
 //! changed, and it tries again every second. On SQLite there is no other node to hear.
 
+use geyser_functions::{Backend, Store};
 use geyser_http::ChangeTargets;
+use geyser_quotas::QuotaGuard;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// How often a node writes its heartbeat, and how long one counts.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const LEASE_MS: i64 = 3000;
+
+/// Keeps this node's heartbeat and tells the quota guard how many live nodes share each
+/// tenant's rate and concurrency quotas. A node that misses its heartbeats for the lease drops
+/// out of the count; one that joins is counted by the others within a heartbeat. On SQLite
+/// (one machine) there is nothing to share.
+pub(crate) async fn keep_heartbeat(store: Store, quotas: Arc<QuotaGuard>, node: String) {
+    if store.backend() != Backend::Postgres {
+        return;
+    }
+    let mut ticker = tokio::time::interval(HEARTBEAT);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match store.heartbeat(&node, LEASE_MS).await {
+            Ok(nodes) => quotas.set_cluster_nodes(nodes),
+            Err(err) => tracing::warn!(error = %err, "writing the node's heartbeat failed"),
+        }
+    }
+}
 
 pub(crate) async fn follow_changes(targets: ChangeTargets) {
     let mut connected_before = false;

@@ -117,7 +117,9 @@ pub struct Node {
     scheduler: tokio::task::JoinHandle<()>,
     kafka_stop: tokio_util::sync::CancellationToken,
     kafka_supervisor: Option<tokio::task::JoinHandle<()>>,
-    loops: [tokio::task::JoinHandle<()>; 5],
+    loops: [tokio::task::JoinHandle<()>; 6],
+    /// This process's row in the cluster's heartbeats.
+    node_id: String,
     queue_workers: geyser_queue::QueueWorkers,
     writer: tokio::task::JoinHandle<()>,
     otlp: Option<Arc<SpanExport>>,
@@ -318,6 +320,19 @@ impl Node {
             bus: bus.clone(),
         };
         let change_listener = tokio::spawn(crate::coordination::follow_changes(changes.clone()));
+        let node_id = uuid::Uuid::now_v7().to_string();
+        if store.backend() == geyser_functions::Backend::Postgres {
+            // Counted before the first request, so this node never admits a whole quota alone.
+            match store.heartbeat(&node_id, 3000).await {
+                Ok(nodes) => quotas.set_cluster_nodes(nodes),
+                Err(err) => tracing::warn!(error = %err, "writing the node's heartbeat failed"),
+            }
+        }
+        let heartbeat = tokio::spawn(crate::coordination::keep_heartbeat(
+            store.clone(),
+            quotas.clone(),
+            node_id.clone(),
+        ));
         let state = AppState {
             store: store.clone(),
             invoker,
@@ -380,6 +395,7 @@ impl Node {
             queue_workers,
             writer,
             otlp,
+            node_id,
         } = self;
         tracing::info!("shutting down: waiting for running invocations");
         scheduler.abort();
@@ -408,6 +424,10 @@ impl Node {
             task.abort();
         }
         let store = state.store.clone();
+        // The other nodes take over this one's share of the quotas at once.
+        if let Err(err) = store.leave(&node_id).await {
+            tracing::warn!(error = %err, "removing the node's heartbeat failed");
+        }
         // With the state (and every router made from it) gone, the last `Meter` clones are the
         // tasks'; the writer drains its queue and exits.
         drop(state);

@@ -1,7 +1,8 @@
 //! Three nodes behind a real load balancer, as `scripts/cluster-up.sh` starts them (HAProxy
 //! checking `/readyz`, one PostgreSQL database, the shared node and admin keys): a function
-//! deployed through the balancer answers from every node; `kill -9` of a node under load
-//! fails at most the requests it had in hand, then every request succeeds.
+//! deployed through the balancer answers from every node; a rate quota holds across the three
+//! (each node admits its share); `kill -9` of a node under load fails at most the requests it
+//! had in hand, then every request succeeds.
 
 mod common;
 
@@ -196,6 +197,72 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             counts.iter().all(|n| *n >= 1.0),
             "the nodes served {counts:?} of 30"
         );
+
+        // A rate quota holds across the cluster: each of the 3 nodes admits its third.
+        for i in 1..=3 {
+            let page = http
+                .get(format!("{}/metrics", cluster.node_url(i)))
+                .bearer_auth(&cluster.admin_key)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains("\ngeyser_cluster_nodes 3\n"), "node {i} does not count 3 nodes");
+        }
+        let set = http
+            .put(format!("{lb}/v1/quotas?tenant=fleet"))
+            .bearer_auth(&cluster.admin_key)
+            .json(&json!({"rate_per_second": 20, "rate_burst": 20}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(set.status(), 200, "{}", set.text().await.unwrap());
+        let started = Instant::now();
+        let mut admitted = 0u64;
+        let mut limited = 0u64;
+        let calls: Vec<_> = (0..300)
+            .map(|_| {
+                let (http, url) = (http.clone(), format!("{lb}/fn/fleet/hello/"));
+                tokio::spawn(async move { http.get(url).send().await.unwrap().status().as_u16() })
+            })
+            .collect();
+        for call in calls {
+            match call.await.unwrap() {
+                200 => admitted += 1,
+                429 => limited += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        // The tenant's burst plus what its rate refills meanwhile (one node would admit a
+        // third of that; three nodes each taking the whole quota, three times it).
+        let allowed = 20.0 + 20.0 * elapsed;
+        println!(
+            "rate quota 20/s, burst 20, across 3 nodes: {admitted} of 300 admitted in {elapsed:.2} s (allowed {allowed:.0})"
+        );
+        assert_eq!(admitted + limited, 300);
+        assert!(
+            (admitted as f64) <= allowed + 3.0,
+            "{admitted} admitted: the quota did not hold across the cluster (allowed {allowed:.0})"
+        );
+        assert!(admitted >= 15, "{admitted} admitted");
+        let lifted = http
+            .put(format!("{lb}/v1/quotas?tenant=fleet"))
+            .bearer_auth(&cluster.admin_key)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(lifted.status(), 200);
+        // Lifted on every node (a notification away) before the load below counts failures.
+        let mut in_a_row = 0;
+        while in_a_row < 12 {
+            let status = http.get(format!("{lb}/fn/fleet/hello/")).send().await.unwrap().status();
+            in_a_row = if status == 200 { in_a_row + 1 } else { 0 };
+            assert!(started.elapsed() < Duration::from_secs(30), "the quota was never lifted");
+        }
 
         // Under load, node 1 is killed: only what it had in hand may fail.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

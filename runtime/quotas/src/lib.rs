@@ -7,7 +7,12 @@
 //!
 //! Defaults come from `[quotas]`; the admin's per-tenant overrides live in the store, and each
 //! node keeps a copy refreshed every `quotas.refresh_ms` (a change through a node applies there
-//! at once).
+//! at once, and reaches the others by notification).
+//!
+//! The rate and concurrency quotas hold across a cluster: each of N live nodes (counted from
+//! their heartbeats in the store, [`QuotaGuard::set_cluster_nodes`]) enforces its share — a
+//! rate of `rate / N` with a burst of `burst / N`, `ceil(concurrency / N)` slots — so a balancer
+//! that spreads a tenant's calls evenly sees the tenant's quota, not N times it.
 
 mod config;
 mod kv;
@@ -166,6 +171,30 @@ pub struct QuotaGuard {
     overrides_generation: AtomicU64,
     tenants: Mutex<HashMap<TenantId, TenantState>>,
     refusals: [AtomicU64; 4],
+    /// Live nodes sharing the rate and concurrency quotas (1 on one machine).
+    cluster_nodes: AtomicU64,
+}
+
+/// One node's part of a tenant's rate and concurrency quotas when `nodes` share them.
+fn node_share(quotas: Quotas, nodes: u64) -> Quotas {
+    if nodes <= 1 {
+        return quotas;
+    }
+    let slots = |limit: u64| {
+        if limit == 0 {
+            0
+        } else {
+            limit.div_ceil(nodes).max(1)
+        }
+    };
+    let n = nodes as f64;
+    Quotas {
+        rate_per_second: quotas.rate_per_second / n,
+        rate_burst: (quotas.burst() / n).ceil().max(1.0) as u64,
+        max_concurrency: slots(quotas.max_concurrency),
+        max_function_concurrency: slots(quotas.max_function_concurrency),
+        ..quotas
+    }
 }
 
 impl QuotaGuard {
@@ -179,7 +208,23 @@ impl QuotaGuard {
             overrides_generation: AtomicU64::new(0),
             tenants: Mutex::new(HashMap::new()),
             refusals: Default::default(),
+            cluster_nodes: AtomicU64::new(1),
         }
+    }
+
+    /// How many live nodes share the rate and concurrency quotas (at least 1).
+    pub fn set_cluster_nodes(&self, nodes: u64) {
+        let nodes = nodes.max(1);
+        if self.cluster_nodes.swap(nodes, Ordering::Relaxed) != nodes {
+            tracing::info!(
+                nodes,
+                "tenant rate and concurrency quotas now shared by this many nodes"
+            );
+        }
+    }
+
+    pub fn cluster_nodes(&self) -> u64 {
+        self.cluster_nodes.load(Ordering::Relaxed)
     }
 
     pub fn defaults(&self) -> Quotas {
@@ -252,7 +297,8 @@ impl QuotaGuard {
         function: FunctionId,
         rated: bool,
     ) -> Result<QuotaPermit, QuotaRefusal> {
-        let quotas = self.quotas(tenant.id);
+        let whole = self.quotas(tenant.id);
+        let quotas = node_share(whole, self.cluster_nodes());
         let (tenant_slots, function_slots) = {
             let mut tenants = self.lock();
             let state = tenants.entry(tenant.id).or_insert_with(|| TenantState {
@@ -272,7 +318,7 @@ impl QuotaGuard {
                 if let Err(wait) = bucket.take(now, quotas.rate_per_second, burst) {
                     return Err(self.refuse(QuotaRefusal::RateLimited {
                         tenant: tenant.name.clone(),
-                        rate: quotas.rate_per_second,
+                        rate: whole.rate_per_second,
                         retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
                     }));
                 }
@@ -344,9 +390,9 @@ impl QuotaGuard {
                 Err(self.refuse(QuotaRefusal::Concurrency {
                     tenant: tenant.name.clone(),
                     limit: if function_bound {
-                        quotas.max_function_concurrency
+                        whole.max_function_concurrency
                     } else {
-                        quotas.max_concurrency
+                        whole.max_concurrency
                     },
                     scope: if function_bound {
                         " of this function"
@@ -427,6 +473,14 @@ impl geyser_core::MetricFamilies for QuotaGuard {
         const REFUSALS: &str = "geyser_quota_refusals_total";
         if scope.is_node() {
             self.render_refusals(out, REFUSALS);
+            const NODES: &str = "geyser_cluster_nodes";
+            prom::header(
+                out,
+                NODES,
+                "Live nodes sharing each tenant's rate and concurrency quotas (from heartbeats).",
+                Kind::Gauge,
+            );
+            prom::sample(out, NODES, "", self.cluster_nodes() as f64);
         }
         let mut rows: Vec<(String, u64, u64, Quotas)> = {
             let tenants = self.lock();
@@ -481,6 +535,30 @@ impl geyser_core::MetricFamilies for QuotaGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_of_n_nodes_takes_its_share_of_rate_and_slots() {
+        let quotas = Quotas {
+            rate_per_second: 30.0,
+            rate_burst: 10,
+            max_concurrency: 10,
+            max_function_concurrency: 0,
+            ..Quotas::default()
+        };
+        assert_eq!(node_share(quotas, 1), quotas);
+        let share = node_share(quotas, 3);
+        assert!((share.rate_per_second - 10.0).abs() < 1e-9);
+        assert_eq!(share.rate_burst, 4, "ceil(10 / 3)");
+        assert_eq!(share.max_concurrency, 4, "ceil(10 / 3)");
+        assert_eq!(share.max_function_concurrency, 0, "0 stays unlimited");
+        assert_eq!(
+            share.max_kv_keys, quotas.max_kv_keys,
+            "stored quotas are not shared out"
+        );
+        // More nodes than slots: every node keeps one.
+        assert_eq!(node_share(quotas, 50).max_concurrency, 1);
+        assert_eq!(node_share(quotas, 50).rate_burst, 1);
+    }
     use geyser_core::MetricFamilies;
 
     fn tenant(id: i64, name: &str) -> Tenant {
