@@ -198,18 +198,35 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             "the nodes served {counts:?} of 30"
         );
 
-        // A rate quota holds across the cluster: each of the 3 nodes admits its third.
+        // A rate quota holds across the cluster: each of the 3 nodes admits its third, once
+        // every node has counted the others' heartbeats (within a second of their start).
+        let counting = Instant::now();
         for i in 1..=3 {
-            let page = http
-                .get(format!("{}/metrics", cluster.node_url(i)))
-                .bearer_auth(&cluster.admin_key)
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            assert!(page.contains("\ngeyser_cluster_nodes 3\n"), "node {i} does not count 3 nodes");
+            loop {
+                let page = http
+                    .get(format!("{}/metrics", cluster.node_url(i)))
+                    .bearer_auth(&cluster.admin_key)
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+                let nodes: f64 = page
+                    .lines()
+                    .find_map(|l| l.strip_prefix("geyser_cluster_nodes "))
+                    .expect("geyser_cluster_nodes")
+                    .parse()
+                    .unwrap();
+                if nodes == 3.0 {
+                    break;
+                }
+                assert!(
+                    counting.elapsed() < Duration::from_secs(10),
+                    "node {i} counts {nodes} nodes"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
         let set = http
             .put(format!("{lb}/v1/quotas?tenant=fleet"))
