@@ -1024,7 +1024,7 @@ async fn a_tenant_runs_its_functions_from_the_console() {
     fill(&mut page, "#quota-tenant", &newcomer).await;
     page.until(
         "the newcomer's quota form",
-        "!!document.querySelector('#quota-max_functions')",
+        &format!("!!document.querySelector('#quota-form[data-tenant=\"{newcomer}\"] #quota-max_functions')"),
     )
     .await;
     fill(&mut page, "#quota-max_functions", "7").await;

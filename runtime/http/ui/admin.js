@@ -84,6 +84,9 @@ async function loadQuotaForm() {
     ];
   });
   form.replaceChildren(...fields, el("span"), el("button", { id: "quota-save", type: "submit", textContent: "Save quotas" }));
+  // The form says whose quotas it holds: saving writes that tenant's, whatever the selector
+  // shows meanwhile.
+  form.dataset.tenant = tenant;
 }
 
 export async function show() {
@@ -110,7 +113,7 @@ $("#quota-tenant").addEventListener("change", () => guarded($("#quota-result"), 
 $("#quota-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const out = $("#quota-result");
-  const tenant = $("#quota-tenant").value;
+  const tenant = $("#quota-form").dataset.tenant;
   guarded(out, async () => {
     const overrides = {};
     for (const input of $("#quota-form").querySelectorAll("input")) {
