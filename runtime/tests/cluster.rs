@@ -1,8 +1,9 @@
 //! Three nodes behind a real load balancer, as `scripts/cluster-up.sh` starts them (HAProxy
 //! checking `/readyz`, one PostgreSQL database, the shared node and admin keys): a function
 //! deployed through the balancer answers from every node; a rate quota holds across the three
-//! (each node admits its share); `kill -9` of a node under load fails at most the requests it
-//! had in hand, then every request succeeds.
+//! (each node admits its share); Kafka records are counted exactly once and each cron tick
+//! fires once with three nodes consuming and scheduling; `kill -9` of a node under load fails
+//! at most the requests it had in hand, then every request succeeds.
 
 mod common;
 
@@ -281,6 +282,8 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             assert!(started.elapsed() < Duration::from_secs(30), "the quota was never lifted");
         }
 
+        triggers_fire_once_across_the_cluster(&http, &cluster, &key).await;
+
         // Under load, node 1 is killed: only what it had in hand may fail.
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -345,4 +348,205 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             + served(&http, &cluster.node_url(3), &cluster.admin_key, "fleet").await;
         assert!(two >= 100.0, "{two}");
     });
+}
+
+/// What a node's `/metrics` says of `series` (a whole series, labels included), or 0.
+async fn node_metric(http: &reqwest::Client, url: &str, admin: &str, series: &str) -> f64 {
+    let page = http
+        .get(format!("{url}/metrics"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    page.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn put(http: &reqwest::Client, url: String, key: &str, body: Value) {
+    let reply = http
+        .put(url)
+        .bearer_auth(key)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reply.status().is_success(),
+        "{}",
+        reply.text().await.unwrap()
+    );
+}
+
+async fn get(http: &reqwest::Client, url: String, key: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// 300 Kafka records over 3 partitions, consumed by the three nodes' group members, counted
+/// exactly once; an every-second schedule fired once per tick although three nodes schedule.
+async fn triggers_fire_once_across_the_cluster(
+    http: &reqwest::Client,
+    cluster: &Cluster,
+    key: &str,
+) {
+    use geyser_test_support::kafka::{Record, create_topic, produce, producer};
+    let lb = &cluster.url;
+    let ready = get(http, format!("{}/readyz", cluster.node_url(1)), key).await;
+    assert_eq!(
+        ready["checks"]["kafka"], "ok",
+        "the cluster runs without the broker (scripts/kafka-up.sh): {ready}"
+    );
+    for (name, component) in [
+        ("counter", "example_event_counter"),
+        ("tick", "geyser_fixture_ticker"),
+    ] {
+        let deployed = http
+            .put(format!("{lb}/v1/functions/{name}?public=true"))
+            .bearer_auth(key)
+            .body(guest(component))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(deployed.status(), 201, "{}", deployed.text().await.unwrap());
+    }
+    put(
+        http,
+        format!("{lb}/v1/functions/tick/triggers/cron"),
+        key,
+        json!({"name": "every-second", "expression": "* * * * * *"}),
+    )
+    .await;
+    let topic = format!("fleet.clicks-{}", std::process::id());
+    create_topic(&topic, 3).await;
+    put(
+        http,
+        format!("{lb}/v1/functions/counter/triggers/kafka"),
+        key,
+        json!({"topic": topic, "start": "earliest"}),
+    )
+    .await;
+    let records: Vec<Record> = (0..300)
+        .map(|i| Record {
+            key: Some(format!("k{}", i % 10)),
+            payload: (i / 10).to_string(),
+            ..Record::default()
+        })
+        .collect();
+    produce(&producer(), &topic, &records).await;
+
+    // Every record counted once: 30 per key, however the partitions are spread over the nodes.
+    let started = Instant::now();
+    let read_counts = || async {
+        let mut counts = Vec::new();
+        for k in 0..10 {
+            let reply = http
+                .get(format!("{lb}/fn/fleet/counter/counts/k{k}"))
+                .send()
+                .await
+                .unwrap();
+            counts.push(reply.text().await.unwrap().parse::<u64>().unwrap_or(0));
+        }
+        counts
+    };
+    let mut counts = read_counts().await;
+    while counts.iter().sum::<u64>() < 300 {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "counted {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        counts = read_counts().await;
+    }
+    assert_eq!(counts, vec![30; 10], "each record once");
+    // A redelivery after the group's rebalances would show now as a count past 30.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let counts = read_counts().await;
+    assert_eq!(counts, vec![30; 10], "each record once");
+    let mut consumers = 0;
+    for i in 1..=3 {
+        let processed = node_metric(
+            http,
+            &cluster.node_url(i),
+            &cluster.admin_key,
+            &format!("geyser_kafka_records_total{{tenant=\"fleet\",function=\"counter\",topic=\"{topic}\"}}"),
+        )
+        .await;
+        consumers += usize::from(processed > 0.0);
+    }
+    println!(
+        "300 Kafka records over 3 partitions: counted exactly once, consumed on {consumers} nodes"
+    );
+
+    // Each tick of the schedule fired once: the ticker logs `tick every-second TIME` per run,
+    // and no scheduled time appears twice although three nodes run the schedule.
+    let runs_url = format!("{lb}/v1/functions/tick/triggers/cron/every-second/runs");
+    while get(http, runs_url.clone(), key)
+        .await
+        .as_array()
+        .unwrap()
+        .len()
+        < 4
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the schedule does not fire"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let removed = http
+        .delete(format!("{lb}/v1/functions/tick/triggers/cron/every-second"))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap();
+    assert!(removed.status().is_success());
+    // Once the last run has ended and been recorded, every cron invocation has its line.
+    let (times, records) = loop {
+        let lines = get(http, format!("{lb}/v1/functions/tick/logs?limit=1000"), key).await;
+        let times: Vec<String> = lines
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| {
+                l["message"]
+                    .as_str()?
+                    .strip_prefix("tick every-second ")
+                    .map(str::to_owned)
+            })
+            .collect();
+        let listed = get(
+            http,
+            format!("{lb}/v1/functions/tick/invocations?limit=1000"),
+            key,
+        )
+        .await;
+        let records = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["trigger"] == "cron")
+            .count();
+        if times.len() >= 4 && records == times.len() {
+            break (times, records);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} lines, {records} records",
+            times.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let distinct: std::collections::BTreeSet<&String> = times.iter().collect();
+    assert_eq!(distinct.len(), times.len(), "a tick fired twice: {times:?}");
+    println!("every-second schedule on 3 nodes: {records} ticks, each scheduled time once");
 }
