@@ -112,8 +112,8 @@ impl Drop for Cluster {
     }
 }
 
-/// Invocations of `tenant`'s functions that node `url` ran, from its `/metrics`.
-async fn served(http: &reqwest::Client, url: &str, admin: &str, tenant: &str) -> f64 {
+/// Node `url`'s `/metrics` page.
+async fn metrics_page(http: &reqwest::Client, url: &str, admin: &str) -> String {
     let page = http
         .get(format!("{url}/metrics"))
         .bearer_auth(admin)
@@ -127,7 +127,14 @@ async fn served(http: &reqwest::Client, url: &str, admin: &str, tenant: &str) ->
         page.contains("geyser_instances_max"),
         "{url}/metrics: {page}"
     );
-    page.lines()
+    page
+}
+
+/// Invocations of `tenant`'s functions that node `url` ran, from its `/metrics`.
+async fn served(http: &reqwest::Client, url: &str, admin: &str, tenant: &str) -> f64 {
+    metrics_page(http, url, admin)
+        .await
+        .lines()
         .filter(|l| {
             l.starts_with("geyser_function_invocations_total{")
                 && l.contains(&format!("tenant=\"{tenant}\""))
@@ -191,9 +198,19 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             assert_eq!(reply.status(), 200);
         }
         let mut counts = Vec::new();
+        let mut compiles = 0.0;
         for i in 1..=3 {
             counts.push(served(&http, &cluster.node_url(i), &cluster.admin_key, "fleet").await);
+            compiles += node_metric(
+                &http,
+                &cluster.node_url(i),
+                &cluster.admin_key,
+                "geyser_compiles_total",
+            )
+            .await;
         }
+        // Compiled once, by the node it was deployed through; the others loaded that form.
+        assert_eq!(compiles, 1.0, "compiles across the cluster");
         assert!(
             counts.iter().all(|n| *n >= 1.0),
             "the nodes served {counts:?} of 30"
@@ -204,21 +221,13 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
         let counting = Instant::now();
         for i in 1..=3 {
             loop {
-                let page = http
-                    .get(format!("{}/metrics", cluster.node_url(i)))
-                    .bearer_auth(&cluster.admin_key)
-                    .send()
-                    .await
-                    .unwrap()
-                    .text()
-                    .await
-                    .unwrap();
-                let nodes: f64 = page
-                    .lines()
-                    .find_map(|l| l.strip_prefix("geyser_cluster_nodes "))
-                    .expect("geyser_cluster_nodes")
-                    .parse()
-                    .unwrap();
+                let nodes = node_metric(
+                    &http,
+                    &cluster.node_url(i),
+                    &cluster.admin_key,
+                    "geyser_cluster_nodes",
+                )
+                .await;
                 if nodes == 3.0 {
                     break;
                 }
@@ -352,16 +361,9 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
 
 /// What a node's `/metrics` says of `series` (a whole series, labels included), or 0.
 async fn node_metric(http: &reqwest::Client, url: &str, admin: &str, series: &str) -> f64 {
-    let page = http
-        .get(format!("{url}/metrics"))
-        .bearer_auth(admin)
-        .send()
+    metrics_page(http, url, admin)
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    page.lines()
+        .lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
         .unwrap_or(0.0)
 }
@@ -468,6 +470,27 @@ async fn triggers_fire_once_across_the_cluster(
         counts = read_counts().await;
     }
     assert_eq!(counts, vec![30; 10], "each record once");
+    // Drained: no node reports a backlog (each reports only the partitions it holds now).
+    let mut lag = f64::NAN;
+    while lag != 0.0 {
+        lag = 0.0;
+        for i in 1..=3 {
+            lag += node_metric(
+                http,
+                &cluster.node_url(i),
+                &cluster.admin_key,
+                &format!(
+                    "geyser_kafka_consumer_lag{{tenant=\"fleet\",function=\"counter\",topic=\"{topic}\"}}"
+                ),
+            )
+            .await;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the nodes report a lag of {lag} after every record was counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // A redelivery after the group's rebalances would show now as a count past 30.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let counts = read_counts().await;

@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use geyser_core::{AliasName, AliasSpec, Canary};
-use geyser_functions::Change;
 use geyser_functions::{AliasEvent, AliasInfo, FunctionName, Tenant};
 use serde::Serialize;
 
@@ -136,13 +135,7 @@ pub async fn put(
         .store
         .put_alias(tenant.id, &name, &alias, spec)
         .await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, version = info.spec.version,
         canary = ?info.spec.canary.as_ref().map(|c| (c.version, c.weight)), "alias set");
     Ok(Json(info.into()))
@@ -155,13 +148,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let (name, alias) = names(&name, &alias)?;
     state.store.delete_alias(tenant.id, &name, &alias).await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, "alias removed");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -174,13 +161,7 @@ pub async fn promote(
 ) -> Result<Json<AliasDto>, ApiError> {
     let (name, alias) = names(&name, &alias)?;
     let info = state.store.promote(tenant.id, &name, &alias).await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, alias = %alias, version = info.spec.version, "canary promoted");
     Ok(Json(info.into()))
 }

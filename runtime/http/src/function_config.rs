@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use geyser_core::{
     ConfigName, FunctionConfig, InvalidConfig, OutboundHost, SecretBox, check_value,
 };
-use geyser_functions::Change;
 use geyser_functions::FunctionName;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -162,13 +161,7 @@ pub async fn set(
             Ok(apply(current, change, &*secrets))
         })
         .await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, "function configured");
     Ok((
         StatusCode::CREATED,

@@ -12,7 +12,6 @@ use axum::response::IntoResponse;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use geyser_engine::{CompileRefusal, PrepareError};
-use geyser_functions::Change;
 use geyser_functions::{
     ActiveFunction, DeployRequest, FunctionInfo, FunctionLimits, FunctionName, Tenant, Version,
     VersionInfo,
@@ -339,13 +338,7 @@ pub async fn deploy(
     state.invoker.host().install(&hash, pre);
     // On PostgreSQL the other nodes load this compiled form instead of compiling it.
     state.invoker.host().share(&hash, &state.store).await;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, version = %deployed.version, artifact = %hash, "function deployed");
     Ok((
         StatusCode::CREATED,
@@ -424,13 +417,7 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     let name = FunctionName::parse(&name)?;
     state.store.delete_function(tenant.id, &name).await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, "function deleted");
     Ok(StatusCode::NO_CONTENT)
 }
@@ -447,13 +434,7 @@ pub async fn rollback(
         .store
         .rollback(tenant.id, &name, Version(body.version))
         .await?;
-    state
-        .changes
-        .changed(Change::Function {
-            tenant: tenant.name.clone(),
-            function: name.clone(),
-        })
-        .await;
+    state.function_changed(&tenant.name, &name).await;
     tracing::info!(tenant = %tenant.name, function = %name, version = body.version, "function rolled back");
     let info = state.store.function(tenant.id, &name).await?;
     Ok(Json(function_dto(&tenant, &info)))

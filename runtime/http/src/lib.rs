@@ -85,6 +85,22 @@ pub struct AppState {
     pub changes: ChangeTargets,
 }
 
+impl AppState {
+    /// A function's versions, aliases or configuration changed: stale routes on every node.
+    pub async fn function_changed(
+        &self,
+        tenant: &geyser_functions::TenantName,
+        function: &geyser_functions::FunctionName,
+    ) {
+        self.changes
+            .changed(geyser_functions::Change::Function {
+                tenant: tenant.clone(),
+                function: function.clone(),
+            })
+            .await;
+    }
+}
+
 /// Who may call an endpoint. Each route states it next to its handler, and the authorization
 /// test matrix derives every expected status from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -81,10 +81,13 @@ struct BindingContext {
 impl ClientContext for BindingContext {
     fn stats(&self, statistics: Statistics) {
         if let Some(topic) = statistics.topics.get(&self.topic) {
+            // Only the partitions this member fetches now: librdkafka keeps reporting the last
+            // lag of partitions a rebalance took away ("none" fetch state), which would count
+            // another node's backlog twice.
             let lag: i64 = topic
                 .partitions
                 .values()
-                .filter(|p| p.partition >= 0)
+                .filter(|p| p.partition >= 0 && p.fetch_state != "none")
                 .map(|p| {
                     if p.consumer_lag_stored >= 0 {
                         p.consumer_lag_stored
