@@ -97,6 +97,10 @@ impl ClientContext for BindingContext {
                 })
                 .sum();
             self.stats.lag.store(lag, Ordering::Relaxed);
+        } else {
+            // No partition of the topic left here (a rebalance gave them all to other
+            // members): this member has no backlog of its own.
+            self.stats.lag.store(0, Ordering::Relaxed);
         }
     }
 }
