@@ -5,7 +5,11 @@
 # compiled form the deploying node shared through the database, against compiling it there
 # (the shared row deleted first, as before sharing existed).
 #
-# Usage: [GEYSER_BIN=path/to/geyser] bench/cluster.sh [DURATION_S] [CONNECTIONS]
+# BENCH_EXTRA="name:path.wasm ..." adds components to the first-call figures (e.g. a Python
+# wasi:http hello built with componentize-py), each also with its cold start on node 2 after
+# eviction (compiled form in that node's disk cache: the warm-cache cold start).
+#
+# Usage: [GEYSER_BIN=path/to/geyser] [BENCH_EXTRA=...] bench/cluster.sh [DURATION_S] [CONNECTIONS]
 # Prints one block of figures; copy it into bench/RESULTS.md with the date and machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +53,8 @@ PY
 up() {
     psql_ postgres "drop database if exists $DB" >/dev/null
     local out
-    out=$(CLUSTER_STATE=$STATE CLUSTER_PORT=$PORT CLUSTER_DB=$DB GEYSER_BIN=$BIN RUST_LOG=warn scripts/cluster-up.sh "$1")
+    out=$(CLUSTER_STATE=$STATE CLUSTER_PORT=$PORT CLUSTER_DB=$DB GEYSER_BIN=$BIN RUST_LOG=warn \
+        CLUSTER_CONFIG='engine.idle_ttl_ms = 1000' scripts/cluster-up.sh "$1")
     LB=$(sed -n 's/^url: //p' <<<"$out")
     ADMIN=$(sed -n 's/^admin key: //p' <<<"$out")
     KEY=$(curl -fsS -XPOST -H "authorization: Bearer $ADMIN" -H 'content-type: application/json' \
@@ -79,12 +84,23 @@ first_call() { # first_call WASM NAME TAG share|compile
     if [ "$4" = compile ]; then psql_ "$DB" "delete from compiled_artifacts" >/dev/null; fi
     curl -sS -o /dev/null -w '%{time_total}\n' "$node2/fn/bench/$2/"
 }
-for component in hello:example_hello ticket:example_ticket_reservation; do
-    name=${component%%:*} wasm=target/wasm32-wasip2/release/${component#*:}.wasm
+resident2() {
+    curl -fsS -H "authorization: Bearer $ADMIN" "$node2/metrics" | awk '$1 == "geyser_resident_functions" {print $2}'
+}
+median() { sort -n | awk '{a[NR]=$1*1000} END {printf "%.1f", a[(NR+1)/2]}'; }
+components="hello:target/wasm32-wasip2/release/example_hello.wasm ticket:target/wasm32-wasip2/release/example_ticket_reservation.wasm ${BENCH_EXTRA:-}"
+for component in $components; do
+    name=${component%%:*} wasm=${component#*:}
     for mode in share compile; do
         times=()
         for i in $(seq 1 5); do times+=("$(first_call "$wasm" "$name-$mode" "$mode-$i-$RANDOM" "$mode")"); done
-        median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1*1000} END {printf "%.1f", a[(NR+1)/2]}')
-        echo "first call on another node, $name ($(stat -c %s "$wasm") bytes), $mode: median $median ms (n=5)"
+        echo "first call on another node, $name ($(stat -c %s "$wasm") bytes), $mode: median $(printf '%s\n' "${times[@]}" | median) ms (n=5)"
     done
+    # The same version on node 2 after it was evicted there: loaded from the node's disk cache.
+    times=()
+    for _ in $(seq 1 5); do
+        until [ "$(resident2)" = "0" ]; do sleep 0.05; done
+        times+=("$(curl -sS -o /dev/null -w '%{time_total}\n' "$node2/fn/bench/$name-share/")")
+    done
+    echo "cold start on that node after eviction (warm disk cache), $name: median $(printf '%s\n' "${times[@]}" | median) ms (n=5)"
 done

@@ -12,6 +12,8 @@
 #   CLUSTER_DB (geyser_cluster): the PostgreSQL database, created when missing.
 #   CLUSTER_STATE (target/cluster): where configurations, keys, logs and PIDs go.
 #   GEYSER_BIN: a geyser binary to run instead of building target/release/geyser.
+#   CLUSTER_CONFIG: extra top-level lines for every node's file, as dotted keys of sections the
+#     file does not open itself (e.g. `engine.idle_ttl_ms = 1000`; not http.* or kafka.*).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +65,7 @@ for i in $(seq 1 "$N"); do
 listen = "127.0.0.1:$node_port"
 data_dir = "$(realpath -m "$STATE")/node-$i"
 database_url = "postgres://postgres@127.0.0.1:5432/$DB"
+${CLUSTER_CONFIG:-}
 
 [http]
 # The load balancer checks /readyz every second and takes a node out after 2 failures.
