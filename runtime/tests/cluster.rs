@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{BIN, client_runtime};
+use common::{BIN, client_runtime, deploy, get_json};
 use geyser_test_support::guest;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -155,14 +155,12 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
         let lb = &cluster.url;
         // Every node is ready and says why.
         for i in 1..=3 {
-            let ready: Value = http
-                .get(format!("{}/readyz", cluster.node_url(i)))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let ready = get_json(
+                &http,
+                format!("{}/readyz", cluster.node_url(i)),
+                &cluster.admin_key,
+            )
+            .await;
             assert_eq!(ready["ready"], true, "node {i}: {ready}");
         }
         let created: Value = http
@@ -179,14 +177,7 @@ fn three_nodes_behind_the_balancer_serve_and_survive_a_kill() {
             .as_str()
             .expect("a tenant key")
             .to_owned();
-        let deployed = http
-            .put(format!("{lb}/v1/functions/hello?public=true"))
-            .bearer_auth(&key)
-            .body(guest("example_hello"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deployed.status(), 201, "{}", deployed.text().await.unwrap());
+        deploy(&http, lb, &key, "hello", "public=true", guest("example_hello")).await;
 
         // Through the balancer, every node answers for the function deployed through it.
         for _ in 0..30 {
@@ -383,17 +374,6 @@ async fn put(http: &reqwest::Client, url: String, key: &str, body: Value) {
     );
 }
 
-async fn get(http: &reqwest::Client, url: String, key: &str) -> Value {
-    http.get(url)
-        .bearer_auth(key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// 300 Kafka records over 3 partitions, consumed by the three nodes' group members, counted
 /// exactly once; an every-second schedule fired once per tick although three nodes schedule.
 async fn triggers_fire_once_across_the_cluster(
@@ -403,7 +383,7 @@ async fn triggers_fire_once_across_the_cluster(
 ) {
     use geyser_test_support::kafka::{Record, create_topic, produce, producer};
     let lb = &cluster.url;
-    let ready = get(http, format!("{}/readyz", cluster.node_url(1)), key).await;
+    let ready = get_json(http, format!("{}/readyz", cluster.node_url(1)), key).await;
     assert_eq!(
         ready["checks"]["kafka"], "ok",
         "the cluster runs without the broker (scripts/kafka-up.sh): {ready}"
@@ -412,14 +392,7 @@ async fn triggers_fire_once_across_the_cluster(
         ("counter", "example_event_counter"),
         ("tick", "geyser_fixture_ticker"),
     ] {
-        let deployed = http
-            .put(format!("{lb}/v1/functions/{name}?public=true"))
-            .bearer_auth(key)
-            .body(guest(component))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(deployed.status(), 201, "{}", deployed.text().await.unwrap());
+        deploy(http, lb, key, name, "public=true", guest(component)).await;
     }
     put(
         http,
@@ -492,7 +465,7 @@ async fn triggers_fire_once_across_the_cluster(
     // Each tick of the schedule fired once: the ticker logs `tick every-second TIME` per run,
     // and no scheduled time appears twice although three nodes run the schedule.
     let runs_url = format!("{lb}/v1/functions/tick/triggers/cron/every-second/runs");
-    while get(http, runs_url.clone(), key)
+    while get_json(http, runs_url.clone(), key)
         .await
         .as_array()
         .unwrap()
@@ -514,7 +487,7 @@ async fn triggers_fire_once_across_the_cluster(
     assert!(removed.status().is_success());
     // Once the last run has ended and been recorded, every cron invocation has its line.
     let (times, records) = loop {
-        let lines = get(http, format!("{lb}/v1/functions/tick/logs?limit=1000"), key).await;
+        let lines = get_json(http, format!("{lb}/v1/functions/tick/logs?limit=1000"), key).await;
         let times: Vec<String> = lines
             .as_array()
             .unwrap()
@@ -526,7 +499,7 @@ async fn triggers_fire_once_across_the_cluster(
                     .map(str::to_owned)
             })
             .collect();
-        let listed = get(
+        let listed = get_json(
             http,
             format!("{lb}/v1/functions/tick/invocations?limit=1000"),
             key,

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{client_runtime, create_tenant, get_json, start};
+use common::{client_runtime, create_tenant, deploy, get_json, start};
 use geyser_test_support::{guest, slow_to_compile_component};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -60,24 +60,6 @@ async fn set_quotas(http: &reqwest::Client, base: &str, tenant: &str, overrides:
         .await
         .unwrap();
     assert_eq!(reply.status(), 200, "{}", reply.text().await.unwrap());
-}
-
-async fn deploy(
-    http: &reqwest::Client,
-    base: &str,
-    key: &str,
-    name: &str,
-    query: &str,
-    bytes: Vec<u8>,
-) {
-    let reply = http
-        .put(format!("{base}/v1/functions/{name}?{query}"))
-        .bearer_auth(key)
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(reply.status(), 201, "{}", reply.text().await.unwrap());
 }
 
 /// Twenty guests of two tenants each touch 400 MiB at once against a 3 GiB budget (each could

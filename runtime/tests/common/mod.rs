@@ -55,6 +55,25 @@ pub async fn get_json(http: &reqwest::Client, url: String, key: &str) -> serde_j
         .unwrap()
 }
 
+/// `PUT {base}/v1/functions/{name}?{query}` with `bytes` as `key`; it must answer 201.
+pub async fn deploy(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    name: &str,
+    query: &str,
+    bytes: Vec<u8>,
+) {
+    let reply = http
+        .put(format!("{base}/v1/functions/{name}?{query}"))
+        .bearer_auth(key)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 201, "{}", reply.text().await.unwrap());
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
