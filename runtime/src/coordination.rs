@@ -14,22 +14,30 @@ use std::time::Duration;
 const HEARTBEAT: Duration = Duration::from_secs(1);
 const LEASE_MS: i64 = 3000;
 
-/// Keeps this node's heartbeat and tells the quota guard how many live nodes share each
-/// tenant's rate and concurrency quotas. A node that misses its heartbeats for the lease drops
-/// out of the count; one that joins is counted by the others within a heartbeat. On SQLite
-/// (one machine) there is nothing to share.
+/// Writes this node's heartbeat once and tells the quota guard how many live nodes share each
+/// tenant's rate and concurrency quotas. On SQLite (one machine) there is nothing to share.
+pub(crate) async fn heartbeat(store: &Store, quotas: &QuotaGuard, node: &str) {
+    if store.backend() != Backend::Postgres {
+        return;
+    }
+    match store.heartbeat(node, LEASE_MS).await {
+        Ok(nodes) => quotas.set_cluster_nodes(nodes),
+        Err(err) => tracing::warn!(error = %err, "writing the node's heartbeat failed"),
+    }
+}
+
+/// [`heartbeat`] every second after the one `Node::start` wrote. A node that misses its
+/// heartbeats for the lease drops out of the count; one that joins is counted by the others
+/// within a heartbeat.
 pub(crate) async fn keep_heartbeat(store: Store, quotas: Arc<QuotaGuard>, node: String) {
     if store.backend() != Backend::Postgres {
         return;
     }
-    let mut ticker = tokio::time::interval(HEARTBEAT);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        match store.heartbeat(&node, LEASE_MS).await {
-            Ok(nodes) => quotas.set_cluster_nodes(nodes),
-            Err(err) => tracing::warn!(error = %err, "writing the node's heartbeat failed"),
-        }
+        heartbeat(&store, &quotas, &node).await;
     }
 }
 

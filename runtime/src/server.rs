@@ -321,13 +321,8 @@ impl Node {
         };
         let change_listener = tokio::spawn(crate::coordination::follow_changes(changes.clone()));
         let node_id = uuid::Uuid::now_v7().to_string();
-        if store.backend() == geyser_functions::Backend::Postgres {
-            // Counted before the first request, so this node never admits a whole quota alone.
-            match store.heartbeat(&node_id, 3000).await {
-                Ok(nodes) => quotas.set_cluster_nodes(nodes),
-                Err(err) => tracing::warn!(error = %err, "writing the node's heartbeat failed"),
-            }
-        }
+        // Counted before the first request, so this node never admits a whole quota alone.
+        crate::coordination::heartbeat(&store, &quotas, &node_id).await;
         let heartbeat = tokio::spawn(crate::coordination::keep_heartbeat(
             store.clone(),
             quotas.clone(),
