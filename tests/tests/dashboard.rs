@@ -988,39 +988,28 @@ async fn a_tenant_runs_its_functions_from_the_console() {
         api.get("/v1/functions", Some(&first_key)).await.status,
         StatusCode::OK
     );
-    click(
-        &mut page,
-        &format!("#admin-tenants tr[data-tenant=\"{newcomer}\"] button.disable"),
-    )
-    .await;
-    page.until(
-        "the tenant disabled",
-        &format!("document.querySelector('#admin-tenants tr[data-tenant=\"{newcomer}\"]').dataset.disabled === 'true'"),
-    )
-    .await;
-    let listed = api.get("/v1/tenants", Some(&server.admin_key)).await.json();
-    let row = |listed: &Value| {
-        listed
+    // Disable, then enable again: the row and the API say so each time.
+    for (button, disabled) in [("disable", true), ("enable", false)] {
+        click(
+            &mut page,
+            &format!("#admin-tenants tr[data-tenant=\"{newcomer}\"] button.{button}"),
+        )
+        .await;
+        page.until(
+            &format!("the tenant {button}d"),
+            &format!("document.querySelector('#admin-tenants tr[data-tenant=\"{newcomer}\"]').dataset.disabled === '{disabled}'"),
+        )
+        .await;
+        let listed = api.get("/v1/tenants", Some(&server.admin_key)).await.json();
+        let row = listed
             .as_array()
             .unwrap()
             .iter()
             .find(|r| r["name"] == newcomer.as_str())
             .unwrap()
-            .clone()
-    };
-    assert_eq!(row(&listed)["disabled"], true);
-    click(
-        &mut page,
-        &format!("#admin-tenants tr[data-tenant=\"{newcomer}\"] button.enable"),
-    )
-    .await;
-    page.until(
-        "the tenant enabled",
-        &format!("document.querySelector('#admin-tenants tr[data-tenant=\"{newcomer}\"]').dataset.disabled === 'false'"),
-    )
-    .await;
-    let listed = api.get("/v1/tenants", Some(&server.admin_key)).await.json();
-    assert_eq!(row(&listed)["disabled"], false);
+            .clone();
+        assert_eq!(row["disabled"], disabled);
+    }
     fill(&mut page, "#quota-tenant", &newcomer).await;
     page.until(
         "the newcomer's quota form",
