@@ -3,9 +3,8 @@
 // a new version by upload, aliases and canary weights with their events and promote, cron
 // schedules with next fire times and runs, Kafka bindings with their lag, the async queue.
 "use strict";
-import { $, api, cell, duration, el, fileBytes, fillRows, guarded, metricSum, parseMetrics, when } from "./lib.js";
+import { $, api, cell, duration, el, fileBytes, fillRows, fnPath, guarded, metricSum, parseMetrics, when } from "./lib.js";
 
-const fnPath = (name) => "/v1/functions/" + encodeURIComponent(name);
 
 /** Uploads `bytes` as a new version of `name` with the limits in `query`; the deploy reply. */
 function upload(name, bytes, query) {

@@ -45,6 +45,9 @@ export async function api(path, options = {}) {
   return parsed;
 }
 
+/** The management API's path of function `name`. */
+export const fnPath = (name) => "/v1/functions/" + encodeURIComponent(name);
+
 /** `?tenant=NAME` for the admin (who must name the tenant), `sep` + that, or "". */
 export function tenantQuery(sep = "?") {
   return session.isAdmin && session.tenant ? sep + "tenant=" + encodeURIComponent(session.tenant) : "";

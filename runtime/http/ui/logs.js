@@ -2,9 +2,8 @@
 // server-sent events `geyser logs --follow` reads, through fetch so the key goes in a header),
 // the latest invocations, and one invocation's record with its lines.
 "use strict";
-import { $, api, cell, el, fillRows, guarded, session, when } from "./lib.js";
+import { $, api, cell, el, fillRows, fnPath, guarded, session, when } from "./lib.js";
 
-const fnPath = (name) => "/v1/functions/" + encodeURIComponent(name);
 let tail = null; // { abort: AbortController } while the live tail runs
 
 function filters() {
