@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the end-to-end suite against SQLite and PostgreSQL with real
-# guest components built from source, the dashboard in headless Chromium (installed from
+# guest components built from source (Rust, and JavaScript and Python with their own
+# toolchains: scripts/guest-tools.sh), the dashboard in headless Chromium (installed from
 # Debian on first use), a 3-node cluster behind HAProxy (scripts/cluster-up.sh), the Kafka trigger against a real broker (started here,
 # installed on first use by scripts/kafka-up.sh), and the CLI tests of the `geyser` binary.
 # This is the test command of README.md, and what .ci/run runs. Extra arguments go to
@@ -25,6 +26,8 @@ if ! { [ -f "$kafka_state/pid" ] && kill -0 "$(cat "$kafka_state/pid")" 2>/dev/n
     started_kafka=1
 fi
 scripts/kafka-up.sh
+# npm and PyPI toolchains for the JavaScript and Python functions built from source.
+scripts/guest-tools.sh
 
 log=$(mktemp)
 cleanup() {

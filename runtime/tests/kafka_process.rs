@@ -23,26 +23,6 @@ fn records(n: usize) -> Vec<Record> {
         .collect()
 }
 
-/// A series of the node's metrics (`/metrics` needs the admin key).
-async fn metric(node: &Node, admin: &str, series: &str) -> Option<f64> {
-    let text = reqwest::Client::new()
-        .get(format!("{}/metrics", node.url))
-        .bearer_auth(admin)
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines().find_map(|line| {
-        line.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 fn series(name: &str, tenant: &str, topic: &str) -> String {
     format!("{name}{{tenant=\"{tenant}\",function=\"counter\",topic=\"{topic}\"}}")
 }
@@ -67,18 +47,6 @@ async fn counted(node: &Node, tenant: &str) -> (u64, u64) {
         }
     }
     (total, disorder)
-}
-
-async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 /// The count reached 10,000 and the consumers have nothing left: then it must be exactly

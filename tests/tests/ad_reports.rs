@@ -4,6 +4,7 @@
 //! `<tenant>.report-ready`, and every number equals what the events add up to.
 
 use geyser_e2e::{Backend, TestServer, eventually, guest};
+use geyser_test_support::polyglot_guest;
 use geyser_test_support::kafka::{
     Record, create_topic, kafka_brokers, produce, producer, read_topic,
 };
@@ -81,6 +82,18 @@ fn expected(events: &[Value], month: &str) -> BTreeMap<String, Expected> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn monthly_reports_equal_the_seeded_events() {
+    monthly_reports_equal_the_events_with(guest("example_ad_reports_report")).await;
+}
+
+/// The report function rewritten in Python (examples/ad-reports/report-py, built from source
+/// with componentize-py and tzdata from PyPI): the same numbers, by the same checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_report_gives_the_same_numbers() {
+    let wasm = polyglot_guest("examples/ad-reports/report-py", "./build.sh", "report.wasm");
+    monthly_reports_equal_the_events_with(std::fs::read(wasm).unwrap()).await;
+}
+
+async fn monthly_reports_equal_the_events_with(report: Vec<u8>) {
     let server = TestServer::start(Backend::Sqlite, |config| {
         config.kafka.brokers = Some(kafka_brokers());
     });
@@ -88,8 +101,7 @@ async fn monthly_reports_equal_the_seeded_events() {
     let t = api.create_tenant("ads").await;
     api.deploy_ok(&t, "ads-ingest", "", guest("example_ad_reports_ingest"))
         .await;
-    api.deploy_ok(&t, "ads-report", "", guest("example_ad_reports_report"))
-        .await;
+    api.deploy_ok(&t, "ads-report", "", report).await;
     api.deploy_ok(&t, "ads", "", guest("example_ad_reports_api"))
         .await;
 

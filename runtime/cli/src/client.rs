@@ -152,6 +152,14 @@ impl Client {
         cpu_limit_ms: Option<u64>,
         private: bool,
     ) -> Result<()> {
+        // `geyser new NAME` prints `geyser deploy NAME ARTIFACT` with the artifact relative to
+        // the project: it works from inside the project and from the directory holding it.
+        let beside = Path::new(name).join(file);
+        let file = if !file.exists() && file.is_relative() && beside.exists() {
+            beside.as_path()
+        } else {
+            file
+        };
         let bytes = tokio::fs::read(file)
             .await
             .with_context(|| format!("cannot read {}", file.display()))?;

@@ -131,9 +131,13 @@ enum Command {
     /// Manage triggers of a function.
     #[command(subcommand)]
     Trigger(TriggerCommand),
-    /// Create a function crate that builds and deploys as generated.
+    /// Create a function project (Rust, JavaScript or Python) that builds and deploys as
+    /// generated.
     New {
         name: String,
+        /// The language of the function.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: LangArg,
         /// An HTTP function (the default).
         #[arg(long, group = "kind")]
         http: bool,
@@ -146,9 +150,17 @@ enum Command {
         /// Directory to create [default: ./NAME].
         #[arg(long)]
         dir: Option<PathBuf>,
-        /// Path to geyser-sdk [default: the sdk/ of the checkout this binary was built from].
+        /// Path to the SDKs' directory (`sdk/`, holding `js/` and `python/` too) [default: the
+        /// sdk/ of the checkout this binary was built from].
         #[arg(long)]
         sdk: Option<PathBuf>,
+    },
+    /// Build and deploy the project in a directory, then rebuild and redeploy on every change.
+    Dev {
+        name: String,
+        /// The project (Rust, JavaScript or Python, as `geyser new` made it) [default: .].
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
     },
     /// Show usage per function (admin: `--tenant NAME`).
     Usage {
@@ -181,6 +193,16 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+}
+
+/// `geyser new --lang`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum LangArg {
+    Rust,
+    #[value(alias = "javascript")]
+    Js,
+    #[value(alias = "py")]
+    Python,
 }
 
 #[derive(Subcommand, Debug)]
@@ -564,8 +586,10 @@ pub async fn run(args: Args) -> Result<()> {
                 }
             }
         }
+        Command::Dev { name, dir } => geyser_cli::dev::run(&client()?, &name, &dir).await,
         Command::New {
             name,
+            lang,
             http: _,
             event,
             schedule,
@@ -579,7 +603,12 @@ pub async fn run(args: Args) -> Result<()> {
             } else {
                 scaffold::Kind::Http
             };
-            scaffold::run(&name, kind, dir, sdk)
+            let lang = match lang {
+                LangArg::Rust => scaffold::Lang::Rust,
+                LangArg::Js => scaffold::Lang::Js,
+                LangArg::Python => scaffold::Lang::Python,
+            };
+            scaffold::run(&name, lang, kind, dir, sdk)
         }
     }
 }

@@ -224,3 +224,36 @@ pub fn stderr_failure(output: &Output) -> String {
     assert!(!output.status.success(), "command should have failed");
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
+
+/// A series of the node's metrics (`/metrics` needs the admin key).
+pub async fn metric(node: &Node, admin: &str, series: &str) -> Option<f64> {
+    let text = reqwest::Client::new()
+        .get(format!("{}/metrics", node.url))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Polls `check` every 200 ms until it holds; panics after `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -93,6 +93,37 @@ pub fn guest_path(file_stem: &str) -> PathBuf {
     }
 }
 
+/// A JavaScript or Python guest built from source with its own toolchain (npm, PyPI): runs
+/// `build` with `sh` in `dir` (relative to the workspace root) once per test process and
+/// returns `dir/artifact`. Python builds share the componentize-py of `scripts/guest-tools.sh`.
+pub fn polyglot_guest(dir: &str, build: &str, artifact: &str) -> PathBuf {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+    static BUILT: Mutex<BTreeMap<String, Result<PathBuf, String>>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    let result = built.entry(dir.to_owned()).or_insert_with(|| {
+        let root = workspace_root();
+        let output = Command::new("sh")
+            .args(["-c", build])
+            .current_dir(root.join(dir))
+            .env("GEYSER_PY_TOOLS", root.join("target/guest-tools/py"))
+            .output()
+            .map_err(|e| format!("cannot run sh: {e}"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "`{build}` in {dir} failed:\n{}\n{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(root.join(dir).join(artifact))
+    });
+    match result {
+        Ok(path) => path.clone(),
+        Err(err) => panic!("{err}"),
+    }
+}
+
 /// The PostgreSQL database that hosts the per-test databases (`GEYSER_TEST_POSTGRES_URL`).
 pub fn postgres_admin_url() -> String {
     std::env::var("GEYSER_TEST_POSTGRES_URL")

@@ -1,0 +1,71 @@
+"""Ad reports, monthly run, in Python: on each tick (``0 6 1 * *`` in the advertisers' time
+zone, given as the schedule payload ``{"timezone": "..."}``) builds last month's report for
+every advertiser from the aggregates ``ads-ingest`` keeps, stores it where ``ads`` serves it,
+and announces it on ``<tenant>.report-ready`` when the node has Kafka.
+
+The same kv layout and numbers as the Rust function (examples/ad-reports/report); see
+examples/ad-reports/model for the layout.
+"""
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import geyser
+from geyser import kv
+
+METRICS = ["impressions", "clicks", "conversions", "spend_cents", "revenue_cents", "reach"]
+
+
+def previous_month(scheduled_time: str, tz: ZoneInfo) -> str:
+    """The month before the tick's scheduled time, on the wall clock of ``tz``."""
+    at = datetime.fromisoformat(scheduled_time.replace("Z", "+00:00")).astimezone(tz)
+    year, month = (at.year - 1, 12) if at.month == 1 else (at.year, at.month - 1)
+    return f"{year:04d}-{month:02d}"
+
+
+def timezone(payload) -> ZoneInfo:
+    name = (payload or {}).get("timezone", "UTC")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} in the schedule payload") from None
+
+
+def ratio(num: int, den: int) -> float:
+    return 0.0 if den == 0 else num / den
+
+
+def build_report(advertiser: str, month: str) -> dict:
+    """Builds (and stores) the report of ``advertiser`` for ``month`` from the aggregates."""
+    values = {m: kv.increment(f"agg/{advertiser}/{month}/{m}", 0) for m in METRICS}
+    report = {
+        "advertiser": advertiser,
+        "month": month,
+        "impressions": values["impressions"],
+        "reach": values["reach"],
+        "clicks": values["clicks"],
+        "ctr": ratio(values["clicks"], values["impressions"]),
+        "spend_cents": values["spend_cents"],
+        "conversions": values["conversions"],
+        "revenue_cents": values["revenue_cents"],
+        "roi": ratio(values["revenue_cents"] - values["spend_cents"], values["spend_cents"]),
+    }
+    kv.set_json(f"report/{advertiser}/{month}", report)
+    return report
+
+
+@geyser.on_schedule
+def on_tick(tick: geyser.Tick) -> None:
+    tz = timezone(tick.json())
+    month = previous_month(tick.scheduled_time, tz)
+    advertisers = [key[len("adv/") :] for key in kv.list_keys("adv/", 10_000)]
+    for advertiser in advertisers:
+        report = build_report(advertiser, month)
+        note = {"advertiser": advertiser, "month": month}
+        try:
+            geyser.publish("report-ready", json.dumps(note, separators=(",", ":")), key=advertiser)
+        except geyser.PublishError as err:
+            geyser.log.warn(f"report {advertiser}/{month} stored; not announced: {err}")
+        geyser.log.info(f"report {advertiser}/{month}: {report['impressions']} impressions")
+    geyser.log.info(f"built {len(advertisers)} reports for {month}")
