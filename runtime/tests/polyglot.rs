@@ -10,7 +10,9 @@
 mod common;
 
 use common::*;
-use geyser_test_support::kafka::{Record, create_topic, kafka_brokers, produce, producer, read_topic};
+use geyser_test_support::kafka::{
+    Record, create_topic, kafka_brokers, produce, producer, read_topic,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -113,15 +115,47 @@ async fn logs(node: &Node, key: &str, function: &str) -> String {
         .collect()
 }
 
-/// The recorded outcome of invocation `id` of `function`.
-async fn outcome(node: &Node, key: &str, function: &str, id: &str) -> String {
-    let record = get_json(
-        &reqwest::Client::new(),
-        format!("{}/v1/functions/{function}/invocations/{id}", node.url),
-        key,
-    )
+/// The function's logs once they hold every one of `needles` (lines are written in batches).
+async fn logs_with(node: &Node, key: &str, function: &str, needles: &[&str]) -> String {
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        text = logs(node, key, function).await;
+        if needles.iter().all(|n| text.contains(n)) {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{function}'s logs never held all of {needles:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The outcomes of the function's latest invocations, newest first, once there are `n`
+/// (records are written in batches).
+async fn outcomes(node: &Node, key: &str, function: &str, n: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    wait_until("the invocation records", Duration::from_secs(60), || {
+        let seen = &mut seen;
+        async move {
+            let records = get_json(
+                &reqwest::Client::new(),
+                format!("{}/v1/functions/{function}/invocations?limit=100", node.url),
+                key,
+            )
+            .await;
+            *seen = records
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            seen.len() >= n
+        }
+    })
     .await;
-    record["outcome"].as_str().unwrap_or_default().to_owned()
+    seen
 }
 
 fn node_with_kafka(dir: &Path, admin: &str) -> Node {
@@ -176,23 +210,20 @@ async fn javascript_http_and_event_functions_from_the_scaffold() {
     // An exception: 500 to the caller, an error in the meter, the stack in the logs.
     let (status, _) = get(&node, &tenant, "js-http", "/throw").await;
     assert_eq!(status, 500);
-    let stats = get_json(
-        &reqwest::Client::new(),
-        format!("{}/v1/functions/js-http/invocations?limit=20", node.url),
+    // /, 3 × /count, /nowhere (a 404 is the function's answer, not a failure), /throw.
+    let seen = outcomes(&node, &key, "js-http", 6).await;
+    assert_eq!(seen, ["error", "ok", "ok", "ok", "ok", "ok"]);
+    logs_with(
+        &node,
         &key,
+        "js-http",
+        &[
+            "the HTTP handler threw: RangeError: thrown on purpose",
+            "@bundle.js:",
+            "counted 3",
+        ],
     )
     .await;
-    let failed: Vec<&Value> = stats
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|i| i["outcome"] != "ok")
-        .collect();
-    assert_eq!(failed.len(), 1, "{stats}");
-    let log = logs(&node, &key, "js-http").await;
-    assert!(log.contains("the HTTP handler threw: RangeError: thrown on purpose"), "{log}");
-    assert!(log.contains("app.js") || log.contains("bundle.js"), "a stack trace: {log}");
-    assert!(log.contains("counted 3"), "{log}");
 
     // Config and secrets through wasi:config, set with the CLI (each change is a new version).
     stdout(&geyser(
@@ -219,13 +250,19 @@ async fn javascript_http_and_event_functions_from_the_scaffold() {
     )
     .await;
     assert_eq!(delivered["outcome"], "ok", "{delivered}");
+    // A payload that is not JSON throws: the endpoint answers the failure, the record is an error.
     let refused = post(&node, &key, "/v1/functions/js-events/events", "not json").await;
-    assert_eq!(refused["outcome"], "error", "{refused}");
-    let id = refused["invocation"].as_str().unwrap();
-    assert_eq!(outcome(&node, &key, "js-events", id).await, "error");
-    let log = logs(&node, &key, "js-events").await;
-    assert!(log.contains("the event handler (event "), "{log}");
-    assert!(log.contains("SyntaxError"), "{log}");
+    assert_eq!(refused["error"]["code"], "function_error", "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("SyntaxError"), "{refused}");
+    assert_eq!(outcomes(&node, &key, "js-events", 2).await, ["error", "ok"]);
+    logs_with(
+        &node,
+        &key,
+        "js-events",
+        &["the event handler (event ", "SyntaxError", "+5 (total 5)"],
+    )
+    .await;
 
     let topic = format!("{tenant}.orders");
     create_topic(&topic, 2).await;
@@ -262,10 +299,16 @@ async fn javascript_http_and_event_functions_from_the_scaffold() {
     let dead = read_topic(&format!("{topic}.dlq"), 1, Duration::from_secs(120)).await;
     assert_eq!(dead[0].payload(), Some(&b"{broken"[..]));
     // ...and every good one counted exactly once: 5 by hand + 40 × 2.
-    let total = || async { get(&node, &tenant, "js-http", "/kv?key=js-events/total").await.1 };
-    wait_until("the 40 events counted", Duration::from_secs(120), || async {
-        total().await == "85"
-    })
+    let total = || async {
+        get(&node, &tenant, "js-http", "/kv?key=js-events/total")
+            .await
+            .1
+    };
+    wait_until(
+        "the 40 events counted",
+        Duration::from_secs(120),
+        || async { total().await == "85" },
+    )
     .await;
     let series = format!(
         "geyser_kafka_consumer_lag{{tenant=\"{tenant}\",function=\"js-events\",topic=\"{topic}\"}}"
@@ -314,20 +357,22 @@ async fn python_http_and_schedule_functions_from_the_scaffold() {
     assert_eq!(get(&node, &tenant, "py-http", "/other").await.0, 404);
     let (status, _) = get(&node, &tenant, "py-http", "/raise").await;
     assert_eq!(status, 500);
-    let log = logs(&node, &key, "py-http").await;
-    assert!(log.contains("Traceback (most recent call last)"), "{log}");
-    assert!(log.contains("RuntimeError: raised on purpose"), "{log}");
-    let usage = get_json(
-        &reqwest::Client::new(),
-        format!("{}/v1/usage", node.url),
+    logs_with(
+        &node,
         &key,
+        "py-http",
+        &[
+            "the HTTP handler raised:",
+            "Traceback (most recent call last)",
+            "RuntimeError: raised on purpose",
+        ],
     )
     .await;
-    let row = usage["functions"]
-        .as_array()
-        .and_then(|rows| rows.iter().find(|r| r["function"] == "py-http"))
-        .unwrap_or_else(|| panic!("no py-http row: {usage}"));
-    assert_eq!(row["errors"], 1, "{usage}");
+    // /, 2 × /count, /other (404), /raise.
+    assert_eq!(
+        outcomes(&node, &key, "py-http", 5).await,
+        ["error", "ok", "ok", "ok", "ok"]
+    );
 
     // A secret and a request body; a malformed body is a 400, not a failure.
     let set = geyser_with_stdin(
@@ -388,21 +433,63 @@ async fn python_http_and_schedule_functions_from_the_scaffold() {
             "2026-11-01T06:00:00Z",
         ],
     ));
-    assert_eq!(ran.trim_end(), "ran monthly for 2026-11-01T06:00:00Z: ok");
-    let (_, last) = get(&node, &tenant, "py-http", "/kv?key=py-tick/last-tick").await;
-    assert_eq!(last, "2026-11-01T06:00:00Z");
-    let log = logs(&node, &key, "py-tick").await;
-    assert!(
-        log.contains("tick of monthly due 2026-11-01T06:00:00Z fired "),
-        "{log}"
+    assert_eq!(
+        ran.trim_end(),
+        "ran monthly for 2026-11-01T06:00:00.000Z: ok"
     );
+    let (_, last) = get(&node, &tenant, "py-http", "/kv?key=py-tick/last-tick").await;
+    assert_eq!(last, "2026-11-01T06:00:00.000Z");
+    logs_with(
+        &node,
+        &key,
+        "py-tick",
+        &["tick of monthly due 2026-11-01T06:00:00.000Z fired "],
+    )
+    .await;
     let failed = stdout(&geyser(
         &node,
         &key,
         &["trigger", "run", "py-tick", "failing"],
     ));
-    assert!(failed.starts_with("ran failing for ") && failed.trim_end().ends_with(": error"), "{failed}");
-    let log = logs(&node, &key, "py-tick").await;
-    assert!(log.contains("ValueError: failing on purpose"), "{log}");
-    assert!(log.contains("Traceback"), "{log}");
+    assert!(
+        failed.starts_with("ran failing for ") && failed.trim_end().ends_with(": error"),
+        "{failed}"
+    );
+    logs_with(
+        &node,
+        &key,
+        "py-tick",
+        &["Traceback", "ValueError: failing on purpose"],
+    )
+    .await;
+    assert_eq!(outcomes(&node, &key, "py-tick", 2).await, ["error", "ok"]);
+
+    // The author loop: `geyser dev` builds and deploys, then redeploys on save.
+    let mut dev = Command::new(BIN)
+        .args(["dev", "py-http", "--dir"])
+        .arg(work.join("py-http"))
+        .env("GEYSER_URL", &node.url)
+        .env("GEYSER_API_KEY", &key)
+        .env("GEYSER_PY_TOOLS", python_tools())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("run geyser dev");
+    let app = work.join("py-http/app.py");
+    let source = std::fs::read_to_string(&app).unwrap();
+    std::fs::write(
+        &app,
+        source.replace("hello from py-http", "hello again from py-http"),
+    )
+    .unwrap();
+    wait_until(
+        "geyser dev redeployed the edit",
+        Duration::from_secs(240),
+        || async {
+            get(&node, &tenant, "py-http", "/").await == (200, "hello again from py-http\n".into())
+        },
+    )
+    .await;
+    dev.kill().unwrap();
+    dev.wait().unwrap();
 }

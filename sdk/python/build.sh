@@ -5,7 +5,8 @@
 #   OUT     the component (default: MODULE.wasm)
 # Run from the function's directory. Tools come from PyPI, pinned: componentize-py goes into
 # $GEYSER_PY_TOOLS (default .venv); a requirements.txt beside the module is installed into
-# .deps and bundled with the component.
+# packages/ and bundled with the component (imported at build time: the component has no files
+# at run time).
 set -eu
 KIND=${1:?usage: build.sh http|event|schedule|event-http [MODULE] [OUT]}
 MODULE=${2:-app}
@@ -23,12 +24,12 @@ if ! "$TOOLS/bin/componentize-py" --version 2>/dev/null | grep -qx "componentize
 fi
 PATHS="-p . -p $SDK"
 if [ -f requirements.txt ]; then
-  if [ ! -f .deps/.installed ] || [ requirements.txt -nt .deps/.installed ]; then
-    rm -rf .deps
-    "$TOOLS/bin/pip" install -q --disable-pip-version-check --no-deps -t .deps -r requirements.txt
-    touch .deps/.installed
+  if [ ! -f packages/.installed ] || [ requirements.txt -nt packages/.installed ]; then
+    rm -rf packages
+    "$TOOLS/bin/pip" install -q --disable-pip-version-check --no-deps -t packages -r requirements.txt
+    touch packages/.installed
   fi
-  PATHS="$PATHS -p .deps"
+  PATHS="$PATHS -p packages"
 fi
 # shellcheck disable=SC2086 # PATHS is a list of flags
 "$TOOLS/bin/componentize-py" -d "$SDK/../wit" -w "$KIND-function" componentize "$MODULE" $PATHS -o "$OUT"

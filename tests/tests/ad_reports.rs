@@ -4,10 +4,10 @@
 //! `<tenant>.report-ready`, and every number equals what the events add up to.
 
 use geyser_e2e::{Backend, TestServer, eventually, guest};
-use geyser_test_support::polyglot_guest;
 use geyser_test_support::kafka::{
     Record, create_topic, kafka_brokers, produce, producer, read_topic,
 };
+use geyser_test_support::polyglot_guest;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};

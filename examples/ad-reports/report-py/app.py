@@ -7,9 +7,11 @@ The same kv layout and numbers as the Rust function (examples/ad-reports/report)
 examples/ad-reports/model for the layout.
 """
 
+import io
 import json
+import os
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import geyser
 from geyser import kv
@@ -24,12 +26,36 @@ def previous_month(scheduled_time: str, tz: ZoneInfo) -> str:
     return f"{year:04d}-{month:02d}"
 
 
+def _read_zones() -> dict:
+    """Every zone of the tzdata package, as bytes. Read when the module is imported, which is
+    at build time: componentize-py snapshots the interpreter then, and the component has no
+    files at run time (so neither ``zoneinfo``'s own lookup nor tzdata's files work there)."""
+    import tzdata
+
+    root = os.path.join(os.path.dirname(tzdata.__file__), "zoneinfo")
+    zones = {}
+    for directory, _, files in os.walk(root):
+        for file in files:
+            path = os.path.join(directory, file)
+            with open(path, "rb") as handle:
+                data = handle.read()
+            if data.startswith(b"TZif"):
+                zones[os.path.relpath(path, root)] = data
+    return zones
+
+
+ZONES = _read_zones()
+
+
+def zone(name: str) -> ZoneInfo:
+    data = ZONES.get(name)
+    if data is None:
+        raise ValueError(f"unknown time zone {name!r} in the schedule payload")
+    return ZoneInfo.from_file(io.BytesIO(data), key=name)
+
+
 def timezone(payload) -> ZoneInfo:
-    name = (payload or {}).get("timezone", "UTC")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} in the schedule payload") from None
+    return zone((payload or {}).get("timezone", "UTC"))
 
 
 def ratio(num: int, den: int) -> float:

@@ -97,7 +97,9 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
                 if !SKIPPED.contains(&name.as_ref()) {
                     pending.push(path);
                 }
-            } else if !name.ends_with(".wasm") && name != "package-lock.json" && name != "Cargo.lock"
+            } else if !name.ends_with(".wasm")
+                && name != "package-lock.json"
+                && name != "Cargo.lock"
             {
                 if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
                     files.insert(path, modified);
@@ -137,8 +139,7 @@ pub async fn run(client: &Client, name: &str, dir: &Path) -> Result<()> {
             } else {
                 println!("build failed ({status}); the deployed version stays");
             }
-            // What the build itself wrote (lock files, caches) is not a change of the sources.
-            seen = snapshot(&dir);
+            // `seen` is what this build started from: a file saved while it ran builds again.
             println!("watching {} for changes (Ctrl-C stops)", dir.display());
         }
         tokio::time::sleep(POLL).await;
@@ -160,7 +161,10 @@ mod tests {
         .unwrap();
         let rust = detect(dir.path()).unwrap();
         assert_eq!(rust.build, "cargo build --release");
-        assert!(rust.artifact.ends_with("target/wasm32-wasip2/release/my_fn.wasm"));
+        assert!(
+            rust.artifact
+                .ends_with("target/wasm32-wasip2/release/my_fn.wasm")
+        );
         std::fs::write(dir.path().join("build.sh"), "").unwrap();
         assert_eq!(detect(dir.path()).unwrap().build, "./build.sh");
         std::fs::write(dir.path().join("package.json"), "{}").unwrap();
@@ -173,7 +177,13 @@ mod tests {
     #[test]
     fn outputs_and_dependencies_are_not_watched() {
         let dir = tempfile::tempdir().unwrap();
-        for file in ["app.py", "node_modules/x/index.js", "target/a.rs", "app.wasm", "src/app.js"] {
+        for file in [
+            "app.py",
+            "node_modules/x/index.js",
+            "target/a.rs",
+            "app.wasm",
+            "src/app.js",
+        ] {
             let path = dir.path().join(file);
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(path, "").unwrap();

@@ -12,7 +12,10 @@ pub const ESBUILD: &str = "0.28.2";
 
 pub(super) fn project(name: &str, kind: Kind, sdk: &Path) -> Result<Project> {
     if !sdk.join("bin/build.mjs").exists() {
-        bail!("{} is not the Geyser JavaScript SDK (no bin/build.mjs)", sdk.display());
+        bail!(
+            "{} is not the Geyser JavaScript SDK (no bin/build.mjs)",
+            sdk.display()
+        );
     }
     let artifact = "app.wasm".to_owned();
     Ok(Project {

@@ -190,6 +190,15 @@ mod tests {
                 assert!(!readme.contains("gsk_"), "{readme}");
             }
         }
-        assert!(run("demo-fn", Lang::Js, Kind::Http, Some(dir.path().join("Js-http")), None).is_err());
+        assert!(
+            run(
+                "demo-fn",
+                Lang::Js,
+                Kind::Http,
+                Some(dir.path().join("Js-http")),
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -8,7 +8,10 @@ use std::path::Path;
 
 pub(super) fn project(name: &str, kind: Kind, sdk: &Path) -> Result<Project> {
     if !sdk.join("build.sh").exists() {
-        bail!("{} is not the Geyser Python SDK (no build.sh)", sdk.display());
+        bail!(
+            "{} is not the Geyser Python SDK (no build.sh)",
+            sdk.display()
+        );
     }
     let artifact = "app.wasm".to_owned();
     let build_sh = format!(
@@ -23,7 +26,7 @@ pub(super) fn project(name: &str, kind: Kind, sdk: &Path) -> Result<Project> {
             ("build.sh", build_sh, true),
             (
                 ".gitignore",
-                "/.venv\n/.deps\n/app.wasm\n__pycache__/\n".to_owned(),
+                "/.venv\n/packages\n/app.wasm\n__pycache__/\n".to_owned(),
                 false,
             ),
             ("README.md", readme(name, &artifact, kind), false),
