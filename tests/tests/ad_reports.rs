@@ -96,6 +96,8 @@ async fn the_python_report_gives_the_same_numbers() {
 async fn monthly_reports_equal_the_events_with(report: Vec<u8>) {
     let server = TestServer::start(Backend::Sqlite, |config| {
         config.kafka.brokers = Some(kafka_brokers());
+        // A Python component is ~19 MB (the suite's default cap is 8 MiB; a node's is 50 MiB).
+        config.http.max_upload_bytes = 50 << 20;
     });
     let api = server.api();
     let t = api.create_tenant("ads").await;
@@ -168,7 +170,10 @@ async fn monthly_reports_equal_the_events_with(report: Vec<u8>) {
         )
         .await;
     assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
-    assert_eq!(ran.json()["outcome"], "ok", "{}", ran.body);
+    if ran.json()["outcome"] != "ok" {
+        let logs = api.get("/v1/functions/ads-report/logs", Some(&t.key)).await;
+        panic!("the monthly run failed: {}\n{}", ran.body, logs.body);
+    }
 
     let want = expected(&events, "2026-10");
     assert_eq!(want.len(), 3);

@@ -28,7 +28,9 @@ def _failed(what: str) -> str:
 
 def on_http(fn: Callable[[Request], Response]) -> Callable[[Request], Response]:
     """``fn(request) -> Response`` answers every request to the function."""
-    from .http import read_request, write_response
+    from .http import bind, read_request, write_response
+
+    bind()
 
     class IncomingHandler:
         def handle(self, request, response_out) -> None:

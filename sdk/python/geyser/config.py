@@ -4,26 +4,20 @@ through ``wasi:config``. Secrets are decrypted by the host only for the invocati
 from typing import Dict, Optional
 
 from componentize_py_types import Err
+from wit_world.imports import store as _store
 
 from .errors import ConfigError
-
-
-def _store():
-    from wit_world.imports import store
-
-    return store
-
 
 def get(name: str) -> Optional[str]:
     """The variable or secret ``name``, or None when the function has none by that name."""
     try:
-        return _store().get(name)
+        return _store.get(name)
     except Err as err:
         raise ConfigError(str(err.value.value)) from None
 
 
 def all() -> Dict[str, str]:  # noqa: A001
     try:
-        return dict(_store().get_all())
+        return dict(_store.get_all())
     except Err as err:
         raise ConfigError(str(err.value.value)) from None

@@ -66,6 +66,18 @@ class BadRequest(ValueError):
     """Raised by ``Request.json`` on a malformed body; ``on_http`` answers 400."""
 
 
+# wasi:http's generated modules, imported by ``bind`` when ``on_http`` runs — at build time: the
+# component imports nothing at run time that the build did not (it has no files then).
+_wasi = {}
+
+
+def bind() -> None:
+    from componentize_py_types import Err, Ok
+    from wit_world.imports import streams, types
+
+    _wasi.update(Err=Err, Ok=Ok, streams=streams, types=types)
+
+
 _METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"]
 
 
@@ -77,8 +89,7 @@ def _method(types, method) -> str:
 
 
 def read_request(incoming) -> Request:
-    from componentize_py_types import Err
-    from wit_world.imports import streams, types
+    Err, streams, types = _wasi["Err"], _wasi["streams"], _wasi["types"]
 
     path_with_query = incoming.path_with_query() or "/"
     path, _, query = path_with_query.partition("?")
@@ -99,8 +110,7 @@ def read_request(incoming) -> Request:
 
 
 def write_response(response_out, response: Response) -> None:
-    from componentize_py_types import Ok
-    from wit_world.imports import types
+    Ok, types = _wasi["Ok"], _wasi["types"]
 
     body = response.body.encode() if isinstance(response.body, str) else bytes(response.body)
     fields = types.Fields.from_list([(k.lower(), str(v).encode()) for k, v in response.headers.items()])

@@ -8,6 +8,7 @@ import json as _json
 from typing import Any, List, Optional, Union
 
 from componentize_py_types import Err
+from wit_world.imports import kv as _kv
 
 from .errors import KvError
 
@@ -18,12 +19,6 @@ _KINDS = {
     "KvError_Unavailable": "unavailable",
     "KvError_QuotaExceeded": "quota-exceeded",
 }
-
-
-def _host():
-    from wit_world.imports import kv
-
-    return kv
 
 
 def _call(fn, *args):
@@ -44,7 +39,7 @@ def _bytes(value: Union[bytes, bytearray, str]) -> bytes:
 
 def get(key: str) -> Optional[bytes]:
     """The value at ``key``, or None."""
-    return _call(_host().get, key)
+    return _call(_kv.get, key)
 
 
 def get_text(key: str) -> Optional[str]:
@@ -59,7 +54,7 @@ def get_json(key: str) -> Any:
 
 
 def set(key: str, value: Union[bytes, str]) -> None:  # noqa: A001 - the store's own verb
-    _call(_host().set, key, _bytes(value))
+    _call(_kv.set, key, _bytes(value))
 
 
 def set_json(key: str, value: Any) -> None:
@@ -68,18 +63,18 @@ def set_json(key: str, value: Any) -> None:
 
 def delete(key: str) -> bool:
     """Removes ``key``; returns whether it existed."""
-    return _call(_host().delete, key)
+    return _call(_kv.delete, key)
 
 
 def increment(key: str, delta: int = 1) -> int:
     """Atomically adds ``delta`` to the decimal integer at ``key`` (absent = 0); the new value."""
-    return _call(_host().increment, key, delta)
+    return _call(_kv.increment, key, delta)
 
 
 def compare_and_swap(key: str, expected: Optional[Union[bytes, str]], new: Union[bytes, str]) -> bool:
     """Sets ``key`` to ``new`` if it holds ``expected`` (None: absent); whether it did."""
     return _call(
-        _host().compare_and_swap,
+        _kv.compare_and_swap,
         key,
         None if expected is None else _bytes(expected),
         _bytes(new),
@@ -88,4 +83,4 @@ def compare_and_swap(key: str, expected: Optional[Union[bytes, str]], new: Union
 
 def list_keys(prefix: str = "", limit: int = 1000) -> List[str]:
     """Keys starting with ``prefix``, in byte order, at most ``limit``."""
-    return _call(_host().list_keys, prefix, limit)
+    return _call(_kv.list_keys, prefix, limit)

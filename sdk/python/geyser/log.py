@@ -1,10 +1,10 @@
 """Log lines the tenant reads with ``geyser logs`` (per invocation, with their level)."""
 
+from wit_world.imports import logging as _logging
+
 
 def _log(level: str, message: str) -> None:
-    from wit_world.imports import logging
-
-    logging.log(getattr(logging.Level, level), str(message))
+    _logging.log(getattr(_logging.Level, level), str(message))
 
 
 def trace(message: str) -> None:

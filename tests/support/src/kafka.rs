@@ -121,6 +121,12 @@ pub async fn read_topic(topic: &str, count: usize, within: Duration) -> Vec<Owne
     records
 }
 
+/// The payload of a record, as text.
+pub fn payload(record: &OwnedMessage) -> String {
+    use rdkafka::Message;
+    String::from_utf8_lossy(record.payload().unwrap_or_default()).into_owned()
+}
+
 /// The value of header `name` of a record, as text.
 pub fn header(record: &OwnedMessage, name: &str) -> Option<String> {
     use rdkafka::message::Headers;
