@@ -497,3 +497,64 @@ async fn python_http_and_schedule_functions_from_the_scaffold() {
     dev.kill().unwrap();
     dev.wait().unwrap();
 }
+
+/// examples/event-counter/js, built from source: the Rust counter's behaviour from one
+/// JavaScript component with both handlers — counts per key, order violations, a failing
+/// payload refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_javascript_event_counter_counts_like_the_rust_one() {
+    let wasm = geyser_test_support::polyglot_guest(
+        "examples/event-counter/js",
+        "npm install --no-audit --no-fund && npm run build",
+        "counter.wasm",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let admin = format!("admin-{:016x}", rand::random::<u64>());
+    let node = start(dir.path(), &[], Some(&admin));
+    let tenant = format!("jsc-{:08x}", rand::random::<u32>());
+    let key = create_tenant(&node, &admin, &tenant);
+    let deployed = stdout(&geyser(
+        &node,
+        &key,
+        &["deploy", "counter", wasm.to_str().unwrap()],
+    ));
+    assert!(deployed.contains("(http,event function"), "{deployed}");
+
+    for (record_key, payload) in [("a", "1"), ("a", "2"), ("b", "x"), ("a", "2"), ("a", "5")] {
+        let delivered = post(
+            &node,
+            &key,
+            &format!("/v1/functions/counter/events?topic=clicks&key={record_key}"),
+            payload,
+        )
+        .await;
+        assert_eq!(delivered["outcome"], "ok", "{delivered}");
+    }
+    let failed = post(
+        &node,
+        &key,
+        "/v1/functions/counter/events?key=a",
+        "fail now",
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], "function_error", "{failed}");
+
+    assert_eq!(
+        get(&node, &tenant, "counter", "/counts/a").await,
+        (200, "4".into())
+    );
+    assert_eq!(
+        get(&node, &tenant, "counter", "/counts/b").await,
+        (200, "1".into())
+    );
+    assert_eq!(
+        get(&node, &tenant, "counter", "/disorder/a").await,
+        (200, "1".into())
+    );
+    assert_eq!(
+        get(&node, &tenant, "counter", "/counts/zzz").await,
+        (200, "0".into())
+    );
+    assert_eq!(get(&node, &tenant, "counter", "/elsewhere").await.0, 404);
+    logs_with(&node, &key, "counter", &["refusing manual/"]).await;
+}

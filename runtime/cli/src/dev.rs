@@ -100,10 +100,9 @@ pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, SystemTime> {
             } else if !name.ends_with(".wasm")
                 && name != "package-lock.json"
                 && name != "Cargo.lock"
+                && let Ok(modified) = entry.metadata().and_then(|m| m.modified())
             {
-                if let Ok(modified) = entry.metadata().and_then(|m| m.modified()) {
-                    files.insert(path, modified);
-                }
+                files.insert(path, modified);
             }
         }
     }
