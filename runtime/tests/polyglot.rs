@@ -162,17 +162,26 @@ async fn outcomes(node: &Node, key: &str, function: &str, n: usize) -> Vec<Strin
     }
 }
 
-fn node_with_kafka(dir: &Path, admin: &str) -> Node {
-    start(dir, &["--kafka-brokers", &kafka_brokers()], Some(admin))
+/// A node (with the Kafka broker when `kafka`) in a fresh directory and a fresh tenant:
+/// (dir, admin key, node, tenant, tenant key). The directory also holds the projects.
+fn setup(prefix: &str, kafka: bool) -> (tempfile::TempDir, String, Node, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = format!("admin-{:016x}", rand::random::<u64>());
+    let brokers = kafka_brokers();
+    let extra: &[&str] = if kafka {
+        &["--kafka-brokers", &brokers]
+    } else {
+        &[]
+    };
+    let node = start(&dir.path().join("data"), extra, Some(&admin));
+    let tenant = format!("{prefix}-{:08x}", rand::random::<u32>());
+    let key = create_tenant(&node, &admin, &tenant);
+    (dir, admin, node, tenant, key)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn javascript_http_and_event_functions_from_the_scaffold() {
-    let dir = tempfile::tempdir().unwrap();
-    let admin = format!("admin-{:016x}", rand::random::<u64>());
-    let node = node_with_kafka(&dir.path().join("data"), &admin);
-    let tenant = format!("js-{:08x}", rand::random::<u32>());
-    let key = create_tenant(&node, &admin, &tenant);
+    let (dir, admin, node, tenant, key) = setup("js", true);
     let work = dir.path();
 
     // HTTP: the scaffold, plus a route reading kv and config and one that throws.
@@ -326,11 +335,7 @@ async fn javascript_http_and_event_functions_from_the_scaffold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_http_and_schedule_functions_from_the_scaffold() {
-    let dir = tempfile::tempdir().unwrap();
-    let admin = format!("admin-{:016x}", rand::random::<u64>());
-    let node = start(&dir.path().join("data"), &[], Some(&admin));
-    let tenant = format!("py-{:08x}", rand::random::<u32>());
-    let key = create_tenant(&node, &admin, &tenant);
+    let (dir, _admin, node, tenant, key) = setup("py", false);
     let work = dir.path();
 
     let (build, deploy) = scaffold(work, "py-http", &["--lang", "python", "--http"]);
@@ -508,11 +513,7 @@ async fn the_javascript_event_counter_counts_like_the_rust_one() {
         "npm install --no-audit --no-fund && npm run build",
         "counter.wasm",
     );
-    let dir = tempfile::tempdir().unwrap();
-    let admin = format!("admin-{:016x}", rand::random::<u64>());
-    let node = start(dir.path(), &[], Some(&admin));
-    let tenant = format!("jsc-{:08x}", rand::random::<u32>());
-    let key = create_tenant(&node, &admin, &tenant);
+    let (_dir, _admin, node, tenant, key) = setup("jsc", false);
     let deployed = stdout(&geyser(
         &node,
         &key,

@@ -178,6 +178,15 @@ export function serve(handler) {
   );
 }
 
+// Runs a handler; a throw is logged with its stack and rethrown as the `err` text.
+async function guarded(what, handler, view) {
+  try {
+    await handler(view);
+  } catch (error) {
+    throw failed(what, error);
+  }
+}
+
 /** An event function: `export const eventHandler = onEvent(async (event) => { ... })`.
  * Returning acknowledges the event; a throw is logged with its stack and has the event
  * retried and, after the binding's attempts, dead-lettered. */
@@ -195,11 +204,7 @@ export function onEvent(handler) {
         text: () => decoder.decode(event.payload),
         json: () => JSON.parse(decoder.decode(event.payload)),
       };
-      try {
-        await handler(view);
-      } catch (error) {
-        throw failed(`the event handler (event ${event.id})`, error);
-      }
+      await guarded(`the event handler (event ${event.id})`, handler, view);
     },
   };
 }
@@ -216,11 +221,7 @@ export function onSchedule(handler) {
         payload: tick.payload ?? undefined,
         json: () => (tick.payload == null ? undefined : JSON.parse(tick.payload)),
       };
-      try {
-        await handler(view);
-      } catch (error) {
-        throw failed(`the schedule handler (tick ${tick.scheduledTime})`, error);
-      }
+      await guarded(`the schedule handler (tick ${tick.scheduledTime})`, handler, view);
     },
   };
 }
