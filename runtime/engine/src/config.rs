@@ -48,6 +48,10 @@ pub struct EngineConfig {
     /// Components compiled at once (deploys, and versions first called on a node that never
     /// compiled them); each on the compile pool's threads at a lower priority.
     pub max_concurrent_compiles: usize,
+    /// Memory for Cranelift's incremental compilation cache (function bodies already compiled
+    /// on this node, reused by later compiles of identical bodies: a second JavaScript or
+    /// Python component compiles little of its engine); 0 turns it off.
+    pub compile_cache_mb: u64,
     /// How long a deploy waits for the compile gate before 503 with `Retry-After`.
     pub compile_wait_ms: u64,
     /// A compile that takes longer fails its deploy (the work is abandoned, not stopped).
@@ -78,6 +82,7 @@ impl Default for EngineConfig {
             node_memory_mb: None,
             memory_high_water_percent: 90,
             max_concurrent_compiles: 1,
+            compile_cache_mb: 256,
             compile_wait_ms: 5_000,
             compile_timeout_ms: 120_000,
             long_guest_slots: None,

@@ -36,6 +36,12 @@ pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         .max_wasm_stack(1 << 20)
         .memory_init_cow(cfg.memory_init_cow)
         .parallel_compilation(true);
+    if cfg.compile_cache_mb > 0 {
+        let budget = usize::try_from(cfg.compile_cache_mb << 20).unwrap_or(usize::MAX);
+        config.enable_incremental_compilation(std::sync::Arc::new(
+            crate::compile_cache::CompileCache::new(budget),
+        ))?;
+    }
     Engine::new(&config)
 }
 

@@ -26,6 +26,7 @@
 mod artifact_cache;
 pub mod capabilities;
 pub mod compile;
+mod compile_cache;
 mod config;
 mod cpu;
 mod engine;
