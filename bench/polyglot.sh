@@ -4,9 +4,10 @@
 # --lang python --http`, componentize-py, ~19 MB), each built from source here. For each:
 # deploy (upload + compile), cold start after eviction (compiled artifact on disk, page cache
 # warm; median of N), warm single calls (median of 20, curl, new connection each) and the
-# peak guest memory of one call. Then a second JavaScript function (other source, same
-# engine) deployed on the node that already compiled the first: what compiling another
-# StarlingMonkey copy costs.
+# peak guest memory of one call. Then a second JavaScript and a second Python function (other
+# source, same engine inside) deployed on the node that already compiled the first ones: with
+# Cranelift's incremental cache (`engine.compile_cache_mb`, the default) the engine's function
+# bodies are not compiled again; a second node with the cache off deploys the same four.
 #
 # Usage: [GEYSER_BIN=path] bench/polyglot.sh [N]   (default 20)
 set -euo pipefail
@@ -26,9 +27,11 @@ GEYSER_ABS=$(cd "$(dirname "$GEYSER")" && pwd)/$(basename "$GEYSER")
     "$GEYSER_ABS" new hello-js --lang js --http >/dev/null
     "$GEYSER_ABS" new hello-py --lang python --http >/dev/null
     "$GEYSER_ABS" new other-js --lang js --event >/dev/null
+    "$GEYSER_ABS" new other-py --lang python --schedule >/dev/null
     (cd hello-js && npm install -s >/dev/null && npm run -s build >/dev/null)
     (cd other-js && npm install -s >/dev/null && npm run -s build >/dev/null)
     (cd hello-py && ./build.sh >/dev/null)
+    (cd other-py && ./build.sh >/dev/null)
 )
 
 bench_serve "$PORT" 'engine.idle_ttl_ms = 300'
@@ -58,4 +61,18 @@ for row in "hello-rs:$ROOT/target/wasm32-wasip2/release/example_hello.wasm" \
         python3 -c 'import json,sys; print(round(json.load(sys.stdin)[0]["peak_memory_bytes"]/2**20,1))')
     echo "$name ($(stat -c %s "$wasm") bytes): deploy $deploy; cold start $cold; warm $warm; peak memory $peak MiB"
 done
-echo "second JS function (other source, same engine) on this node: deploy $(seconds "$GEYSER" deploy other-js "$WORK/other-js/app.wasm")"
+echo "second JS function (other source, same engine), cache on: deploy $(seconds "$GEYSER" deploy other-js "$WORK/other-js/app.wasm")"
+echo "second Python function (other source, same engine), cache on: deploy $(seconds "$GEYSER" deploy other-py "$WORK/other-py/app.wasm")"
+echo "node RSS after the six deploys and their calls, cache on: $(( $(rss_kib "$SERVER") / 1024 )) MiB"
+bench_stop "$SERVER" "$DATA"
+
+bench_serve "$((PORT + 1))" 'engine.compile_cache_mb = 0'
+export GEYSER_URL=$URL
+GEYSER_API_KEY=$(bench_tenant "$URL" bench)
+export GEYSER_API_KEY
+line="cache off (engine.compile_cache_mb = 0), deploys:"
+for name in hello-js other-js hello-py other-py; do
+    line="$line $name $(seconds "$GEYSER" deploy "$name" "$WORK/$name/app.wasm");"
+done
+echo "$line"
+echo "node RSS after these four deploys, cache off: $(( $(rss_kib "$SERVER") / 1024 )) MiB"
