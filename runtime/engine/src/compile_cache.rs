@@ -107,7 +107,10 @@ mod tests {
         assert!(cache.insert(b"c", vec![0; 9]));
         assert!(cache.get(b"a").is_none(), "the oldest went");
         assert_eq!(cache.get(b"c").as_deref(), Some(&[0u8; 9][..]));
-        assert!(!cache.insert(b"d", vec![0; 40]), "larger than the whole budget");
+        assert!(
+            !cache.insert(b"d", vec![0; 40]),
+            "larger than the whole budget"
+        );
         assert_eq!(cache.stats(), (20, 2, 1));
     }
 }
