@@ -9,6 +9,10 @@ use std::path::Path;
 /// The tool versions every JavaScript project is generated with.
 pub const COMPONENTIZE_JS: &str = "0.23.0";
 pub const ESBUILD: &str = "0.28.2";
+/// componentize-js 0.23.0 imports preview2-shim at build time but declares it only as a
+/// development dependency: without it pinned here, whether npm happens to hoist a copy decides
+/// whether the build runs (a second `npm install` over a lockfile removes it).
+pub const PREVIEW2_SHIM: &str = "0.25.0";
 
 pub(super) fn project(name: &str, kind: Kind, sdk: &Path) -> Result<Project> {
     if !sdk.join("bin/build.mjs").exists() {
@@ -42,6 +46,7 @@ fn package_json(name: &str, kind: Kind, sdk: &Path) -> String {
         "dependencies": { "geyser-sdk": format!("file:{}", spelled(sdk)) },
         "devDependencies": {
             "@bytecodealliance/componentize-js": COMPONENTIZE_JS,
+            "@bytecodealliance/preview2-shim": PREVIEW2_SHIM,
             "esbuild": ESBUILD,
         },
     });
