@@ -559,3 +559,87 @@ async fn the_javascript_event_counter_counts_like_the_rust_one() {
     assert_eq!(get(&node, &tenant, "counter", "/elsewhere").await.0, 404);
     logs_with(&node, &key, "counter", &["refusing manual/"]).await;
 }
+
+/// The two handler kinds the tests above do not build: a JavaScript schedule function and a
+/// Python event function, from their scaffolds. Each runs once, then fails on a bad input —
+/// the failure metered, its stack in the logs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_javascript_tick_and_a_python_event_fail_like_the_others() {
+    let (dir, _admin, node, _tenant, key) = setup("kinds", false);
+    let work = dir.path();
+    for (name, args) in [
+        ("js-tick", ["--lang", "js", "--schedule"]),
+        ("py-events", ["--lang", "python", "--event"]),
+    ] {
+        let (build, deploy) = scaffold(work, name, &args);
+        run_printed(&node, &key, work, &build);
+        run_printed(&node, &key, work, &deploy);
+    }
+    add_after(
+        &work.join("js-tick/src/app.js"),
+        "onSchedule(async (tick) => {",
+        "  if (tick.schedule === 'failing') throw new TypeError('failing on purpose');\n",
+    );
+    // Rebuilt with the failing case (the scaffold as generated ran first).
+    let ok = post(
+        &node,
+        &key,
+        "/v1/functions/js-tick/ticks?schedule=nightly",
+        "",
+    )
+    .await;
+    assert_eq!(ok["outcome"], "ok", "{ok}");
+    run_printed(&node, &key, &work.join("js-tick"), "npm run build");
+    run_printed(&node, &key, work, "geyser deploy js-tick app.wasm");
+    let failed = post(
+        &node,
+        &key,
+        "/v1/functions/js-tick/ticks?schedule=failing",
+        "",
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], "function_error", "{failed}");
+    logs_with(
+        &node,
+        &key,
+        "js-tick",
+        &[
+            "tick of nightly due ",
+            "the schedule handler (tick ",
+            "TypeError: failing on purpose",
+            "@bundle.js:",
+        ],
+    )
+    .await;
+    assert_eq!(outcomes(&node, &key, "js-tick", 2).await, ["error", "ok"]);
+
+    let ok = post(
+        &node,
+        &key,
+        "/v1/functions/py-events/events?topic=t",
+        r#"{"amount": 3}"#,
+    )
+    .await;
+    assert_eq!(ok["outcome"], "ok", "{ok}");
+    let failed = post(
+        &node,
+        &key,
+        "/v1/functions/py-events/events?topic=t",
+        "{nope",
+    )
+    .await;
+    assert_eq!(failed["error"]["code"], "function_error", "{failed}");
+    logs_with(
+        &node,
+        &key,
+        "py-events",
+        &[
+            "+3 (total 3)",
+            "the event handler (event ",
+            "Traceback",
+            "JSONDecodeError",
+        ],
+    )
+    .await;
+    assert_eq!(outcomes(&node, &key, "py-events", 2).await, ["error", "ok"]);
+}
