@@ -80,8 +80,21 @@ fn add_after(file: &Path, anchor: &str, addition: &str) {
     std::fs::write(file, format!("{}{addition}{}", &text[..end], &text[end..])).unwrap();
 }
 
+/// A client per runtime thread for the gateway calls, so connections stay open after each
+/// answer: a client that hangs up the moment it has read a 500 can race the guest's last
+/// write, and the host then records the run as `cancelled`, not `error` (see the stop note).
+/// Per thread, because each test has its own runtime and a pooled connection belongs to one.
+fn gateway_client() -> reqwest::Client {
+    thread_local! {
+        static CLIENT: reqwest::Client = reqwest::Client::new();
+    }
+    CLIENT.with(reqwest::Client::clone)
+}
+
 async fn get(node: &Node, tenant: &str, function: &str, path: &str) -> (u16, String) {
-    let reply = reqwest::get(format!("{}/fn/{tenant}/{function}{path}", node.url))
+    let reply = gateway_client()
+        .get(format!("{}/fn/{tenant}/{function}{path}", node.url))
+        .send()
         .await
         .expect("gateway answers");
     (reply.status().as_u16(), reply.text().await.unwrap())
