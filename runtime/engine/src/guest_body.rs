@@ -20,10 +20,6 @@ pub struct GuestBody {
     /// Set if the body is dropped before its end: the client went away (the invocation ends
     /// `cancelled`).
     client_gone: Arc<AtomicBool>,
-    /// The body's declared length, and the bytes handed on so far: hyper drops a body once its
-    /// declared length is sent, without polling for the end — that client got everything.
-    declared: Option<u64>,
-    sent: u64,
 }
 
 impl GuestBody {
@@ -32,21 +28,17 @@ impl GuestBody {
         task: JoinHandle<Finished>,
         client_gone: Arc<AtomicBool>,
     ) -> Self {
-        let declared = inner.size_hint().exact();
         Self {
             inner,
             task: Some(task),
             client_gone,
-            declared,
-            sent: 0,
         }
     }
 }
 
 impl Drop for GuestBody {
     fn drop(&mut self) {
-        let delivered = self.declared.is_some_and(|n| n == self.sent);
-        if self.task.is_some() && !delivered {
+        if self.task.is_some() {
             self.client_gone.store(true, Ordering::Relaxed);
         }
     }
@@ -62,12 +54,7 @@ impl Body for GuestBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.task.is_some() {
             match ready!(Pin::new(&mut self.inner).poll_frame(cx)) {
-                Some(Ok(frame)) => {
-                    if let Some(data) = frame.data_ref() {
-                        self.sent += data.len() as u64;
-                    }
-                    return Poll::Ready(Some(Ok(frame)));
-                }
+                Some(Ok(frame)) => return Poll::Ready(Some(Ok(frame))),
                 Some(Err(err)) => {
                     self.task = None;
                     return Poll::Ready(Some(Err(std::io::Error::other(format!(
