@@ -172,11 +172,11 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Marks the event processed and commits the delivery's kv writes with the mark. `false`:
-    /// the event was already marked (processed elsewhere meanwhile); its kv writes are rolled back.
-    pub async fn commit_event(
+    /// Marks the event processed in `kv` (committed with it). `false`: it was already marked
+    /// (processed elsewhere meanwhile).
+    pub async fn mark_event(
         &self,
-        mut kv: KvTransaction,
+        kv: &mut KvTransaction,
         binding: BindingId,
         event_id: &str,
     ) -> Result<bool> {
@@ -189,14 +189,22 @@ impl Store {
         .bind(now_ms())
         .execute(kv.connection().await?)
         .await?;
-        let Some(tx) = kv.tx.take() else {
-            return Err(Error::Corrupt("transaction vanished".into()));
-        };
-        if done.rows_affected() == 1 {
-            tx.commit().await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Marks the event processed and commits the delivery's kv writes with the mark. `false`:
+    /// the event was already marked (processed elsewhere meanwhile); its kv writes are rolled back.
+    pub async fn commit_event(
+        &self,
+        mut kv: KvTransaction,
+        binding: BindingId,
+        event_id: &str,
+    ) -> Result<bool> {
+        if self.mark_event(&mut kv, binding, event_id).await? {
+            kv.commit().await?;
             Ok(true)
         } else {
-            tx.rollback().await?;
+            kv.rollback().await?;
             Ok(false)
         }
     }

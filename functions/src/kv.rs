@@ -291,6 +291,43 @@ impl KvTransaction {
         }
     }
 
+    async fn execute(&mut self, sql: &str) -> Result<(), Error> {
+        self.connection().await?.execute(sql).await?;
+        Ok(())
+    }
+
+    /// Commits everything done in it (nothing to do if nothing was).
+    pub async fn commit(mut self) -> Result<(), Error> {
+        match self.tx.take() {
+            Some(tx) => tx.commit().await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), Error> {
+        match self.tx.take() {
+            Some(tx) => tx.rollback().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Starts one event of a batch (a savepoint): its writes are then kept with
+    /// [`KvTransaction::keep_event`] or undone, alone, with [`KvTransaction::undo_event`].
+    pub async fn begin_event(&mut self) -> Result<(), Error> {
+        self.execute("SAVEPOINT geyser_event").await
+    }
+
+    /// Keeps the current event's writes in the transaction.
+    pub async fn keep_event(&mut self) -> Result<(), Error> {
+        self.execute("RELEASE SAVEPOINT geyser_event").await
+    }
+
+    /// Undoes the current event's writes (its mark among them); the events before it stay.
+    pub async fn undo_event(&mut self) -> Result<(), Error> {
+        self.execute("ROLLBACK TO SAVEPOINT geyser_event").await?;
+        self.execute("RELEASE SAVEPOINT geyser_event").await
+    }
+
     pub async fn get(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         get(self.connection().await.map_err(db_fault)?, tenant, key).await
     }
@@ -372,6 +409,14 @@ impl SharedKvTransaction {
         SharedKvTransaction {
             store: store.clone(),
             inner: tokio::sync::Mutex::new(store.kv_transaction()),
+        }
+    }
+
+    /// Shares `kv`, open or not, with the next invocation (the next event of a batch).
+    pub fn continuing(store: &Store, kv: KvTransaction) -> Self {
+        SharedKvTransaction {
+            store: store.clone(),
+            inner: tokio::sync::Mutex::new(kv),
         }
     }
 

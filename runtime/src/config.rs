@@ -173,8 +173,9 @@ impl Config {
         check(
             k.partition_buffer >= 1
                 && k.partition_buffer_bytes >= 1
-                && k.unordered_concurrency >= 1,
-            "kafka.partition_buffer, kafka.partition_buffer_bytes and kafka.unordered_concurrency must be at least 1",
+                && k.unordered_concurrency >= 1
+                && k.batch_records >= 1,
+            "kafka.partition_buffer, kafka.partition_buffer_bytes, kafka.unordered_concurrency and kafka.batch_records must be at least 1",
         )?;
         check(
             k.reconcile_interval_ms >= 10,

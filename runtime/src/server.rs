@@ -273,6 +273,8 @@ impl Node {
                 partition_buffer_bytes: config.kafka.partition_buffer_bytes,
                 unordered_concurrency: config.kafka.unordered_concurrency,
                 max_backoff: Duration::from_millis(config.kafka.max_backoff_ms),
+                batch_records: config.kafka.batch_records,
+                batch_time: Duration::from_millis(config.kafka.batch_ms),
             },
             stats: kafka_stats.clone(),
             reconcile_interval: Duration::from_millis(config.kafka.reconcile_interval_ms),

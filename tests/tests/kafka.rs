@@ -125,6 +125,14 @@ async fn ten_thousand_records_over_three_partitions_count_exactly_in_order() {
     }
     assert_eq!(total, 10_000);
     assert_eq!(api.metric(&processed).await, 10_000.0);
+    // Records of a partition committed together: far fewer transactions than records.
+    let batches = api
+        .metric(&series("geyser_kafka_batches_total", &tenant, &topic))
+        .await;
+    assert!(
+        (3.0..=5_000.0).contains(&batches),
+        "10,000 records took {batches} batch transactions"
+    );
     // Partitions were paused while their workers were behind, and nothing was lost to it.
     let pauses = series("geyser_kafka_pauses_total", &tenant, &topic);
     assert!(

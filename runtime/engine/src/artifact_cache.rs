@@ -1,6 +1,7 @@
 //! The node's disk cache of compiled components, keyed by content hash under a directory named
 //! for the engine's compatibility hash (a wasmtime upgrade or config change starts a new one).
 
+use crate::memory_init::MemoryInit;
 use geyser_core::ArtifactHash;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -16,10 +17,15 @@ pub struct ArtifactCache {
 }
 
 impl ArtifactCache {
-    pub fn open(root: &Path, engine: &Engine) -> std::io::Result<Self> {
+    /// The cache of `engine`, which initialises memory the `init` way (copy-on-write
+    /// artifacts get a key of their own, so that a node loading one knows its engine).
+    pub fn open(root: &Path, engine: &Engine, init: MemoryInit) -> std::io::Result<Self> {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let key = format!("{:016x}", hasher.finish());
+        let key = match init {
+            MemoryInit::Copy => format!("{:016x}", hasher.finish()),
+            MemoryInit::CopyOnWrite => format!("{:016x}-cow", hasher.finish()),
+        };
         let dir = root.join(&key);
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir, key })

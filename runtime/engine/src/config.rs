@@ -28,12 +28,13 @@ pub struct EngineConfig {
     /// behind a busy guest: with 10 ms, tenant B's hello took p50 255 ms while tenant A ran four
     /// endless loops on 2 cores; with 1 ms, 33 ms (tests/tests/quotas.rs, noisy neighbour).
     pub epoch_tick_ms: u64,
-    /// Initialize linear memory by mapping the module's data copy-on-write (wasmtime's
-    /// `memory_init_cow`) instead of copying it into each new instance. Off by default: for
-    /// small guests the copy is cheaper than the copy-on-write faults and TLB shootdowns of
-    /// every invocation (bench/RESULTS.md: +11 % warm throughput on examples/hello). Guests
-    /// with megabytes of static data may do better with it on.
-    pub memory_init_cow: bool,
+    /// Components with at least this many KiB of data segments map their data into each new
+    /// instance copy-on-write (wasmtime's `memory_init_cow`); smaller ones copy it. For small
+    /// guests the copy is cheaper than the copy-on-write faults and TLB shootdowns of every
+    /// invocation (+11 % warm throughput on examples/hello); a JavaScript or Python engine's
+    /// megabytes of data cost a copy per invocation that mapping them avoids (bench/RESULTS.md).
+    /// 0: every component copy-on-write.
+    pub memory_init_cow_min_kb: u64,
     /// Bytes of a reused linear memory slot reset by `memset` and kept resident rather than
     /// returned to the kernel (`linear_memory_keep_resident`). 0 by default: on examples/hello
     /// 256 KiB cost 10 % of throughput against 0, 1 MiB 21 % (bench/RESULTS.md).
@@ -77,7 +78,7 @@ impl Default for EngineConfig {
             queue_timeout_ms: 5_000,
             max_queued: 10_000,
             epoch_tick_ms: 1,
-            memory_init_cow: false,
+            memory_init_cow_min_kb: 1024,
             keep_resident_bytes: 0,
             node_memory_mb: None,
             memory_high_water_percent: 90,
@@ -108,6 +109,11 @@ impl EngineConfig {
                     .max(1),
             ),
         }
+    }
+
+    /// `memory_init_cow_min_kb` in bytes.
+    pub fn memory_init_cow_min_bytes(&self) -> u64 {
+        self.memory_init_cow_min_kb.saturating_mul(1024)
     }
 
     /// `long_guest_after_ms` in epoch ticks.

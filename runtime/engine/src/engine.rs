@@ -1,8 +1,12 @@
-//! The process lifetime: one wasmtime `Engine` (pooling allocator, epoch interruption, async
-//! support) and one `Linker` that every function version is pre-instantiated against.
+//! The process lifetime: a wasmtime `Engine` (pooling allocator, epoch interruption, async
+//! support) and a `Linker` for each way of initialising memory ([`MemoryInit`]), which every
+//! function version is pre-instantiated against.
 
 use crate::EngineConfig;
+use crate::compile_cache::CompileCache;
+use crate::memory_init::MemoryInit;
 use crate::sandbox::InvocationState;
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -12,8 +16,13 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 
 /// Builds the engine. The pool reserves `max_instances` slots up front so instantiation never
 /// calls `mmap`; memories are capped at `max_memory_mb` by the pool and per function by the
-/// store's limiter.
-pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
+/// store's limiter. `compile_cache` is shared by the engines of both ways (their compiler
+/// settings are the same).
+pub fn build_engine(
+    cfg: &EngineConfig,
+    init: MemoryInit,
+    compile_cache: Option<Arc<CompileCache>>,
+) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     let instances = cfg.max_instances;
     pool.total_component_instances(instances)
@@ -34,18 +43,15 @@ pub fn build_engine(cfg: &EngineConfig) -> wasmtime::Result<Engine> {
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
         .max_wasm_stack(1 << 20)
-        .memory_init_cow(cfg.memory_init_cow)
+        .memory_init_cow(init.cow())
         .parallel_compilation(true);
-    if cfg.compile_cache_mb > 0 {
-        let budget = usize::try_from(cfg.compile_cache_mb << 20).unwrap_or(usize::MAX);
-        config.enable_incremental_compilation(std::sync::Arc::new(
-            crate::compile_cache::CompileCache::new(budget),
-        ))?;
+    if let Some(cache) = compile_cache {
+        config.enable_incremental_compilation(cache)?;
     }
     Engine::new(&config)
 }
 
-/// The one linker: WASI 0.2, wasi:http, wasi:config and the `geyser:function` capabilities.
+/// The linker of an engine: WASI 0.2, wasi:http, wasi:config and the `geyser:function` capabilities.
 pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<InvocationState>> {
     let mut linker = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -55,16 +61,22 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<InvocationState>
     Ok(linker)
 }
 
-/// Advances the engine's epoch every `tick` on a dedicated thread, which ends when the engine
-/// is dropped. Deadlines are counted in ticks.
-pub fn spawn_epoch_ticker(engine: &Engine, tick: Duration) -> std::io::Result<()> {
-    let weak = engine.weak();
+/// Advances the engines' epochs every `tick` on one dedicated thread, which ends when they are
+/// dropped. Deadlines are counted in ticks.
+pub fn spawn_epoch_ticker(engines: &[&Engine], tick: Duration) -> std::io::Result<()> {
+    let weak: Vec<_> = engines.iter().map(|engine| engine.weak()).collect();
     std::thread::Builder::new()
         .name("geyser-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                engine.increment_epoch();
-                drop(engine);
+            loop {
+                let mut alive = false;
+                for engine in weak.iter().filter_map(|weak| weak.upgrade()) {
+                    engine.increment_epoch();
+                    alive = true;
+                }
+                if !alive {
+                    break;
+                }
                 std::thread::sleep(tick);
             }
         })?;

@@ -176,6 +176,8 @@ pub struct Prepared {
     pub http: Option<ProxyPre<InvocationState>>,
     pub event: Option<EventPre>,
     pub schedule: Option<TickPre>,
+    /// The engine it was compiled by (the one its stores must be made with).
+    pub engine: wasmtime::Engine,
 }
 
 impl Prepared {
@@ -185,6 +187,7 @@ impl Prepared {
             http: ProxyPre::new(pre.clone()).ok(),
             event: EventPre::new(&pre),
             schedule: TickPre::new(&pre),
+            engine: pre.component().engine().clone(),
         };
         (!prepared.handlers().is_empty()).then_some(prepared)
     }

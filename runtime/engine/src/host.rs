@@ -5,10 +5,12 @@
 use crate::EngineConfig;
 use crate::artifact_cache::ArtifactCache;
 use crate::compile::{CompileGate, CompileLimits, CompileRefusal};
+use crate::compile_cache::CompileCache;
 use crate::engine;
 use crate::fair::FairGate;
 use crate::handlers::Prepared;
 use crate::memory::NodeMemory;
+use crate::memory_init::MemoryInit;
 use crate::resident::{Resident, Temperature};
 use crate::sandbox::InvocationState;
 use geyser_core::{ArtifactHash, ArtifactSource, TenantId};
@@ -55,11 +57,56 @@ pub enum LoadError {
     Join(String),
 }
 
-/// Process-wide host: one engine, one linker, the compiled-artifact cache and the warm set.
-pub struct Host {
+/// An engine, its linker and its compiled-artifact cache, for one way of initialising memory.
+struct Flavor {
+    init: MemoryInit,
     engine: Engine,
-    linker: Arc<Linker<InvocationState>>,
+    linker: Linker<InvocationState>,
     cache: ArtifactCache,
+}
+
+impl Flavor {
+    fn new(
+        config: &EngineConfig,
+        init: MemoryInit,
+        compile_cache: Option<Arc<CompileCache>>,
+        cache_dir: &Path,
+    ) -> Result<Self, crate::Error> {
+        let engine = engine::build_engine(config, init, compile_cache)
+            .map_err(|e| crate::Error::Setup(format!("{e:#}")))?;
+        let linker =
+            engine::build_linker(&engine).map_err(|e| crate::Error::Setup(format!("{e:#}")))?;
+        let cache = ArtifactCache::open(cache_dir, &engine, init)?;
+        Ok(Flavor {
+            init,
+            engine,
+            linker,
+            cache,
+        })
+    }
+
+    /// The compiled form in this flavor's disk cache, linked.
+    fn load_cached(&self, hash: &ArtifactHash) -> Option<Result<Prepared, ComponentError>> {
+        let started = std::time::Instant::now();
+        let component = self.cache.load(&self.engine, hash)?;
+        let loaded = started.elapsed();
+        let linked = link(&self.linker, &component);
+        tracing::debug!(
+            artifact = %hash,
+            memory_init = self.init.as_str(),
+            deserialize_us = loaded.as_micros(),
+            link_us = (started.elapsed() - loaded).as_micros(),
+            "loaded compiled artifact from the disk cache"
+        );
+        Some(linked)
+    }
+}
+
+/// Process-wide host: an engine, linker and compiled-artifact cache per way of initialising
+/// memory (each component compiled by the one its data size calls for), and the warm set.
+pub struct Host {
+    /// Indexed by [`MemoryInit::index`].
+    flavors: Arc<[Flavor; 2]>,
     resident: Resident<Prepared>,
     slots: Arc<Semaphore>,
     memory: Arc<NodeMemory>,
@@ -111,17 +158,23 @@ fn link(
 
 impl Host {
     pub fn new(config: &EngineConfig, cache_dir: &Path) -> Result<Self, crate::Error> {
-        let engine =
-            engine::build_engine(config).map_err(|e| crate::Error::Setup(format!("{e:#}")))?;
-        let linker =
-            engine::build_linker(&engine).map_err(|e| crate::Error::Setup(format!("{e:#}")))?;
-        engine::spawn_epoch_ticker(&engine, Duration::from_millis(config.epoch_tick_ms))?;
-        let cache = ArtifactCache::open(cache_dir, &engine)?;
+        // One incremental-compilation cache for both engines: their compiler settings match.
+        let compile_cache = (config.compile_cache_mb > 0).then(|| {
+            let budget = usize::try_from(config.compile_cache_mb << 20).unwrap_or(usize::MAX);
+            Arc::new(CompileCache::new(budget))
+        });
+        let [copy, cow] = MemoryInit::ALL;
+        let flavors = [
+            Flavor::new(config, copy, compile_cache.clone(), cache_dir)?,
+            Flavor::new(config, cow, compile_cache, cache_dir)?,
+        ];
+        engine::spawn_epoch_ticker(
+            &[&flavors[0].engine, &flavors[1].engine],
+            Duration::from_millis(config.epoch_tick_ms),
+        )?;
         let slots = usize::try_from(config.max_instances).unwrap_or(usize::MAX);
         Ok(Self {
-            engine,
-            linker: Arc::new(linker),
-            cache,
+            flavors: Arc::new(flavors),
             resident: Resident::new(),
             slots: Arc::new(Semaphore::new(slots)),
             memory: Arc::new(NodeMemory::new(
@@ -143,11 +196,14 @@ impl Host {
 
     /// Whether the compiled-artifact cache can be written (for readiness).
     pub fn cache_ready(&self) -> std::io::Result<()> {
-        self.cache.check()
+        self.flavors
+            .iter()
+            .try_for_each(|flavor| flavor.cache.check())
     }
 
-    pub fn engine(&self) -> &Engine {
-        &self.engine
+    /// How the component `bytes` would have its memory initialised.
+    pub fn memory_init_for(&self, bytes: &[u8]) -> MemoryInit {
+        MemoryInit::for_component(bytes, self.config.memory_init_cow_min_bytes())
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -178,14 +234,17 @@ impl Host {
         tenant: Option<TenantId>,
         bytes: Arc<Vec<u8>>,
     ) -> Result<(ArtifactHash, Prepared), PrepareError> {
-        let engine = self.engine.clone();
-        let linker = self.linker.clone();
-        let cache = self.cache.clone();
+        let flavors = self.flavors.clone();
+        let cow_min_bytes = self.config.memory_init_cow_min_bytes();
         self.compiles
             .run(tenant, move || {
                 let hash = ArtifactHash::of(&bytes);
-                let (component, pre) = compile(&engine, &linker, &bytes)?;
-                cache
+                let init = MemoryInit::for_component(&bytes, cow_min_bytes);
+                let flavor = &flavors[init.index()];
+                let (component, pre) = compile(&flavor.engine, &flavor.linker, &bytes)?;
+                tracing::debug!(artifact = %hash, memory_init = init.as_str(), "compiled");
+                flavor
+                    .cache
                     .store(&hash, &component)
                     .map_err(|e| PrepareError::Cache(format!("{e:#}")))?;
                 Ok((hash, pre))
@@ -197,7 +256,8 @@ impl Host {
     /// Validates, compiles and links uploaded bytes on this thread and keeps nothing: the
     /// deploy path's checks, as the fuzz target (and its corpus replay) drives them.
     pub fn validate(&self, bytes: &[u8]) -> Result<geyser_core::Handlers, ComponentError> {
-        compile(&self.engine, &self.linker, bytes).map(|(_, prepared)| prepared.handlers())
+        let flavor = &self.flavors[self.memory_init_for(bytes).index()];
+        compile(&flavor.engine, &flavor.linker, bytes).map(|(_, prepared)| prepared.handlers())
     }
 
     /// Makes a prepared version warm.
@@ -230,17 +290,8 @@ impl Host {
             hash: hash.clone(),
             source,
         };
-        let started = std::time::Instant::now();
-        if let Some(component) = self.cache.load(&self.engine, hash) {
-            let loaded = started.elapsed();
-            let linked = link(&self.linker, &component).map_err(component_error);
-            tracing::debug!(
-                artifact = %hash,
-                deserialize_us = loaded.as_micros(),
-                link_us = (started.elapsed() - loaded).as_micros(),
-                "loaded compiled artifact from the disk cache"
-            );
-            return linked;
+        if let Some(linked) = self.flavors.iter().find_map(|f| f.load_cached(hash)) {
+            return linked.map_err(component_error);
         }
         // Not on this node yet (deployed through another node, or the cache was cleared): the
         // compiled form another node shared, else compile it here (and share it).
@@ -264,15 +315,29 @@ impl Host {
         Ok(pre)
     }
 
-    /// The compiled form of `hash` another node stored in `source`, written to this node's disk
-    /// cache and loaded from there; `None` when there is none (or it is unusable here).
+    /// The compiled form of `hash` another node stored in `source` (for either engine), written
+    /// to this node's disk cache and loaded from there; `None` when there is none (or it is
+    /// unusable here).
     async fn load_shared(
         &self,
         hash: &ArtifactHash,
         source: &dyn ArtifactSource,
     ) -> Option<Result<Prepared, ComponentError>> {
+        for flavor in self.flavors.iter() {
+            if let Some(loaded) = Self::load_shared_as(flavor, hash, source).await {
+                return Some(loaded);
+            }
+        }
+        None
+    }
+
+    async fn load_shared_as(
+        flavor: &Flavor,
+        hash: &ArtifactHash,
+        source: &dyn ArtifactSource,
+    ) -> Option<Result<Prepared, ComponentError>> {
         let started = std::time::Instant::now();
-        let bytes = match source.compiled(self.cache.key(), hash).await {
+        let bytes = match source.compiled(flavor.cache.key(), hash).await {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return None,
             Err(err) => {
@@ -281,20 +346,21 @@ impl Host {
             }
         };
         let fetched = started.elapsed();
-        if let Err(err) = self.cache.store_bytes(hash, &bytes) {
+        if let Err(err) = flavor.cache.store_bytes(hash, &bytes) {
             tracing::warn!(artifact = %hash, error = %err, "cannot cache the shared compiled artifact; compiling");
             return None;
         }
         // `ArtifactCache::load` checks the engine's header and discards a form it refuses.
-        let component = self.cache.load(&self.engine, hash)?;
+        let component = flavor.cache.load(&flavor.engine, hash)?;
         tracing::info!(
             artifact = %hash,
+            memory_init = flavor.init.as_str(),
             bytes = bytes.len(),
             fetch_us = fetched.as_micros(),
             load_us = (started.elapsed() - fetched).as_micros(),
             "loaded the compiled artifact another node shared"
         );
-        Some(link(&self.linker, &component))
+        Some(link(&flavor.linker, &component))
     }
 
     /// Offers this node's compiled form of `hash` to the other nodes (a failure is logged:
@@ -303,10 +369,17 @@ impl Host {
         if !source.shares_compiled() {
             return;
         }
-        let Some(bytes) = self.cache.bytes(hash) else {
+        let Some((flavor, bytes)) = self
+            .flavors
+            .iter()
+            .find_map(|flavor| Some((flavor, flavor.cache.bytes(hash)?)))
+        else {
             return;
         };
-        if let Err(err) = source.store_compiled(self.cache.key(), hash, &bytes).await {
+        if let Err(err) = source
+            .store_compiled(flavor.cache.key(), hash, &bytes)
+            .await
+        {
             tracing::warn!(artifact = %hash, error = %err, "sharing the compiled artifact failed");
         }
     }

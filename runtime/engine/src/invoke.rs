@@ -343,6 +343,7 @@ impl Invoker {
         &self,
         function: &ActiveFunction,
         admission: &Admitted,
+        engine: &wasmtime::Engine,
         extras: InvocationExtras,
     ) -> Result<(wasmtime::Store<InvocationState>, Telemetry, SandboxLimits), InvokeError> {
         let env = match self.environment(function) {
@@ -383,7 +384,7 @@ impl Invoker {
                 .long_guests()
                 .map(|gate| (gate.clone(), host.config().long_guest_after_ticks())),
         };
-        let (store, telemetry) = new_store(host.engine(), limits, context);
+        let (store, telemetry) = new_store(engine, limits, context);
         Ok((store, telemetry, limits))
     }
 
@@ -529,7 +530,8 @@ impl Invoker {
             self.finish(&function, &admission, Usage::default(), Outcome::Error);
             return Err(wrong_kind(&function, "over HTTP"));
         };
-        let (mut store, telemetry, limits) = self.sandbox(&function, &admission, extras)?;
+        let (mut store, telemetry, limits) =
+            self.sandbox(&function, &admission, &prepared.engine, extras)?;
         let request = into_guest_request(request, self.inner.parts.settings.max_request_body_bytes);
         let (sender, receiver) = tokio::sync::oneshot::channel();
         // What the guest passed to `response-outparam.set`, if it called it at all.
@@ -676,7 +678,8 @@ impl Invoker {
             .await?;
         let id = admission.id;
         let (slot, prepared) = self.prepare(&function, &admission).await?;
-        let (store, telemetry, limits) = self.sandbox(&function, &admission, extras)?;
+        let (store, telemetry, limits) =
+            self.sandbox(&function, &admission, &prepared.engine, extras)?;
         let Some(run) = run(prepared, store) else {
             self.finish(&function, &admission, Usage::default(), Outcome::Error);
             return Err(wrong_kind(&function, wanted));

@@ -1,8 +1,9 @@
 //! The Geyser engine: everything between "this version of this function should run with this
 //! input" and "it ended like this". Three lifetimes are explicit:
 //!
-//! - process: one wasmtime [`Engine`](wasmtime::Engine) (pooling allocator, epoch interruption,
-//!   async) and one `Linker` ([`engine`]);
+//! - process: a wasmtime [`Engine`](wasmtime::Engine) (pooling allocator, epoch interruption,
+//!   async) and a `Linker` for each way of initialising memory, copied or copy-on-write,
+//!   chosen per component by its data size ([`engine`], [`memory_init`]);
 //! - function version: validated and compiled at deploy, cached on disk by content hash,
 //!   pre-instantiated while warm, evicted when idle ([`host`], [`resident`](crate::host));
 //! - invocation: a fresh `Store` with its limiter and deadline ([`sandbox`]), dispatched by the
@@ -37,6 +38,7 @@ pub mod hooks;
 pub mod host;
 pub mod invoke;
 pub mod memory;
+pub mod memory_init;
 mod metrics;
 pub mod outbound;
 mod resident;
@@ -52,6 +54,7 @@ pub use invoke::{
     InvocationExtras, InvokeError, Invoked, Invoker, InvokerParts, InvokerSettings, describe,
 };
 pub use memory::{MemoryShortage, NodeMemory};
+pub use memory_init::MemoryInit;
 pub use outbound::{NodeOutbound, OutboundConfig, OutboundTotals};
 
 /// Errors that stop the engine from starting.

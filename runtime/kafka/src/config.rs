@@ -21,6 +21,13 @@ pub struct KafkaConfig {
     pub partition_buffer_bytes: usize,
     /// Records of one partition run at once by an unordered binding.
     pub unordered_concurrency: usize,
+    /// Records of an ordered binding's partition processed in one database transaction at
+    /// most (their kv effects and processed marks commit together, each record in a
+    /// savepoint).
+    pub batch_records: usize,
+    /// A batch takes no more records after running this long: on SQLite its transaction holds
+    /// the database's write lock meanwhile.
+    pub batch_ms: u64,
     /// Longest wait between two attempts of a failing record (backoff doubles up to this).
     pub max_backoff_ms: u64,
     /// How long processed-event marks are kept (they catch redeliveries).
@@ -139,6 +146,8 @@ impl Default for KafkaConfig {
             partition_buffer: 1024,
             partition_buffer_bytes: 8 << 20,
             unordered_concurrency: 16,
+            batch_records: 256,
+            batch_ms: 50,
             max_backoff_ms: 30_000,
             processed_retention_ms: 7 * 24 * 3600 * 1000,
             publish_timeout_ms: 10_000,

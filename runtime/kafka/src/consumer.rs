@@ -1,8 +1,10 @@
 //! One binding's consumer: a consumer group member that hands each assigned partition to its
-//! own worker task. Ordered bindings process a partition's records one at a time; unordered ones
-//! up to a limit at once. An offset is stored for commit only after its record was processed
-//! (the function returned ok and its processed mark committed) or dead-lettered. A worker that
-//! falls behind pauses its partition instead of buffering without bound.
+//! own worker task. Ordered bindings process a partition's records one at a time, in batches
+//! that share one database transaction (each record in a savepoint of it); unordered ones up to
+//! a limit at once, each in its own transaction. An offset is stored for commit only after its
+//! record was processed (the function returned ok and its processed mark committed) or
+//! dead-lettered. A worker that falls behind pauses its partition instead of buffering without
+//! bound.
 
 use crate::producer::{Outgoing, Publisher};
 use crate::retry::{Attempt, RetryPolicy, Step};
@@ -36,6 +38,22 @@ pub struct ConsumerSettings {
     pub partition_buffer_bytes: usize,
     pub unordered_concurrency: usize,
     pub max_backoff: Duration,
+    /// Records of an ordered binding's partition committed in one transaction, at most.
+    pub batch_records: usize,
+    /// A batch stops taking records after running this long (it holds SQLite's write lock).
+    pub batch_time: Duration,
+}
+
+/// How a batch of an ordered partition's records ended.
+enum BatchEnd {
+    /// The first `committed` records are processed (their marks committed); the rest were not
+    /// started (the batch's time ran out, or the partition was cancelled).
+    Committed { committed: usize },
+    /// The first `committed` records are processed; the next one failed its first attempt
+    /// with `outcome` (its writes undone) and continues alone.
+    Failed { committed: usize, outcome: Attempt },
+    /// The transaction failed (nothing committed): the first record is delivered alone.
+    Unbatched,
 }
 
 /// What a binding's workers share.
@@ -320,8 +338,17 @@ async fn partition_worker(
     resume: mpsc::UnboundedSender<i32>,
     partition: i32,
 ) {
+    let store_offset =
+        |offset: i64| match consumer.store_offset(&worker.binding.topic, partition, offset) {
+            Ok(()) => true,
+            Err(err) => {
+                // The partition was revoked meanwhile; its new owner skips what we processed.
+                tracing::debug!(partition, error = %err, "cannot store offset");
+                false
+            }
+        };
     let limit = if worker.binding.ordered {
-        1
+        worker.settings.batch_records
     } else {
         worker.settings.unordered_concurrency
     };
@@ -340,18 +367,23 @@ async fn partition_worker(
                 Err(_) => break,
             }
         }
-        let results =
-            futures::future::join_all(batch.iter().map(|record| worker.deliver(record, &state)))
-                .await;
-        if results.iter().any(|done| !done) {
-            return;
-        }
-        if let Some(last) = batch.iter().map(Message::offset).max()
-            && let Err(err) = consumer.store_offset(&worker.binding.topic, partition, last)
-        {
-            // The partition was revoked meanwhile; its new owner skips what we processed.
-            tracing::debug!(partition, error = %err, "cannot store offset");
-            return;
+        if worker.binding.ordered {
+            if !worker.deliver_in_order(&batch, &state, &store_offset).await {
+                return;
+            }
+        } else {
+            let results = futures::future::join_all(
+                batch.iter().map(|record| worker.deliver(record, &state)),
+            )
+            .await;
+            if results.iter().any(|done| !done) {
+                return;
+            }
+            if let Some(last) = batch.iter().map(Message::offset).max()
+                && !store_offset(last)
+            {
+                return;
+            }
         }
         let left = state.queued.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
         let done_bytes: usize = batch.iter().map(record_bytes).sum();
@@ -410,6 +442,124 @@ impl BindingWorker {
         }
     }
 
+    /// Processes an ordered partition's records in order, in batches: each batch's records run
+    /// in one transaction and their offsets are stored once it commits. A record that fails
+    /// ends its batch (the ones before it commit) and is retried alone, then batching resumes.
+    /// `false`: stopped (partition revoked or node stopping); what was not committed is not
+    /// stored and will be delivered again.
+    async fn deliver_in_order(
+        &self,
+        records: &[OwnedMessage],
+        state: &PartitionState,
+        store_offset: &(dyn Fn(i64) -> bool + Sync),
+    ) -> bool {
+        let mut next = 0;
+        while next < records.len() {
+            if state.cancelled.is_cancelled() {
+                return false;
+            }
+            let (committed, alone) = match self.batch(&records[next..], state).await {
+                BatchEnd::Committed { committed } => (committed, None),
+                BatchEnd::Failed { committed, outcome } => (committed, Some(Some(outcome))),
+                BatchEnd::Unbatched => (0, Some(None)),
+            };
+            if committed > 0 {
+                next += committed;
+                if !store_offset(records[next - 1].offset()) {
+                    return false;
+                }
+            }
+            if let Some(first) = alone {
+                let record = &records[next];
+                let done = match first {
+                    Some(outcome) => {
+                        self.retry(record, &Self::event_id(record), state, Some(outcome))
+                            .await
+                    }
+                    None => self.deliver(record, state).await,
+                };
+                if !done || !store_offset(record.offset()) {
+                    return false;
+                }
+                next += 1;
+            }
+        }
+        true
+    }
+
+    /// Runs `records` from the first, each once, in one transaction: every record in a
+    /// savepoint whose first write is its processed mark (an already marked record is skipped
+    /// as a duplicate). Stops at the first failure, after `batch_time`, or when cancelled, and
+    /// commits what succeeded.
+    async fn batch(&self, records: &[OwnedMessage], state: &PartitionState) -> BatchEnd {
+        let started = std::time::Instant::now();
+        let mut kv = self.store.kv_transaction();
+        let mut committed = 0;
+        let mut duplicates = 0u64;
+        let mut failed = None;
+        for record in records {
+            if state.cancelled.is_cancelled()
+                || (committed > 0 && started.elapsed() >= self.settings.batch_time)
+            {
+                break;
+            }
+            let id = Self::event_id(record);
+            if let Err(err) = kv.begin_event().await {
+                tracing::warn!(event = %id, error = %err, "cannot start the event's savepoint");
+                return BatchEnd::Unbatched;
+            }
+            match self.store.mark_event(&mut kv, self.binding.id, &id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    if kv.keep_event().await.is_err() {
+                        return BatchEnd::Unbatched;
+                    }
+                    duplicates += 1;
+                    committed += 1;
+                    continue;
+                }
+                Err(err) => {
+                    tracing::warn!(event = %id, error = %err, "cannot mark the event processed");
+                    return BatchEnd::Unbatched;
+                }
+            }
+            let shared = Arc::new(SharedKvTransaction::continuing(&self.store, kv));
+            let outcome = self.run(record, &id, 1, shared.clone()).await;
+            kv = shared.take().await;
+            let kept = match outcome {
+                None => kv.keep_event().await,
+                Some(_) => kv.undo_event().await,
+            };
+            if let Err(err) = kept {
+                tracing::warn!(event = %id, error = %err, "cannot end the event's savepoint");
+                return BatchEnd::Unbatched;
+            }
+            match outcome {
+                None => committed += 1,
+                Some(outcome) => {
+                    failed = Some(outcome);
+                    break;
+                }
+            }
+        }
+        if let Err(err) = kv.commit().await {
+            tracing::warn!(binding = %self.binding.id, error = %err, "cannot commit a batch of events");
+            return BatchEnd::Unbatched;
+        }
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        // Counted once committed: a batch that did not commit delivered nothing.
+        self.stats
+            .duplicates
+            .fetch_add(duplicates, Ordering::Relaxed);
+        self.stats
+            .delivered
+            .fetch_add(committed as u64 - duplicates, Ordering::Relaxed);
+        match failed {
+            Some(outcome) => BatchEnd::Failed { committed, outcome },
+            None => BatchEnd::Committed { committed },
+        }
+    }
+
     /// Processes one record to the end: ok, duplicate or dead-lettered (`true`), or stopped
     /// because the partition was revoked or the node is stopping (`false`: not committed).
     async fn deliver(&self, record: &OwnedMessage, state: &PartitionState) -> bool {
@@ -422,13 +572,29 @@ impl BindingWorker {
             Ok(false) => {}
             Err(err) => tracing::warn!(event = %id, error = %err, "cannot check processed mark"),
         }
+        self.retry(record, &id, state, None).await
+    }
+
+    /// [`BindingWorker::deliver`] after the processed check; `first`: how the first attempt
+    /// already ended (in a batch), so the next one is attempt 2.
+    async fn retry(
+        &self,
+        record: &OwnedMessage,
+        id: &str,
+        state: &PartitionState,
+        first: Option<Attempt>,
+    ) -> bool {
         let policy = self.retry_policy();
         let mut attempt = 1u32;
+        let mut first = first;
         loop {
             if state.cancelled.is_cancelled() {
                 return false;
             }
-            let outcome = self.attempt(record, &id, attempt).await;
+            let outcome = match first.take() {
+                Some(outcome) => outcome,
+                None => self.attempt(record, id, attempt).await,
+            };
             match policy.after(attempt, outcome) {
                 Step::Delivered => {
                     self.stats.delivered.fetch_add(1, Ordering::Relaxed);
@@ -439,7 +605,7 @@ impl BindingWorker {
                     return true;
                 }
                 Step::DeadLetter(reason) => {
-                    return self.dead_letter(record, &id, &reason, attempt, state).await;
+                    return self.dead_letter(record, id, &reason, attempt, state).await;
                 }
                 Step::Retry {
                     after,
@@ -459,7 +625,33 @@ impl BindingWorker {
         }
     }
 
+    /// One attempt in a transaction of its own, committed with the record's mark.
     async fn attempt(&self, record: &OwnedMessage, id: &str, attempt: u32) -> Attempt {
+        let transaction = Arc::new(SharedKvTransaction::new(&self.store));
+        if let Some(failed) = self.run(record, id, attempt, transaction.clone()).await {
+            return failed;
+        }
+        let transaction = transaction.take().await;
+        match self
+            .store
+            .commit_event(transaction, self.binding.id, id)
+            .await
+        {
+            Ok(true) => Attempt::Done,
+            Ok(false) => Attempt::Duplicate,
+            Err(err) => Attempt::Failed(format!("cannot record the event: {err}")),
+        }
+    }
+
+    /// Runs the function on the record with its kv in `transaction`; `None` when it returned
+    /// ok (nothing is committed here), else how the attempt failed.
+    async fn run(
+        &self,
+        record: &OwnedMessage,
+        id: &str,
+        attempt: u32,
+        transaction: Arc<SharedKvTransaction>,
+    ) -> Option<Attempt> {
         let selector = Selector::Alias(self.binding.alias.clone());
         let function = match self
             .routes
@@ -467,8 +659,12 @@ impl BindingWorker {
             .await
         {
             Ok(Some(route)) => route.pick_without_headers(),
-            Ok(None) => return Attempt::Failed("the function no longer exists".into()),
-            Err(err) => return Attempt::Failed(format!("cannot look up the function: {err}")),
+            Ok(None) => return Some(Attempt::Failed("the function no longer exists".into())),
+            Err(err) => {
+                return Some(Attempt::Failed(format!(
+                    "cannot look up the function: {err}"
+                )));
+            }
         };
         let headers = Self::headers(record);
         let traceparent = headers
@@ -485,7 +681,6 @@ impl BindingWorker {
             headers,
             attempt,
         };
-        let transaction = Arc::new(SharedKvTransaction::new(&self.store));
         let extras = InvocationExtras {
             kv: Some(Arc::new(QuotaKv::new(
                 transaction.clone(),
@@ -499,23 +694,12 @@ impl BindingWorker {
             .invoke_event_with(function, TriggerKind::Kafka, event, extras)
             .await
         {
-            Ok(_) => {
-                let transaction = transaction.take().await;
-                match self
-                    .store
-                    .commit_event(transaction, self.binding.id, id)
-                    .await
-                {
-                    Ok(true) => Attempt::Done,
-                    Ok(false) => Attempt::Duplicate,
-                    Err(err) => Attempt::Failed(format!("cannot record the event: {err}")),
-                }
-            }
+            Ok(_) => None,
             // Refused before it ran (no free slot, a quota, the tenant's budget is spent or the
             // tenant is disabled), or cut short because the node's guest memory ran out: wait
             // without using an attempt (the record stays in Kafka until it passes).
-            Err(err) if err.transient().is_some() => Attempt::Busy,
-            Err(err) => Attempt::Failed(err.to_string()),
+            Err(err) if err.transient().is_some() => Some(Attempt::Busy),
+            Err(err) => Some(Attempt::Failed(err.to_string())),
         }
     }
 

@@ -17,6 +17,8 @@ pub struct BindingStats {
     pub paused_partitions: AtomicI64,
     pub pauses: AtomicU64,
     pub assigned_partitions: AtomicI64,
+    /// Transactions that committed a batch of an ordered partition's records.
+    pub batches: AtomicU64,
 }
 
 /// `(tenant, function, topic)`.
@@ -46,7 +48,7 @@ impl geyser_core::MetricFamilies for KafkaStats {
     fn render(&self, out: &mut String, scope: Scope<'_>) {
         let map = self.bindings.lock().unwrap_or_else(|e| e.into_inner());
         type Read = fn(&BindingStats) -> i64;
-        let series: [(&str, Kind, &str, Read); 8] = [
+        let series: [(&str, Kind, &str, Read); 9] = [
             (
                 "geyser_kafka_pauses_total",
                 Kind::Counter,
@@ -76,6 +78,12 @@ impl geyser_core::MetricFamilies for KafkaStats {
                 Kind::Counter,
                 "Records the function processed successfully.",
                 |s| s.delivered.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "geyser_kafka_batches_total",
+                Kind::Counter,
+                "Transactions that committed a batch of an ordered binding's records.",
+                |s| s.batches.load(Ordering::Relaxed) as i64,
             ),
             (
                 "geyser_kafka_retries_total",
