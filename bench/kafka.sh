@@ -3,7 +3,9 @@
 # then examples/event-counter is bound to it (start: earliest) and the time until every record
 # was processed is measured: the lag drain time, and events/s through a trivial function (one
 # kv increment per record, committed with its processed mark). Then the same with the binding
-# live while records are produced.
+# live while records are produced. A bare rdkafka consumer (bench/src/bin/kafka-drain.rs, the
+# consumer settings Geyser uses, doing nothing with the records) reads the same backlog first:
+# the broker's own limit here, and the ceiling of the drain.
 #
 # Usage: bench/kafka.sh [COUNT] [DATABASE_URL]   (default 100000, SQLite in a temp dir)
 set -euo pipefail
@@ -14,6 +16,7 @@ DB=${2:-}
 PORT=${BENCH_PORT:-18192}
 URL="http://127.0.0.1:$PORT"
 ADMIN=bench-admin
+BENCH_ADMIN=$ADMIN
 BROKERS=127.0.0.1:${KAFKA_PORT:-9092}
 
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
@@ -41,19 +44,23 @@ export GEYSER_API_KEY=$KEY
 processed() {
     curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "$URL/metrics" | awk -v s="geyser_kafka_records_total{tenant=\"$TENANT\",function=\"counter\",topic=\"$1\"}" '$1 == s {print $2}'
 }
-wait_for() { # topic count -> seconds from now until processed == count
-    local start end
+wait_for() { # topic count -> "seconds from now until processed == count" and the same from the first processed record
+    local start first end
     start=$(date +%s.%N)
-    until [ "$(processed "$1")" = "$2" ]; do sleep 0.05; done
+    until [ -n "$(processed "$1")" ] && [ "$(processed "$1")" != "0" ]; do sleep 0.01; done
+    first=$(date +%s.%N)
+    until [ "$(processed "$1")" = "$2" ]; do sleep 0.02; done
     end=$(date +%s.%N)
-    python3 -c "print(f'{$end - $start:.2f}')"
+    python3 -c "print(f'{$end - $start:.2f} {$end - $first:.2f}')"
 }
 
 # 1. Backlog drain.
 BACKLOG=$TENANT.backlog
 PRODUCED=$(target/release/kafka-load "$BROKERS" "$BACKLOG" 3 "$N")
+BARE=$(target/release/kafka-drain "$BROKERS" "$BACKLOG" "$N")
 "$GEYSER" trigger kafka counter "$BACKLOG" --start earliest >/dev/null
-DRAIN=$(wait_for "$BACKLOG" "$N")
+read -r DRAIN DRAIN_FIRST <<<"$(wait_for "$BACKLOG" "$N")"
+BATCHES=$(curl -fsS -H "authorization: Bearer $BENCH_ADMIN" "$URL/metrics" | awk -v s="geyser_kafka_batches_total{tenant=\"$TENANT\",function=\"counter\",topic=\"$BACKLOG\"}" '$1 == s {print $2}')
 TOTAL=$(for k in $(seq 0 39); do curl -fsS "$URL/fn/$TENANT/counter/counts/k$k"; echo; done | awk '{s += $1} END {print s}')
 
 # 2. Live: the binding is running while records arrive.
@@ -74,6 +81,8 @@ echo "date:        $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:     $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "database:    $([ -n "$DB" ] && echo postgres || echo sqlite); broker: tansu (memory) on the same machine"
 echo "backlog:     $PRODUCED"
-echo "drain:       $N records in $DRAIN s = $(python3 -c "print(round($N / $DRAIN))") events/s; counted $TOTAL"
+echo "bare consumer: $BARE"
+echo "drain:       $N records in $DRAIN s from the binding's creation = $(python3 -c "print(round($N / $DRAIN))") events/s; $DRAIN_FIRST s from the first processed record = $(python3 -c "print(round($N / $DRAIN_FIRST))") events/s; counted $TOTAL; $BATCHES batch transactions"
+echo "ratio:       drain (from the first record) / bare consumer = $(python3 -c "import re; bare = float(re.search(r'= (\d+) records/s', '''$BARE''').group(1)); print(f'{$N / $DRAIN_FIRST / bare:.2f}')")"
 echo "live:        $LIVE_PRODUCED; all processed $(python3 -c "print(f'{$LIVE_END - $LIVE_START:.2f}')") s after the first was produced = $(python3 -c "print(round($LIVE_N / ($LIVE_END - $LIVE_START)))") events/s"
 echo "server RSS:  peak $((RSS_PEAK / 1024)) MiB (VmHWM)"

@@ -546,7 +546,9 @@ impl BindingWorker {
             tracing::warn!(binding = %self.binding.id, error = %err, "cannot commit a batch of events");
             return BatchEnd::Unbatched;
         }
-        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        if committed > 0 {
+            self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        }
         // Counted once committed: a batch that did not commit delivered nothing.
         self.stats
             .duplicates
