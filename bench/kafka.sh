@@ -30,6 +30,8 @@ DATA=$(mktemp -d)
 printf '%s\n' "${BENCH_CONFIG:-}" >"$DATA/geyser.toml"
 ARGS=(serve --listen "127.0.0.1:$PORT" --data-dir "$DATA" --config "$DATA/geyser.toml" --kafka-brokers "$BROKERS")
 [ -n "$DB" ] && ARGS+=(--database-url "$DB")
+# One node key for every run against the same database (secrets are checked against it).
+export GEYSER_SECRET_KEY=${GEYSER_SECRET_KEY:-62656e63682d6b61666b612d6e6f64652d6b65792d666f722d62656e63687321}
 GEYSER_ADMIN_KEY=$ADMIN RUST_LOG=warn "$GEYSER" "${ARGS[@]}" 2>"$DATA/server.log" &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
