@@ -5,8 +5,8 @@
 # `-O pooling-allocator=y -O memory-init-cow=n` — against Geyser's full path (routing, function
 # lookup, fresh Store per request, metering on) with its default configuration, on:
 #   hello-rs  examples/hello (Rust, ~100 KB)
-#   hello-js  `geyser new --lang js --http`, built here with componentize-js (~14 MB)
-#   hello-py  `geyser new --lang python --http`, built here with componentize-py (~20 MB)
+#   hello-js  a bare fetch handler, built here with componentize-js (~13 MB)
+#   hello-py  a bare wasi:http handler, built here with componentize-py (~20 MB)
 # Each contender is loaded by the same wrk (-t2, same machine), in alternating rounds; the
 # table compares Geyser with the best wasmtime configuration of that component.
 #
@@ -31,25 +31,67 @@ if ! "$WASMTIME" --version 2>/dev/null | grep -qE "^wasmtime $WASMTIME_VERSION( 
     cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked >&2
 fi
 bench_build example-hello
+ROOT=$PWD
 WORK=$(mktemp -d)
 PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$WORK" "${DATA:-}"' EXIT
 
-# The guests, built from source with their own toolchains.
+# The guests, built from source with their own toolchains. The JS and Python hellos export only
+# wasi:http/incoming-handler (world `plain-http` added to the SDK's worlds), so that
+# `wasmtime serve` can link them too: the scaffold's hellos import geyser:function/kv.
 declare -A WASM=([hello-rs]=target/wasm32-wasip2/release/example_hello.wasm)
 if [[ " $COMPONENTS " == *" hello-js "* || " $COMPONENTS " == *" hello-py "* ]]; then
     scripts/guest-tools.sh >/dev/null
-    export GEYSER_PY_TOOLS=$PWD/target/guest-tools/py
     GEYSER_ABS=$(cd "$(dirname "$GEYSER")" && pwd)/$(basename "$GEYSER")
+    # The SDK's wit with one more world (symlinks resolved: componentize-js reads only the
+    # directory it is given).
+    cp -rL sdk/wit "$WORK/wit"
+    printf '\nworld plain-http {\n    export wasi:http/incoming-handler@0.2.10;\n}\n' >>"$WORK/wit/worlds.wit"
     (
         cd "$WORK"
+        # The scaffold brings the pinned componentize-js; the app is a bare fetch handler.
         "$GEYSER_ABS" new hello-js --lang js --http >/dev/null
-        "$GEYSER_ABS" new hello-py --lang python --http >/dev/null
-        (cd hello-js && npm install -s >/dev/null && npm run -s build >/dev/null)
-        (cd hello-py && ./build.sh >/dev/null)
+        cd hello-js
+        npm install -s >/dev/null
+        cat >plain.js <<'JS'
+addEventListener('fetch', (event) => event.respondWith(new Response('hello from js\n')));
+JS
+        cat >build-plain.mjs <<'JS'
+import { componentize } from '@bytecodealliance/componentize-js';
+import { writeFile } from 'node:fs/promises';
+const { component } = await componentize({
+  sourcePath: 'plain.js', witPath: process.argv[2], worldName: 'plain-http',
+});
+await writeFile('plain.wasm', component);
+JS
+        cp -r "$WORK/wit" wit
+        node build-plain.mjs wit
     )
-    WASM[hello-js]=$WORK/hello-js/app.wasm
-    WASM[hello-py]=$WORK/hello-py/app.wasm
+    (
+        cd "$WORK"
+        mkdir hello-py
+        cd hello-py
+        cat >app.py <<'PY'
+from componentize_py_types import Ok
+from wit_world import exports
+from wit_world.imports import types
+
+
+class IncomingHandler(exports.IncomingHandler):
+    def handle(self, request, response_out):
+        response = types.OutgoingResponse(types.Fields.from_list([]))
+        response.set_status_code(200)
+        body = response.body()
+        types.ResponseOutparam.set(response_out, Ok(response))
+        stream = body.write()
+        stream.blocking_write_and_flush(b"hello from python\n")
+        stream.__exit__(None, None, None)
+        types.OutgoingBody.finish(body, None)
+PY
+        "$ROOT/target/guest-tools/py/bin/componentize-py" -d "$WORK/wit" -w plain-http componentize app -o plain.wasm >/dev/null
+    )
+    WASM[hello-js]=$WORK/hello-js/plain.wasm
+    WASM[hello-py]=$WORK/hello-py/plain.wasm
 fi
 
 # wait_long URL: like wait_http, for servers that compile a large component first.
