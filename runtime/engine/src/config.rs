@@ -39,6 +39,10 @@ pub struct EngineConfig {
     /// returned to the kernel (`linear_memory_keep_resident`). 0 by default: on examples/hello
     /// 256 KiB cost 10 % of throughput against 0, 1 MiB 21 % (bench/RESULTS.md).
     pub keep_resident_bytes: usize,
+    /// The same for the engine of copy-on-write components (large data images: a JavaScript
+    /// or Python engine), where a reused slot's kept pages are restored by `memcpy` from the
+    /// image instead of being faulted in again page by page on the next invocation.
+    pub keep_resident_cow_bytes: usize,
     /// Guest memory (linear memories of every running guest together) the node may commit;
     /// a grow past it fails that guest with `memory-limit`. Unset: 75 % of the machine's
     /// memory, or of the cgroup's limit when that is lower.
@@ -80,6 +84,7 @@ impl Default for EngineConfig {
             epoch_tick_ms: 1,
             memory_init_cow_min_kb: 1024,
             keep_resident_bytes: 0,
+            keep_resident_cow_bytes: 0,
             node_memory_mb: None,
             memory_high_water_percent: 90,
             max_concurrent_compiles: 1,

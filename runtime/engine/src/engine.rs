@@ -35,7 +35,11 @@ pub fn build_engine(
         .max_memory_size(usize::try_from(u64::from(cfg.max_memory_mb) << 20).unwrap_or(usize::MAX))
         // How much of a reused memory is memset and kept rather than handed back (measured:
         // handing it all back is cheaper for small guests; see `EngineConfig`).
-        .linear_memory_keep_resident(cfg.keep_resident_bytes)
+        .linear_memory_keep_resident(if init.cow() {
+            cfg.keep_resident_cow_bytes
+        } else {
+            cfg.keep_resident_bytes
+        })
         .table_keep_resident(64 << 10);
 
     let mut config = Config::new();
