@@ -21,15 +21,9 @@ DURATION=${1:-8}
 CONNECTIONS=${2:-16}
 ROUNDS=${3:-2}
 COMPONENTS=${ANCHOR_COMPONENTS:-hello-rs hello-js hello-py}
-WASMTIME_VERSION=48.0.8
 PORT=${BENCH_PORT:-18251}
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-WASMTIME=${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime
-if ! "$WASMTIME" --version 2>/dev/null | grep -qE "^wasmtime $WASMTIME_VERSION( |$)"; then
-    echo "anchor: installing wasmtime-cli $WASMTIME_VERSION (cargo install, takes a while once)" >&2
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked >&2
-fi
+bench_anchor_tools
 bench_build example-hello
 ROOT=$PWD
 WORK=$(mktemp -d)

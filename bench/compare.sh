@@ -15,17 +15,11 @@ cd "$(dirname "$0")/.."
 DURATION=${1:-10}
 CONNECTIONS=${2:-32}
 ROUNDS=${3:-3}
-WASMTIME_VERSION=48.0.8
 PORT_WASMTIME=${BENCH_PORT:-18201}
 PORT_GEYSER=$((PORT_WASMTIME + 1))
 PORT_UNMETERED=$((PORT_WASMTIME + 2))
 
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-WASMTIME=${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime
-if ! "$WASMTIME" --version 2>/dev/null | grep -qE "^wasmtime $WASMTIME_VERSION( |$)"; then
-    echo "compare: installing wasmtime-cli $WASMTIME_VERSION (cargo install, takes a while once)" >&2
-    cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked >&2
-fi
+bench_anchor_tools
 bench_build example-hello
 WASM=target/wasm32-wasip2/release/example_hello.wasm
 

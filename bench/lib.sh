@@ -80,3 +80,15 @@ cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 machine() {
     echo "$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 }
+
+# bench_anchor_tools: wrk, and wasmtime-cli at the wasmtime version Geyser links (installed with
+# cargo once); sets WASMTIME (its path) and WASMTIME_VERSION.
+bench_anchor_tools() {
+    WASMTIME_VERSION=48.0.8
+    command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+    WASMTIME=${CARGO_HOME:-$HOME/.cargo}/bin/wasmtime
+    if ! "$WASMTIME" --version 2>/dev/null | grep -qE "^wasmtime $WASMTIME_VERSION( |$)"; then
+        echo "bench: installing wasmtime-cli $WASMTIME_VERSION (cargo install, takes a while once)" >&2
+        cargo install wasmtime-cli --version "$WASMTIME_VERSION" --locked >&2
+    fi
+}
