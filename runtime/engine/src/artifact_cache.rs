@@ -22,10 +22,8 @@ impl ArtifactCache {
     pub fn open(root: &Path, engine: &Engine, init: MemoryInit) -> std::io::Result<Self> {
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let key = match init {
-            MemoryInit::Copy => format!("{:016x}", hasher.finish()),
-            MemoryInit::CopyOnWrite => format!("{:016x}-cow", hasher.finish()),
-        };
+        let suffix = if init.cow() { "-cow" } else { "" };
+        let key = format!("{:016x}{suffix}", hasher.finish());
         let dir = root.join(&key);
         std::fs::create_dir_all(&dir)?;
         Ok(Self { dir, key })

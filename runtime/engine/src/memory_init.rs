@@ -34,7 +34,7 @@ impl MemoryInit {
     }
 
     /// The way for the component `bytes` (its data segments summed; bytes that do not parse
-    /// are copied, and refused later by the compiler).
+    /// count as no data, and are refused later by the compiler).
     pub fn for_component(bytes: &[u8], cow_min_bytes: u64) -> MemoryInit {
         MemoryInit::for_data(data_bytes(bytes).unwrap_or(0), cow_min_bytes)
     }

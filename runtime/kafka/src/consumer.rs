@@ -584,11 +584,10 @@ impl BindingWorker {
         record: &OwnedMessage,
         id: &str,
         state: &PartitionState,
-        first: Option<Attempt>,
+        mut first: Option<Attempt>,
     ) -> bool {
         let policy = self.retry_policy();
         let mut attempt = 1u32;
-        let mut first = first;
         loop {
             if state.cancelled.is_cancelled() {
                 return false;
