@@ -1,6 +1,7 @@
 //! Kafka topic bindings of event functions, and the processed-event marks that make a
 //! redelivered event a no-op. Nothing here speaks Kafka; the runtime's trigger does.
 
+use crate::kv_buffer::PendingMark;
 use crate::{
     AliasName, Error, FunctionName, KvTransaction, Result, Store, TenantId, now_ms, stored,
 };
@@ -172,14 +173,67 @@ impl Store {
         Ok(row.is_some())
     }
 
+    /// Which of `event_ids` the binding already processed, asked inside `kv`'s transaction. On
+    /// SQLite, whose transaction holds the write lock, the answer stays true until it commits,
+    /// and [`Store::mark_event`] trusts it for the others.
+    pub async fn processed_among(
+        &self,
+        kv: &mut KvTransaction,
+        binding: BindingId,
+        event_ids: &[String],
+    ) -> Result<std::collections::HashSet<String>> {
+        let mut processed = std::collections::HashSet::new();
+        for ids in event_ids.chunks(crate::kv::ROWS_PER_STATEMENT) {
+            let list = (2..ids.len() + 2)
+                .map(|n| format!("${n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "SELECT event_id FROM kafka_processed WHERE binding_id = $1 AND event_id IN ({list})"
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(binding.0);
+            for id in ids {
+                query = query.bind(id);
+            }
+            processed.extend(query.fetch_all(kv.connection().await?).await?);
+        }
+        if let Some(buffer) = &mut kv.buffer {
+            for id in event_ids.iter().filter(|id| !processed.contains(*id)) {
+                buffer.note_unmarked(binding, id.clone());
+            }
+        }
+        Ok(processed)
+    }
+
     /// Marks the event processed in `kv` (committed with it). `false`: it was already marked
-    /// (processed elsewhere meanwhile).
+    /// (processed elsewhere meanwhile). On SQLite the mark waits in `kv`'s buffer for the commit.
     pub async fn mark_event(
         &self,
         kv: &mut KvTransaction,
         binding: BindingId,
         event_id: &str,
     ) -> Result<bool> {
+        if let Some(buffer) = &kv.buffer {
+            if buffer.is_marked(binding, event_id) {
+                return Ok(false);
+            }
+            if !buffer.known_unmarked(binding, event_id) {
+                let row = sqlx::query(
+                    "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
+                )
+                .bind(binding.0)
+                .bind(event_id)
+                .fetch_optional(kv.connection().await?)
+                .await?;
+                if row.is_some() {
+                    return Ok(false);
+                }
+            }
+            if let Some(buffer) = &mut kv.buffer {
+                buffer.mark(binding, event_id.to_owned());
+            }
+            return Ok(true);
+        }
         let done = sqlx::query(
             "INSERT INTO kafka_processed (binding_id, event_id, processed_at_ms) VALUES ($1, $2, $3) \
              ON CONFLICT (binding_id, event_id) DO NOTHING",
@@ -217,4 +271,23 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Inserts buffered processed marks (checked absent in the same transaction, so a conflict is
+/// a fault and fails the commit).
+pub(crate) async fn insert_marks(
+    conn: &mut sqlx::AnyConnection,
+    marks: &[PendingMark],
+    now: i64,
+) -> Result<()> {
+    let sql = format!(
+        "INSERT INTO kafka_processed (binding_id, event_id, processed_at_ms) VALUES {}",
+        crate::kv::placeholders(marks.len(), 3)
+    );
+    let mut query = sqlx::query(&sql);
+    for mark in marks {
+        query = query.bind(mark.binding.0).bind(&mark.event_id).bind(now);
+    }
+    query.execute(conn).await?;
+    Ok(())
 }

@@ -2,6 +2,7 @@
 //! operation is scoped by tenant id, so a tenant can never name another tenant's keys, and every
 //! read-modify-write is one SQL statement, so it is atomic across invocations and nodes.
 
+use crate::kv_buffer::WriteBuffer;
 use crate::{Backend, Error, Store, TenantId, now_ms};
 use sqlx::{Any, Executor};
 
@@ -104,7 +105,7 @@ async fn increment<'c>(
              ON CONFLICT (tenant_id, key) DO UPDATE \
              SET value = convert_to((convert_from(kv.value, 'UTF8')::bigint + $4)::text, 'UTF8'), \
                  updated_at_ms = excluded.updated_at_ms \
-             WHERE convert_from(kv.value, 'UTF8') ~ '^-?[0-9]{1,18}$' \
+             WHERE convert_from(kv.value, 'UTF8') ~ '^(0|-?[1-9][0-9]{0,17})$' \
              RETURNING convert_from(value, 'UTF8') AS value"
         }
     };
@@ -258,8 +259,17 @@ impl Store {
         KvTransaction {
             store: self.clone(),
             tx: None,
+            buffer: matches!(self.backend(), Backend::Sqlite).then(WriteBuffer::default),
         }
     }
+}
+
+/// Whether `text` is a decimal integer as the kv stores one (no sign but `-`, no leading
+/// zeros: what SQLite's cast back to text gives).
+fn counter_value(text: &[u8]) -> Option<i64> {
+    let text = std::str::from_utf8(text).ok()?;
+    let value: i64 = text.parse().ok()?;
+    (value.to_string() == text).then_some(value)
 }
 
 /// Kv operations of one event delivery, in one database transaction that begins at the first
@@ -267,18 +277,29 @@ impl Store {
 /// ([`Store::commit_event`]), so an event's kv effects and the record that it ran commit
 /// together: a redelivered event finds the mark and is skipped, and a failed attempt leaves no
 /// kv effects behind. Dropping it rolls back.
+///
+/// On SQLite, where the transaction holds the database's write lock throughout, reads are
+/// cached and writes buffered until [`KvTransaction::commit`] (see [`crate::kv_buffer`]); on
+/// PostgreSQL every operation is its own statement, so row locks keep concurrent transactions
+/// of other nodes apart.
 pub struct KvTransaction {
     pub(crate) store: Store,
     pub(crate) tx: Option<crate::store::WriteTx>,
+    pub(crate) buffer: Option<WriteBuffer>,
 }
 
 impl std::fmt::Debug for KvTransaction {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KvTransaction")
             .field("open", &self.tx.is_some())
+            .field("buffered", &self.buffer.is_some())
             .finish()
     }
 }
+
+/// Rows per multi-row statement when a buffer is written out (SQLite allows 32,766 bound
+/// parameters per statement).
+pub(crate) const ROWS_PER_STATEMENT: usize = 200;
 
 impl KvTransaction {
     pub(crate) async fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, Error> {
@@ -298,6 +319,7 @@ impl KvTransaction {
 
     /// Commits everything done in it (nothing to do if nothing was).
     pub async fn commit(mut self) -> Result<(), Error> {
+        self.write_out().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
             None => Ok(()),
@@ -311,39 +333,147 @@ impl KvTransaction {
         }
     }
 
-    /// Starts one event of a batch (a savepoint): its writes are then kept with
-    /// [`KvTransaction::keep_event`] or undone, alone, with [`KvTransaction::undo_event`].
+    /// Writes what the buffer holds into the transaction (a few multi-row statements).
+    async fn write_out(&mut self) -> Result<(), Error> {
+        let Some(buffer) = &mut self.buffer else {
+            return Ok(());
+        };
+        let dirty = buffer.take_dirty();
+        if dirty.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let conn = self.connection().await?;
+        for rows in dirty.upserts.chunks(ROWS_PER_STATEMENT) {
+            let values = placeholders(rows.len(), 4);
+            let sql = format!(
+                "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES {values} \
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms"
+            );
+            let mut query = sqlx::query(&sql);
+            for (tenant, key, value) in rows {
+                query = query.bind(tenant.0).bind(key).bind(value).bind(now);
+            }
+            query.execute(&mut *conn).await?;
+        }
+        for (tenant, key) in &dirty.deletes {
+            sqlx::query("DELETE FROM kv WHERE tenant_id = $1 AND key = $2")
+                .bind(tenant.0)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+        }
+        for marks in dirty.marks.chunks(ROWS_PER_STATEMENT) {
+            crate::kafka::insert_marks(&mut *conn, marks, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffer out once it holds more than [`crate::kv_buffer::SPILL_BYTES`].
+    async fn bound_buffer(&mut self) -> Result<(), KvError> {
+        if self.buffer.as_ref().is_some_and(WriteBuffer::over_limit) {
+            self.write_out().await.map_err(db_fault)?;
+        }
+        Ok(())
+    }
+
+    /// Starts one event of a batch: its writes are then kept with
+    /// [`KvTransaction::keep_event`] or undone, alone, with [`KvTransaction::undo_event`] (in
+    /// the buffer on SQLite, with a savepoint on PostgreSQL).
     pub async fn begin_event(&mut self) -> Result<(), Error> {
-        self.execute("SAVEPOINT geyser_event").await
+        match &mut self.buffer {
+            Some(buffer) => {
+                buffer.begin_event();
+                Ok(())
+            }
+            None => self.execute("SAVEPOINT geyser_event").await,
+        }
     }
 
     /// Keeps the current event's writes in the transaction.
     pub async fn keep_event(&mut self) -> Result<(), Error> {
-        self.execute("RELEASE SAVEPOINT geyser_event").await
+        match &mut self.buffer {
+            Some(buffer) => {
+                buffer.keep_event();
+                Ok(())
+            }
+            None => self.execute("RELEASE SAVEPOINT geyser_event").await,
+        }
     }
 
     /// Undoes the current event's writes (its mark among them); the events before it stay.
+    /// [`Error::EventWrittenOut`]: the event wrote so much that the buffer was written out
+    /// during it, and only rolling the whole transaction back undoes it.
     pub async fn undo_event(&mut self) -> Result<(), Error> {
-        self.execute("ROLLBACK TO SAVEPOINT geyser_event").await?;
-        self.execute("RELEASE SAVEPOINT geyser_event").await
+        match &mut self.buffer {
+            Some(buffer) => {
+                if buffer.undo_event() {
+                    Ok(())
+                } else {
+                    Err(Error::EventWrittenOut)
+                }
+            }
+            None => {
+                self.execute("ROLLBACK TO SAVEPOINT geyser_event").await?;
+                self.execute("RELEASE SAVEPOINT geyser_event").await
+            }
+        }
+    }
+
+    /// The key's value as this transaction sees it (buffered mode: cached after the first read).
+    async fn current(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        if let Some(cached) = self.buffer.as_ref().and_then(|b| b.cached(tenant, key)) {
+            return Ok(cached.map(<[u8]>::to_vec));
+        }
+        let value = get(self.connection().await.map_err(db_fault)?, tenant, key).await?;
+        if let Some(buffer) = &mut self.buffer {
+            buffer.remember(tenant, key, value.clone());
+        }
+        Ok(value)
+    }
+
+    /// Buffers a write (buffered mode only).
+    async fn buffer_write(
+        &mut self,
+        tenant: TenantId,
+        key: &str,
+        value: Option<Vec<u8>>,
+    ) -> Result<(), KvError> {
+        if let Some(buffer) = &mut self.buffer {
+            buffer.write(tenant, key, value);
+        }
+        self.bound_buffer().await
     }
 
     pub async fn get(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        get(self.connection().await.map_err(db_fault)?, tenant, key).await
+        self.current(tenant, key).await
     }
 
     pub async fn set(&mut self, tenant: TenantId, key: &str, value: &[u8]) -> Result<(), KvError> {
-        set(
-            self.connection().await.map_err(db_fault)?,
-            tenant,
-            key,
-            value,
-        )
-        .await
+        if self.buffer.is_none() {
+            return set(
+                self.connection().await.map_err(db_fault)?,
+                tenant,
+                key,
+                value,
+            )
+            .await;
+        }
+        check_key(key)?;
+        check_value(value)?;
+        self.buffer_write(tenant, key, Some(value.to_vec())).await
     }
 
     pub async fn delete(&mut self, tenant: TenantId, key: &str) -> Result<bool, KvError> {
-        delete(self.connection().await.map_err(db_fault)?, tenant, key).await
+        if self.buffer.is_none() {
+            return delete(self.connection().await.map_err(db_fault)?, tenant, key).await;
+        }
+        check_key(key)?;
+        let existed = self.current(tenant, key).await?.is_some();
+        if existed {
+            self.buffer_write(tenant, key, None).await?;
+        }
+        Ok(existed)
     }
 
     pub async fn increment(
@@ -353,14 +483,27 @@ impl KvTransaction {
         delta: i64,
     ) -> Result<i64, KvError> {
         let backend = self.store.backend();
-        increment(
-            self.connection().await.map_err(db_fault)?,
-            backend,
-            tenant,
-            key,
-            delta,
-        )
-        .await
+        if self.buffer.is_none() {
+            return increment(
+                self.connection().await.map_err(db_fault)?,
+                backend,
+                tenant,
+                key,
+                delta,
+            )
+            .await;
+        }
+        check_key(key)?;
+        let value = match self.current(tenant, key).await? {
+            None => Some(delta),
+            Some(text) => counter_value(&text).and_then(|value| value.checked_add(delta)),
+        };
+        let Some(value) = value else {
+            return Err(KvError::NotANumber(key.to_owned()));
+        };
+        self.buffer_write(tenant, key, Some(value.to_string().into_bytes()))
+            .await?;
+        Ok(value)
     }
 
     pub async fn compare_and_swap(
@@ -370,14 +513,23 @@ impl KvTransaction {
         expected: Option<&[u8]>,
         new: &[u8],
     ) -> Result<bool, KvError> {
-        compare_and_swap(
-            self.connection().await.map_err(db_fault)?,
-            tenant,
-            key,
-            expected,
-            new,
-        )
-        .await
+        if self.buffer.is_none() {
+            return compare_and_swap(
+                self.connection().await.map_err(db_fault)?,
+                tenant,
+                key,
+                expected,
+                new,
+            )
+            .await;
+        }
+        check_key(key)?;
+        check_value(new)?;
+        if self.current(tenant, key).await?.as_deref() != expected {
+            return Ok(false);
+        }
+        self.buffer_write(tenant, key, Some(new.to_vec())).await?;
+        Ok(true)
     }
 
     pub async fn list_keys(
@@ -386,14 +538,42 @@ impl KvTransaction {
         prefix: &str,
         limit: u32,
     ) -> Result<Vec<String>, KvError> {
-        list_keys(
+        let deleted = self
+            .buffer
+            .as_ref()
+            .map_or(0, |b| b.deleted_with_prefix(tenant, prefix));
+        let room = u32::try_from(deleted).unwrap_or(u32::MAX);
+        let stored = list_keys(
             self.connection().await.map_err(db_fault)?,
             tenant,
             prefix,
-            limit,
+            limit.saturating_add(room),
         )
-        .await
+        .await?;
+        Ok(match &self.buffer {
+            Some(buffer) => buffer.merge_keys(tenant, prefix, stored, limit as usize),
+            None => stored,
+        })
     }
+}
+
+/// `rows` groups of `columns` numbered placeholders: `($1, $2), ($3, $4)`.
+pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
+    let mut sql = String::new();
+    for row in 0..rows {
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for column in 0..columns {
+            if column > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", row * columns + column + 1));
+        }
+        sql.push(')');
+    }
+    sql
 }
 
 /// A delivery's [`KvTransaction`] shared with the invocation that runs in it: the guest's kv

@@ -15,6 +15,7 @@ mod changes;
 mod kafka;
 mod keys;
 mod kv;
+mod kv_buffer;
 pub mod latency;
 mod logs;
 mod nodes;
@@ -93,6 +94,10 @@ pub enum Error {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored row is corrupt: {0}")]
     Corrupt(String),
+    /// A batch's event wrote so much that its writes went to the database before it ended:
+    /// undoing it alone is impossible, the batch's transaction must roll back.
+    #[error("the event's writes were already written out; its batch must roll back")]
+    EventWrittenOut,
     /// A configuration change that breaks a rule (the text names the field); nothing changed.
     #[error(transparent)]
     InvalidConfig(#[from] geyser_core::InvalidConfig),

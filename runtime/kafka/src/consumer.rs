@@ -1,6 +1,6 @@
 //! One binding's consumer: a consumer group member that hands each assigned partition to its
 //! own worker task. Ordered bindings process a partition's records one at a time, in batches
-//! that share one database transaction (each record in a savepoint of it); unordered ones up to
+//! that share one database transaction (each record undone alone if it fails); unordered ones up to
 //! a limit at once, each in its own transaction. An offset is stored for commit only after its
 //! record was processed (the function returned ok and its processed mark committed) or
 //! dead-lettered. A worker that falls behind pauses its partition instead of buffering without
@@ -487,25 +487,34 @@ impl BindingWorker {
         true
     }
 
-    /// Runs `records` from the first, each once, in one transaction: every record in a
-    /// savepoint whose first write is its processed mark (an already marked record is skipped
-    /// as a duplicate). Stops at the first failure, after `batch_time`, or when cancelled, and
-    /// commits what succeeded.
+    /// Runs `records` from the first, each once, in one transaction: every record as an event
+    /// of the transaction (undone alone if it fails) whose first write is its processed mark (an
+    /// already marked record is skipped as a duplicate). Stops at the first failure, after
+    /// `batch_time`, or when cancelled, and commits what succeeded.
     async fn batch(&self, records: &[OwnedMessage], state: &PartitionState) -> BatchEnd {
         let started = std::time::Instant::now();
         let mut kv = self.store.kv_transaction();
         let mut committed = 0;
         let mut duplicates = 0u64;
         let mut failed = None;
-        for record in records {
+        // One question for the batch's marks instead of one per record.
+        let ids: Vec<String> = records.iter().map(Self::event_id).collect();
+        if let Err(err) = self
+            .store
+            .processed_among(&mut kv, self.binding.id, &ids)
+            .await
+        {
+            tracing::warn!(binding = %self.binding.id, error = %err, "cannot look up the batch's processed marks");
+            return BatchEnd::Unbatched;
+        }
+        for (record, id) in records.iter().zip(ids) {
             if state.cancelled.is_cancelled()
                 || (committed > 0 && started.elapsed() >= self.settings.batch_time)
             {
                 break;
             }
-            let id = Self::event_id(record);
             if let Err(err) = kv.begin_event().await {
-                tracing::warn!(event = %id, error = %err, "cannot start the event's savepoint");
+                tracing::warn!(event = %id, error = %err, "cannot start the event in its batch");
                 return BatchEnd::Unbatched;
             }
             match self.store.mark_event(&mut kv, self.binding.id, &id).await {
@@ -531,7 +540,7 @@ impl BindingWorker {
                 Some(_) => kv.undo_event().await,
             };
             if let Err(err) = kept {
-                tracing::warn!(event = %id, error = %err, "cannot end the event's savepoint");
+                tracing::warn!(event = %id, error = %err, "cannot end the event in its batch");
                 return BatchEnd::Unbatched;
             }
             match outcome {

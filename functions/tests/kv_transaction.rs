@@ -1,0 +1,169 @@
+//! A delivery's kv transaction against real SQLite and PostgreSQL: it sees its own writes, the
+//! store sees none of them before the commit and all after, a batch's failed event is undone
+//! alone (its processed mark with it), and a transaction too big to buffer still commits whole.
+
+use geyser_functions::{BindingId, Error, KvError, MAX_VALUE_BYTES, Store, TenantId};
+
+mod common;
+use common::{stores, tenant};
+
+async fn stored(store: &Store, tenant: TenantId, key: &str) -> Option<Vec<u8>> {
+    store.kv_get(tenant, key).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_sees_its_writes_and_the_store_sees_them_at_commit() {
+    for (store, _dir) in stores().await {
+        let t = tenant(&store, "tx").await;
+        let other = tenant(&store, "other").await;
+        store.kv_set(t, "n", b"41").await.unwrap();
+        store.kv_set(t, "p:old", b"x").await.unwrap();
+        store.kv_set(t, "zero", b"007").await.unwrap();
+        store.kv_set(other, "p:theirs", b"x").await.unwrap();
+
+        let mut kv = store.kv_transaction();
+        assert_eq!(kv.increment(t, "n", 1).await.unwrap(), 42);
+        assert_eq!(kv.increment(t, "n", -2).await.unwrap(), 40);
+        assert_eq!(kv.get(t, "n").await.unwrap(), Some(b"40".to_vec()));
+        assert!(matches!(
+            kv.increment(t, "zero", 1).await,
+            Err(KvError::NotANumber(_))
+        ));
+        kv.set(t, "p:new", b"v").await.unwrap();
+        assert!(kv.delete(t, "p:old").await.unwrap());
+        assert!(!kv.delete(t, "p:old").await.unwrap());
+        assert!(!kv.compare_and_swap(t, "p:new", None, b"w").await.unwrap());
+        assert!(
+            kv.compare_and_swap(t, "p:new", Some(b"v"), b"w")
+                .await
+                .unwrap()
+        );
+        assert!(kv.compare_and_swap(t, "p:cas", None, b"c").await.unwrap());
+        assert_eq!(kv.list_keys(t, "p:", 10).await.unwrap(), ["p:cas", "p:new"]);
+        assert_eq!(kv.list_keys(t, "p:", 1).await.unwrap(), ["p:cas"]);
+        assert!(matches!(
+            kv.set(t, "big", &vec![0; MAX_VALUE_BYTES + 1]).await,
+            Err(KvError::ValueTooLarge(_))
+        ));
+        assert!(matches!(
+            kv.increment(t, "", 1).await,
+            Err(KvError::InvalidKey(0))
+        ));
+
+        // Nothing is visible outside before the commit.
+        assert_eq!(stored(&store, t, "n").await, Some(b"41".to_vec()));
+        assert_eq!(stored(&store, t, "p:new").await, None);
+        kv.commit().await.unwrap();
+
+        assert_eq!(stored(&store, t, "n").await, Some(b"40".to_vec()));
+        assert_eq!(stored(&store, t, "p:new").await, Some(b"w".to_vec()));
+        assert_eq!(stored(&store, t, "p:cas").await, Some(b"c".to_vec()));
+        assert_eq!(stored(&store, t, "p:old").await, None);
+        assert_eq!(stored(&store, t, "zero").await, Some(b"007".to_vec()));
+        assert_eq!(
+            store.kv_list_keys(other, "p:", 10).await.unwrap(),
+            ["p:theirs"]
+        );
+        // The store's own increment agrees with what the transaction wrote.
+        assert_eq!(store.kv_increment(t, "n", 2).await.unwrap(), 42);
+
+        // A dropped transaction leaves nothing.
+        let mut kv = store.kv_transaction();
+        kv.set(t, "dropped", b"1").await.unwrap();
+        drop(kv);
+        assert_eq!(stored(&store, t, "dropped").await, None);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_event_is_undone_alone_with_its_mark() {
+    for (store, _dir) in stores().await {
+        let t = tenant(&store, "batch").await;
+        let binding = BindingId(3);
+        let mut kv = store.kv_transaction();
+        assert!(
+            store
+                .commit_event(kv, binding, "topic/0/0")
+                .await
+                .unwrap()
+        );
+
+        kv = store.kv_transaction();
+        let ids: Vec<String> = (0..3).map(|n| format!("topic/0/{n}")).collect();
+        let processed = store.processed_among(&mut kv, binding, &ids).await.unwrap();
+        assert_eq!(processed.into_iter().collect::<Vec<_>>(), ["topic/0/0"]);
+
+        kv.begin_event().await.unwrap();
+        assert!(!store.mark_event(&mut kv, binding, &ids[0]).await.unwrap());
+        kv.keep_event().await.unwrap();
+
+        kv.begin_event().await.unwrap();
+        assert!(store.mark_event(&mut kv, binding, &ids[1]).await.unwrap());
+        assert_eq!(kv.increment(t, "count", 1).await.unwrap(), 1);
+        kv.set(t, "last", b"1").await.unwrap();
+        kv.keep_event().await.unwrap();
+
+        kv.begin_event().await.unwrap();
+        assert!(store.mark_event(&mut kv, binding, &ids[2]).await.unwrap());
+        assert!(!store.mark_event(&mut kv, binding, &ids[2]).await.unwrap());
+        assert_eq!(kv.increment(t, "count", 1).await.unwrap(), 2);
+        kv.set(t, "last", b"2").await.unwrap();
+        kv.set(t, "only-failed", b"x").await.unwrap();
+        kv.undo_event().await.unwrap();
+
+        assert_eq!(kv.get(t, "count").await.unwrap(), Some(b"1".to_vec()));
+        kv.commit().await.unwrap();
+        assert_eq!(stored(&store, t, "count").await, Some(b"1".to_vec()));
+        assert_eq!(stored(&store, t, "last").await, Some(b"1".to_vec()));
+        assert_eq!(stored(&store, t, "only-failed").await, None);
+        assert!(store.event_processed(binding, &ids[1]).await.unwrap());
+        assert!(!store.event_processed(binding, &ids[2]).await.unwrap());
+        // A later delivery of the kept event is a duplicate.
+        assert!(
+            !store
+                .commit_event(store.kv_transaction(), binding, &ids[1])
+                .await
+                .unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_too_big_to_buffer_commits_whole() {
+    for (store, _dir) in stores().await {
+        let t = tenant(&store, "big").await;
+        let value = vec![b'v'; MAX_VALUE_BYTES];
+        let mut kv = store.kv_transaction();
+        kv.set(t, "before", b"kept").await.unwrap();
+        kv.begin_event().await.unwrap();
+        for n in 0..10 {
+            kv.set(t, &format!("big{n}"), &value).await.unwrap();
+        }
+        assert_eq!(kv.get(t, "big9").await.unwrap().map(|v| v.len()), Some(value.len()));
+        assert_eq!(kv.list_keys(t, "big", 20).await.unwrap().len(), 10);
+        match store.backend() {
+            // Its writes went to the database during the event: only the whole transaction
+            // can take them back.
+            geyser_functions::Backend::Sqlite => {
+                assert!(matches!(kv.undo_event().await, Err(Error::EventWrittenOut)));
+                drop(kv);
+                assert_eq!(stored(&store, t, "before").await, None);
+                assert_eq!(stored(&store, t, "big0").await, None);
+            }
+            geyser_functions::Backend::Postgres => {
+                kv.keep_event().await.unwrap();
+                kv.commit().await.unwrap();
+                assert_eq!(stored(&store, t, "before").await, Some(b"kept".to_vec()));
+                assert_eq!(stored(&store, t, "big9").await, Some(value.clone()));
+            }
+        }
+        let mut kv = store.kv_transaction();
+        for n in 0..10 {
+            kv.set(t, &format!("big{n}"), &value).await.unwrap();
+        }
+        kv.set(t, "after", b"1").await.unwrap();
+        kv.commit().await.unwrap();
+        assert_eq!(stored(&store, t, "big0").await, Some(value.clone()));
+        assert_eq!(stored(&store, t, "after").await, Some(b"1".to_vec()));
+    }
+}
