@@ -183,15 +183,13 @@ impl Store {
         event_ids: &[String],
     ) -> Result<std::collections::HashSet<String>> {
         let mut processed = std::collections::HashSet::new();
-        for ids in event_ids.chunks(crate::kv::ROWS_PER_STATEMENT) {
-            let list = (2..ids.len() + 2)
-                .map(|n| format!("${n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+        for ids in event_ids.chunks(MARKS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT event_id FROM kafka_processed WHERE binding_id = $1 AND event_id IN ({list})"
+                "SELECT event_id FROM kafka_processed WHERE binding_id = {} AND event_id IN ({})",
+                binding.0,
+                placeholders(ids.len())
             );
-            let mut query = sqlx::query_scalar::<_, String>(&sql).bind(binding.0);
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
             for id in ids {
                 query = query.bind(id);
             }
@@ -273,6 +271,17 @@ impl Store {
     }
 }
 
+/// Marks per multi-row statement: only event ids are bound (see `KV_ROWS_PER_STATEMENT`).
+const MARKS_PER_STATEMENT: usize = 64;
+
+/// `$1, $2, ...`: `count` numbered placeholders.
+fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Inserts buffered processed marks (checked absent in the same transaction, so a conflict is
 /// a fault and fails the commit).
 pub(crate) async fn insert_marks(
@@ -280,14 +289,21 @@ pub(crate) async fn insert_marks(
     marks: &[PendingMark],
     now: i64,
 ) -> Result<()> {
-    let sql = format!(
-        "INSERT INTO kafka_processed (binding_id, event_id, processed_at_ms) VALUES {}",
-        crate::kv::placeholders(marks.len(), 3)
-    );
-    let mut query = sqlx::query(&sql);
-    for mark in marks {
-        query = query.bind(mark.binding.0).bind(&mark.event_id).bind(now);
+    for marks in marks.chunks(MARKS_PER_STATEMENT) {
+        let values = marks
+            .iter()
+            .enumerate()
+            .map(|(n, mark)| format!("({}, ${}, {now})", mark.binding.0, n + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO kafka_processed (binding_id, event_id, processed_at_ms) VALUES {values}"
+        );
+        let mut query = sqlx::query(&sql);
+        for mark in marks {
+            query = query.bind(&mark.event_id);
+        }
+        query.execute(&mut *conn).await?;
     }
-    query.execute(conn).await?;
     Ok(())
 }

@@ -297,9 +297,10 @@ impl std::fmt::Debug for KvTransaction {
     }
 }
 
-/// Rows per multi-row statement when a buffer is written out (SQLite allows 32,766 bound
-/// parameters per statement).
-pub(crate) const ROWS_PER_STATEMENT: usize = 200;
+/// Rows per multi-row upsert when a buffer is written out. Only a row's key and value are
+/// bound (its tenant id and time are integers written into the statement): sqlx's SQLite driver
+/// spends time growing with the square of a statement's bound parameters (see `usage.rs`).
+const KV_ROWS_PER_STATEMENT: usize = 32;
 
 impl KvTransaction {
     pub(crate) async fn connection(&mut self) -> Result<&mut sqlx::AnyConnection, Error> {
@@ -344,15 +345,22 @@ impl KvTransaction {
         }
         let now = now_ms();
         let conn = self.connection().await?;
-        for rows in dirty.upserts.chunks(ROWS_PER_STATEMENT) {
-            let values = placeholders(rows.len(), 4);
+        for rows in dirty.upserts.chunks(KV_ROWS_PER_STATEMENT) {
+            let values = rows
+                .iter()
+                .enumerate()
+                .map(|(n, (tenant, _, _))| {
+                    format!("({}, ${}, ${}, {now})", tenant.0, 2 * n + 1, 2 * n + 2)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "INSERT INTO kv (tenant_id, key, value, updated_at_ms) VALUES {values} \
                  ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at_ms = excluded.updated_at_ms"
             );
             let mut query = sqlx::query(&sql);
-            for (tenant, key, value) in rows {
-                query = query.bind(tenant.0).bind(key).bind(value).bind(now);
+            for (_, key, value) in rows {
+                query = query.bind(key).bind(value);
             }
             query.execute(&mut *conn).await?;
         }
@@ -363,9 +371,7 @@ impl KvTransaction {
                 .execute(&mut *conn)
                 .await?;
         }
-        for marks in dirty.marks.chunks(ROWS_PER_STATEMENT) {
-            crate::kafka::insert_marks(&mut *conn, marks, now).await?;
-        }
+        crate::kafka::insert_marks(&mut *conn, &dirty.marks, now).await?;
         Ok(())
     }
 
@@ -555,25 +561,6 @@ impl KvTransaction {
             None => stored,
         })
     }
-}
-
-/// `rows` groups of `columns` numbered placeholders: `($1, $2), ($3, $4)`.
-pub(crate) fn placeholders(rows: usize, columns: usize) -> String {
-    let mut sql = String::new();
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..columns {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("${}", row * columns + column + 1));
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 /// A delivery's [`KvTransaction`] shared with the invocation that runs in it: the guest's kv

@@ -81,12 +81,7 @@ async fn a_failed_event_is_undone_alone_with_its_mark() {
         let t = tenant(&store, "batch").await;
         let binding = BindingId(3);
         let mut kv = store.kv_transaction();
-        assert!(
-            store
-                .commit_event(kv, binding, "topic/0/0")
-                .await
-                .unwrap()
-        );
+        assert!(store.commit_event(kv, binding, "topic/0/0").await.unwrap());
 
         kv = store.kv_transaction();
         let ids: Vec<String> = (0..3).map(|n| format!("topic/0/{n}")).collect();
@@ -139,7 +134,10 @@ async fn a_transaction_too_big_to_buffer_commits_whole() {
         for n in 0..10 {
             kv.set(t, &format!("big{n}"), &value).await.unwrap();
         }
-        assert_eq!(kv.get(t, "big9").await.unwrap().map(|v| v.len()), Some(value.len()));
+        assert_eq!(
+            kv.get(t, "big9").await.unwrap().map(|v| v.len()),
+            Some(value.len())
+        );
         assert_eq!(kv.list_keys(t, "big", 20).await.unwrap().len(), 10);
         match store.backend() {
             // Its writes went to the database during the event: only the whole transaction
@@ -165,5 +163,48 @@ async fn a_transaction_too_big_to_buffer_commits_whole() {
         kv.commit().await.unwrap();
         assert_eq!(stored(&store, t, "big0").await, Some(value.clone()));
         assert_eq!(stored(&store, t, "after").await, Some(b"1".to_vec()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_one_statement_checks_and_commits_every_mark() {
+    for (store, _dir) in stores().await {
+        let t = tenant(&store, "many").await;
+        let binding = BindingId(9);
+        let ids: Vec<String> = (0..150).map(|n| format!("big/1/{n}")).collect();
+        for done in [&ids[5], &ids[70], &ids[140]] {
+            assert!(
+                store
+                    .commit_event(store.kv_transaction(), binding, done)
+                    .await
+                    .unwrap()
+            );
+        }
+        let mut kv = store.kv_transaction();
+        let processed = store.processed_among(&mut kv, binding, &ids).await.unwrap();
+        assert_eq!(processed.len(), 3, "{processed:?}");
+        let mut fresh = 0;
+        for id in &ids {
+            kv.begin_event().await.unwrap();
+            if store.mark_event(&mut kv, binding, id).await.unwrap() {
+                fresh += 1;
+                kv.increment(t, &format!("k{}", fresh % 40), 1)
+                    .await
+                    .unwrap();
+            }
+            kv.keep_event().await.unwrap();
+        }
+        assert_eq!(fresh, 147);
+        kv.commit().await.unwrap();
+        for id in &ids {
+            assert!(store.event_processed(binding, id).await.unwrap(), "{id}");
+        }
+        let mut total = 0;
+        for k in 0..40 {
+            if let Some(v) = stored(&store, t, &format!("k{k}")).await {
+                total += String::from_utf8(v).unwrap().parse::<i64>().unwrap();
+            }
+        }
+        assert_eq!(total, 147);
     }
 }
