@@ -260,6 +260,7 @@ impl Store {
             store: self.clone(),
             tx: None,
             buffer: matches!(self.backend(), Backend::Sqlite).then(WriteBuffer::default),
+            failed: false,
         }
     }
 }
@@ -286,6 +287,8 @@ pub struct KvTransaction {
     pub(crate) store: Store,
     pub(crate) tx: Option<crate::store::WriteTx>,
     pub(crate) buffer: Option<WriteBuffer>,
+    /// Writing the buffer out failed part way: the transaction must not commit.
+    failed: bool,
 }
 
 impl std::fmt::Debug for KvTransaction {
@@ -320,6 +323,9 @@ impl KvTransaction {
 
     /// Commits everything done in it (nothing to do if nothing was).
     pub async fn commit(mut self) -> Result<(), Error> {
+        if self.failed {
+            return Err(Error::WriteFailed);
+        }
         self.write_out().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
@@ -334,8 +340,17 @@ impl KvTransaction {
         }
     }
 
-    /// Writes what the buffer holds into the transaction (a few multi-row statements).
+    /// Writes what the buffer holds into the transaction (a few multi-row statements). A
+    /// failure leaves the transaction unable to commit.
     async fn write_out(&mut self) -> Result<(), Error> {
+        let written = self.try_write_out().await;
+        if written.is_err() {
+            self.failed = true;
+        }
+        written
+    }
+
+    async fn try_write_out(&mut self) -> Result<(), Error> {
         let Some(buffer) = &mut self.buffer else {
             return Ok(());
         };

@@ -98,6 +98,9 @@ pub enum Error {
     /// undoing it alone is impossible, the batch's transaction must roll back.
     #[error("the event's writes were already written out; its batch must roll back")]
     EventWrittenOut,
+    /// Writing a transaction's buffered writes failed part way; it rolls back instead.
+    #[error("an earlier write of this transaction failed; it cannot commit")]
+    WriteFailed,
     /// A configuration change that breaks a rule (the text names the field); nothing changed.
     #[error(transparent)]
     InvalidConfig(#[from] geyser_core::InvalidConfig),

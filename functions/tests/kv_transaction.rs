@@ -208,3 +208,38 @@ async fn a_batch_larger_than_one_statement_checks_and_commits_every_mark() {
         assert_eq!(total, 147);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buffer_that_fails_to_write_out_cannot_commit() {
+    let (store, dir) = stores().await.remove(0);
+    assert_eq!(store.backend(), geyser_functions::Backend::Sqlite);
+    let t = tenant(&store, "poisoned").await;
+    // A fault the database raises while the buffer is written out during the transaction.
+    let url = format!("sqlite://{}", dir.path().join("store.db").display());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER poison BEFORE INSERT ON kv WHEN NEW.key = 'poison' \
+         BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    drop(conn);
+
+    let value = vec![b'v'; MAX_VALUE_BYTES];
+    let mut kv = store.kv_transaction();
+    kv.set(t, "poison", b"x").await.unwrap();
+    let mut refused = None;
+    for n in 0..10 {
+        if let Err(err) = kv.set(t, &format!("big{n}"), &value).await {
+            refused = Some(err);
+            break;
+        }
+    }
+    assert!(matches!(refused, Some(KvError::Backend(_))), "{refused:?}");
+    // A guest that ignored the error cannot commit the writes that did go out.
+    assert!(matches!(kv.commit().await, Err(Error::WriteFailed)));
+    assert_eq!(stored(&store, t, "big0").await, None);
+}

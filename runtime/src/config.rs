@@ -105,6 +105,10 @@ impl Config {
             }
         };
         check(
+            self.http.listen_backlog >= 1,
+            "http.listen_backlog must be at least 1",
+        )?;
+        check(
             e.default_memory_mb >= 1,
             "engine.default_memory_mb must be at least 1",
         )?;

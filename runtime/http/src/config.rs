@@ -24,6 +24,9 @@ pub struct HttpConfig {
     /// so a load balancer's health check takes it out before it stops accepting (at least
     /// the balancer's check interval × its fall count). 0: stop accepting at once.
     pub drain_ms: u64,
+    /// Connections the kernel queues for `accept` (capped by `net.core.somaxconn`). A burst of
+    /// new connections beyond it has SYNs dropped and retried a second later.
+    pub listen_backlog: u32,
 }
 
 impl Default for HttpConfig {
@@ -36,6 +39,7 @@ impl Default for HttpConfig {
             body_idle_timeout_ms: 30_000,
             shutdown_grace_ms: 30_000,
             drain_ms: 0,
+            listen_backlog: 4096,
         }
     }
 }

@@ -107,9 +107,22 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         }
         _ => AdminKeySource::DataDir,
     };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
+    let listener = listen(config.listen, config.http.listen_backlog)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     serve(config, admin, listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// A listening socket with room for `backlog` connections waiting to be accepted (tokio's
+/// `TcpListener::bind` queues 1,024: a burst of 10,000 connections had SYNs dropped, retried
+/// by the clients a second later).
+fn listen(addr: std::net::SocketAddr, backlog: u32) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
