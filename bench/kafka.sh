@@ -23,7 +23,8 @@ rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add was
 scripts/kafka-up.sh
 cargo build --release -q -p geyser-runtime -p geyser-bench
 cargo build --release -q -p example-event-counter --target wasm32-wasip2
-GEYSER=target/release/geyser
+# GEYSER_BIN: another build to measure (an older one, for a before/after in one session).
+GEYSER=${GEYSER_BIN:-target/release/geyser}
 
 DATA=$(mktemp -d)
 # Extra node settings for experiments, e.g. BENCH_CONFIG=$'[kafka]\npartition_buffer = 1024'.
@@ -81,6 +82,7 @@ RSS_PEAK=$(awk '/VmHWM/{print $2}' /proc/$SERVER/status)
 echo "command:     bench/kafka.sh $N ${DB:+<postgres>}"
 echo "date:        $(date -u +%Y-%m-%dT%H:%MZ)"
 echo "machine:     $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "geyser:      $GEYSER$([ -z "${GEYSER_BIN:-}" ] && echo " at $(git rev-parse --short HEAD)$(git diff --quiet || echo '+changes')")"
 echo "database:    $([ -n "$DB" ] && echo postgres || echo sqlite); broker: tansu (memory) on the same machine"
 echo "backlog:     $PRODUCED"
 echo "bare consumer: $BARE"
