@@ -112,9 +112,12 @@ impl From<geyser_functions::Error> for ApiError {
             | E::UnknownKey(_) => Self::not_found(err.to_string()),
             E::InvalidConfig(err) => err.into(),
             E::InvalidAlias(err) => Self::new(StatusCode::BAD_REQUEST, "invalid_alias", err.0),
-            E::UnknownArtifact(_) | E::Database(_) | E::Migrate(_) | E::Corrupt(_) => {
-                Self::internal(err)
-            }
+            E::UnknownArtifact(_)
+            | E::Database(_)
+            | E::Migrate(_)
+            | E::Corrupt(_)
+            | E::EventWrittenOut
+            | E::WriteFailed => Self::internal(err),
         }
     }
 }
