@@ -173,9 +173,10 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// Which of `event_ids` the binding already processed, asked inside `kv`'s transaction. On
-    /// SQLite, whose transaction holds the write lock, the answer stays true until it commits,
-    /// and [`Store::mark_event`] trusts it for the others.
+    /// Which of `event_ids` the binding already processed, asked inside `kv`'s transaction (an
+    /// optimistic batch's: on the pool). On SQLite [`Store::mark_event`] then trusts the answer
+    /// for the others: the write lock keeps it true until the commit, or, for an optimistic
+    /// batch, the marks' plain `INSERT` fails the commit if one appeared meanwhile.
     pub async fn processed_among(
         &self,
         kv: &mut KvTransaction,
@@ -193,7 +194,12 @@ impl Store {
             for id in ids {
                 query = query.bind(id);
             }
-            processed.extend(query.fetch_all(kv.connection().await?).await?);
+            let found = if kv.reads_outside() {
+                query.fetch_all(&self.pool).await?
+            } else {
+                query.fetch_all(kv.connection().await?).await?
+            };
+            processed.extend(found);
         }
         if let Some(buffer) = &mut kv.buffer {
             for id in event_ids.iter().filter(|id| !processed.contains(*id)) {
@@ -216,14 +222,21 @@ impl Store {
                 return Ok(false);
             }
             if !buffer.known_unmarked(binding, event_id) {
-                let row = sqlx::query(
-                    "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
-                )
-                .bind(binding.0)
-                .bind(event_id)
-                .fetch_optional(kv.connection().await?)
-                .await?;
-                if row.is_some() {
+                // (An optimistic batch's marks are checked again by their insert: a mark
+                // that appears meanwhile fails the commit.)
+                let found = if kv.reads_outside() {
+                    self.event_processed(binding, event_id).await?
+                } else {
+                    sqlx::query(
+                        "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
+                    )
+                    .bind(binding.0)
+                    .bind(event_id)
+                    .fetch_optional(kv.connection().await?)
+                    .await?
+                    .is_some()
+                };
+                if found {
                     return Ok(false);
                 }
             }

@@ -173,6 +173,17 @@ async fn list_keys<'c>(
     if prefix.len() > MAX_KEY_BYTES {
         return Err(KvError::InvalidKey(prefix.len()));
     }
+    list_query(exec, tenant, prefix, limit)
+        .await
+        .map_err(db_fault)
+}
+
+async fn list_query<'c>(
+    exec: impl Executor<'c, Database = Any>,
+    tenant: TenantId,
+    prefix: &str,
+    limit: u32,
+) -> Result<Vec<String>, sqlx::Error> {
     let prefix_chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
     sqlx::query_scalar(
         "SELECT key FROM kv WHERE tenant_id = $1 AND substr(key, 1, CAST($2 AS INTEGER)) = $3 ORDER BY key LIMIT $4",
@@ -183,7 +194,6 @@ async fn list_keys<'c>(
     .bind(i64::from(limit))
     .fetch_all(exec)
     .await
-    .map_err(db_fault)
 }
 
 /// The per-tenant kv operations, on the pool (each statement its own transaction).
@@ -254,13 +264,27 @@ impl Store {
         Ok(row.is_some())
     }
 
-    /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]).
+    /// A unit of kv work that commits all at once, or not at all (see [`KvTransaction`]). On
+    /// SQLite it takes the write lock at its first operation and keeps it.
     pub fn kv_transaction(&self) -> KvTransaction {
         KvTransaction {
             store: self.clone(),
             tx: None,
             buffer: matches!(self.backend(), Backend::Sqlite).then(WriteBuffer::default),
+            optimistic: false,
             failed: false,
+        }
+    }
+
+    /// A [`KvTransaction`] for a batch of events that may run beside other batches: on SQLite
+    /// it reads outside the write lock and takes the lock only to commit, after checking that
+    /// what it read is unchanged ([`Error::ReadsChanged`] otherwise: nothing commits, the
+    /// batch runs again). The lock is then held for a few statements, not for the guests'
+    /// runs, so batches of several partitions run at once.
+    pub fn kv_batch_transaction(&self) -> KvTransaction {
+        KvTransaction {
+            optimistic: matches!(self.backend(), Backend::Sqlite),
+            ..self.kv_transaction()
         }
     }
 }
@@ -287,7 +311,9 @@ pub struct KvTransaction {
     pub(crate) store: Store,
     pub(crate) tx: Option<crate::store::WriteTx>,
     pub(crate) buffer: Option<WriteBuffer>,
-    /// Writing the buffer out failed part way: the transaction must not commit.
+    /// Reads go to the pool until the write lock is taken (see [`Store::kv_batch_transaction`]).
+    optimistic: bool,
+    /// Writing the buffer out failed part way, or what it read changed: it must not commit.
     failed: bool,
 }
 
@@ -296,6 +322,7 @@ impl std::fmt::Debug for KvTransaction {
         f.debug_struct("KvTransaction")
             .field("open", &self.tx.is_some())
             .field("buffered", &self.buffer.is_some())
+            .field("optimistic", &self.optimistic)
             .finish()
     }
 }
@@ -326,6 +353,11 @@ impl KvTransaction {
         if self.failed {
             return Err(Error::WriteFailed);
         }
+        if self.reads_outside() && !self.buffer.as_ref().is_some_and(WriteBuffer::has_writes) {
+            // Read only: nothing to lock, what it read was true when read.
+            return Ok(());
+        }
+        self.check_reads().await?;
         self.write_out().await?;
         match self.tx.take() {
             Some(tx) => tx.commit().await,
@@ -390,12 +422,79 @@ impl KvTransaction {
         Ok(())
     }
 
-    /// Writes the buffer out once it holds more than [`crate::kv_buffer::SPILL_BYTES`].
+    /// Writes the buffer out once it holds more than [`crate::kv_buffer::SPILL_BYTES`] (an
+    /// optimistic batch takes the write lock for that and keeps it).
     async fn bound_buffer(&mut self) -> Result<(), KvError> {
         if self.buffer.as_ref().is_some_and(WriteBuffer::over_limit) {
+            self.check_reads().await.map_err(db_fault)?;
             self.write_out().await.map_err(db_fault)?;
         }
         Ok(())
+    }
+
+    /// Whether reads go to the pool (an optimistic batch before it took the write lock).
+    pub(crate) fn reads_outside(&self) -> bool {
+        self.optimistic && self.tx.is_none()
+    }
+
+    /// Takes the write lock and checks that what was read outside it is unchanged; a change
+    /// leaves the transaction unable to commit ([`Error::ReadsChanged`]).
+    async fn check_reads(&mut self) -> Result<(), Error> {
+        let Some(reads) = self.buffer.as_mut().map(WriteBuffer::take_reads) else {
+            return Ok(());
+        };
+        if reads.is_empty() {
+            return Ok(());
+        }
+        let unchanged = self.reads_unchanged(reads).await;
+        if !matches!(unchanged, Ok(true)) {
+            self.failed = true;
+        }
+        match unchanged {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Error::ReadsChanged),
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn reads_unchanged(&mut self, reads: crate::kv_buffer::Reads) -> Result<bool, Error> {
+        let conn = self.connection().await?;
+        let mut by_tenant: std::collections::HashMap<TenantId, Vec<(String, Option<[u8; 32]>)>> =
+            std::collections::HashMap::new();
+        for ((tenant, key), seen) in reads.keys {
+            by_tenant.entry(tenant).or_default().push((key, seen));
+        }
+        for (tenant, keys) in by_tenant {
+            for keys in keys.chunks(KV_ROWS_PER_STATEMENT * 2) {
+                let list = (1..=keys.len())
+                    .map(|n| format!("${n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!(
+                    "SELECT key, value FROM kv WHERE tenant_id = {} AND key IN ({list})",
+                    tenant.0
+                );
+                let mut query = sqlx::query_as::<_, (String, Vec<u8>)>(&sql);
+                for (key, _) in keys {
+                    query = query.bind(key);
+                }
+                let now: std::collections::HashMap<String, Vec<u8>> =
+                    query.fetch_all(&mut *conn).await?.into_iter().collect();
+                let changed = keys.iter().any(|(key, seen)| {
+                    crate::kv_buffer::digest(now.get(key).map(Vec::as_slice)) != *seen
+                });
+                if changed {
+                    return Ok(false);
+                }
+            }
+        }
+        for list in reads.lists {
+            let now = list_query(&mut *conn, list.tenant, &list.prefix, list.limit).await?;
+            if now != list.keys {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Starts one event of a batch: its writes are then kept with
@@ -445,6 +544,14 @@ impl KvTransaction {
     async fn current(&mut self, tenant: TenantId, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         if let Some(cached) = self.buffer.as_ref().and_then(|b| b.cached(tenant, key)) {
             return Ok(cached.map(<[u8]>::to_vec));
+        }
+        if self.reads_outside() {
+            let value = get(&self.store.pool, tenant, key).await?;
+            if let Some(buffer) = &mut self.buffer {
+                buffer.note_read(tenant, key, value.as_deref());
+                buffer.remember(tenant, key, value.clone());
+            }
+            return Ok(value);
         }
         let value = get(self.connection().await.map_err(db_fault)?, tenant, key).await?;
         if let Some(buffer) = &mut self.buffer {
@@ -564,13 +671,27 @@ impl KvTransaction {
             .as_ref()
             .map_or(0, |b| b.deleted_with_prefix(tenant, prefix));
         let room = u32::try_from(deleted).unwrap_or(u32::MAX);
-        let stored = list_keys(
-            self.connection().await.map_err(db_fault)?,
-            tenant,
-            prefix,
-            limit.saturating_add(room),
-        )
-        .await?;
+        let asked = limit.saturating_add(room);
+        let stored = if self.reads_outside() {
+            let stored = list_keys(&self.store.pool, tenant, prefix, asked).await?;
+            if let Some(buffer) = &mut self.buffer {
+                buffer.note_list(crate::kv_buffer::ListRead {
+                    tenant,
+                    prefix: prefix.to_owned(),
+                    limit: asked,
+                    keys: stored.clone(),
+                });
+            }
+            stored
+        } else {
+            list_keys(
+                self.connection().await.map_err(db_fault)?,
+                tenant,
+                prefix,
+                asked,
+            )
+            .await?
+        };
         Ok(match &self.buffer {
             Some(buffer) => buffer.merge_keys(tenant, prefix, stored, limit as usize),
             None => stored,

@@ -12,6 +12,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use sha2::{Digest, Sha256};
+
 use crate::TenantId;
 use crate::kafka::BindingId;
 
@@ -43,6 +45,35 @@ impl Entry {
 pub(crate) struct PendingMark {
     pub(crate) binding: BindingId,
     pub(crate) event_id: String,
+}
+
+/// What an optimistic batch read outside the write lock, to check again under it before
+/// committing: each key's value (by digest: the buffer must not hold every value it read) and
+/// each key listing.
+#[derive(Debug, Default)]
+pub(crate) struct Reads {
+    pub(crate) keys: HashMap<Key, Option<[u8; 32]>>,
+    pub(crate) lists: Vec<ListRead>,
+}
+
+/// One `list_keys` of the database: `limit` keys asked for, `keys` answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ListRead {
+    pub(crate) tenant: TenantId,
+    pub(crate) prefix: String,
+    pub(crate) limit: u32,
+    pub(crate) keys: Vec<String>,
+}
+
+/// The digest a read is checked by.
+pub(crate) fn digest(value: Option<&[u8]>) -> Option<[u8; 32]> {
+    value.map(|v| Sha256::digest(v).into())
+}
+
+impl Reads {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.lists.is_empty()
+    }
 }
 
 /// What [`WriteBuffer::take_dirty`] hands to the database.
@@ -80,6 +111,8 @@ pub(crate) struct WriteBuffer {
     unmarked: HashSet<(BindingId, String)>,
     dirty_bytes: usize,
     event: Option<EventLog>,
+    /// Reads made outside the write lock (an optimistic batch), not yet checked.
+    reads: Reads,
 }
 
 fn key_of(tenant: TenantId, key: &str) -> Key {
@@ -100,6 +133,30 @@ impl WriteBuffer {
             value,
             dirty: false,
         });
+    }
+
+    /// Notes a read made outside the write lock, to check before committing (the first read of
+    /// a key is the one that counts: later ones come from the cache).
+    pub(crate) fn note_read(&mut self, tenant: TenantId, key: &str, value: Option<&[u8]>) {
+        self.reads
+            .keys
+            .entry(key_of(tenant, key))
+            .or_insert_with(|| digest(value));
+    }
+
+    /// Notes a listing made outside the write lock, to check before committing.
+    pub(crate) fn note_list(&mut self, list: ListRead) {
+        self.reads.lists.push(list);
+    }
+
+    /// The reads not yet checked; the buffer then has none.
+    pub(crate) fn take_reads(&mut self) -> Reads {
+        std::mem::take(&mut self.reads)
+    }
+
+    /// Whether anything waits to be written.
+    pub(crate) fn has_writes(&self) -> bool {
+        !self.marks.is_empty() || self.entries.values().any(|e| e.dirty)
     }
 
     /// Writes `value` (`None`: deletes) at `key`.
@@ -308,6 +365,21 @@ mod tests {
         assert_eq!(dirty.upserts.len(), 1);
         assert!(!buffer.over_limit());
         assert!(!buffer.undo_event());
+    }
+
+    #[test]
+    fn the_first_read_of_a_key_is_the_one_checked() {
+        let mut buffer = WriteBuffer::default();
+        buffer.note_read(T, "a", Some(b"one"));
+        buffer.note_read(T, "a", Some(b"two"));
+        buffer.note_read(T, "gone", None);
+        assert!(!buffer.has_writes());
+        buffer.write(T, "a", Some(b"three".to_vec()));
+        assert!(buffer.has_writes());
+        let reads = buffer.take_reads();
+        assert_eq!(reads.keys[&(T, "a".to_owned())], digest(Some(b"one")));
+        assert_eq!(reads.keys[&(T, "gone".to_owned())], None);
+        assert!(buffer.take_reads().is_empty());
     }
 
     #[test]

@@ -101,6 +101,10 @@ pub enum Error {
     /// Writing a transaction's buffered writes failed part way; it rolls back instead.
     #[error("an earlier write of this transaction failed; it cannot commit")]
     WriteFailed,
+    /// An optimistic batch found, at its commit, that something it read had changed since:
+    /// nothing committed, the batch runs again.
+    #[error("another writer changed what this batch read; it did not commit")]
+    ReadsChanged,
     /// A configuration change that breaks a rule (the text names the field); nothing changed.
     #[error(transparent)]
     InvalidConfig(#[from] geyser_core::InvalidConfig),

@@ -243,3 +243,116 @@ async fn a_buffer_that_fails_to_write_out_cannot_commit() {
     assert!(matches!(kv.commit().await, Err(Error::WriteFailed)));
     assert_eq!(stored(&store, t, "big0").await, None);
 }
+
+/// The SQLite store of `stores()` (optimistic batches exist only there).
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let (store, dir) = stores().await.remove(0);
+    assert_eq!(store.backend(), geyser_functions::Backend::Sqlite);
+    (store, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_optimistic_batch_commits_only_if_what_it_read_is_unchanged() {
+    let (store, _dir) = sqlite().await;
+    let t = tenant(&store, "optimist").await;
+    let binding = BindingId(4);
+    store.kv_set(t, "seen", b"1").await.unwrap();
+    store.kv_set(t, "p:a", b"1").await.unwrap();
+
+    // Changed value, created key, changed listing: each stops the commit, nothing lands.
+    for change in ["value", "created", "listed"] {
+        let mut kv = store.kv_batch_transaction();
+        let ids = vec![format!("{change}/0/0")];
+        assert!(
+            store
+                .processed_among(&mut kv, binding, &ids)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        kv.begin_event().await.unwrap();
+        assert!(store.mark_event(&mut kv, binding, &ids[0]).await.unwrap());
+        assert_eq!(kv.increment(t, "seen", 1).await.unwrap(), 2);
+        assert_eq!(kv.get(t, "absent").await.unwrap(), None);
+        assert_eq!(kv.list_keys(t, "p:", 10).await.unwrap(), ["p:a"]);
+        kv.set(t, "written", b"w").await.unwrap();
+        kv.keep_event().await.unwrap();
+        // Another writer, while the batch runs (it holds no lock).
+        match change {
+            "value" => store.kv_set(t, "seen", b"5").await.unwrap(),
+            "created" => store.kv_set(t, "absent", b"now").await.unwrap(),
+            _ => store.kv_set(t, "p:b", b"1").await.unwrap(),
+        }
+        assert!(
+            matches!(kv.commit().await, Err(Error::ReadsChanged)),
+            "{change}"
+        );
+        assert_eq!(stored(&store, t, "written").await, None, "{change}");
+        assert!(!store.event_processed(binding, &ids[0]).await.unwrap());
+        store.kv_delete(t, "absent").await.unwrap();
+        store.kv_delete(t, "p:b").await.unwrap();
+        store.kv_set(t, "seen", b"1").await.unwrap();
+    }
+
+    // A write to a key it did not read does not stop it.
+    let mut kv = store.kv_batch_transaction();
+    assert_eq!(kv.increment(t, "seen", 1).await.unwrap(), 2);
+    store.kv_set(t, "elsewhere", b"x").await.unwrap();
+    kv.commit().await.unwrap();
+    assert_eq!(stored(&store, t, "seen").await, Some(b"2".to_vec()));
+
+    // A mark that appeared meanwhile fails the commit: the event is not processed twice.
+    let mut kv = store.kv_batch_transaction();
+    let ids = vec!["race/0/0".to_owned()];
+    assert!(
+        store
+            .processed_among(&mut kv, binding, &ids)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.mark_event(&mut kv, binding, &ids[0]).await.unwrap());
+    kv.increment(t, "raced", 1).await.unwrap();
+    assert!(
+        store
+            .commit_event(store.kv_transaction(), binding, &ids[0])
+            .await
+            .unwrap()
+    );
+    assert!(kv.commit().await.is_err());
+    assert_eq!(stored(&store, t, "raced").await, None);
+
+    // Read only: nothing to lock or commit.
+    let mut kv = store.kv_batch_transaction();
+    assert_eq!(kv.get(t, "seen").await.unwrap(), Some(b"2".to_vec()));
+    store.kv_set(t, "seen", b"3").await.unwrap();
+    kv.commit().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn optimistic_batches_run_side_by_side_and_lose_no_increment() {
+    let (store, _dir) = sqlite().await;
+    let t = tenant(&store, "side").await;
+    // Two batches open at once (neither holds the write lock while it runs), each counting
+    // its own key and both a shared one: one of them finds the shared key changed.
+    let mut first = store.kv_batch_transaction();
+    let mut second = store.kv_batch_transaction();
+    first.increment(t, "first", 1).await.unwrap();
+    second.increment(t, "second", 1).await.unwrap();
+    first.increment(t, "shared", 1).await.unwrap();
+    second.increment(t, "shared", 1).await.unwrap();
+    first.commit().await.unwrap();
+    assert!(matches!(second.commit().await, Err(Error::ReadsChanged)));
+    assert_eq!(stored(&store, t, "shared").await, Some(b"1".to_vec()));
+    assert_eq!(stored(&store, t, "second").await, None);
+
+    // Disjoint keys: both commit.
+    let mut first = store.kv_batch_transaction();
+    let mut second = store.kv_batch_transaction();
+    first.increment(t, "first", 1).await.unwrap();
+    second.increment(t, "second", 1).await.unwrap();
+    second.commit().await.unwrap();
+    first.commit().await.unwrap();
+    assert_eq!(stored(&store, t, "first").await, Some(b"2".to_vec()));
+    assert_eq!(stored(&store, t, "second").await, Some(b"1".to_vec()));
+}

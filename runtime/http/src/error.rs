@@ -117,7 +117,8 @@ impl From<geyser_functions::Error> for ApiError {
             | E::Migrate(_)
             | E::Corrupt(_)
             | E::EventWrittenOut
-            | E::WriteFailed => Self::internal(err),
+            | E::WriteFailed
+            | E::ReadsChanged => Self::internal(err),
         }
     }
 }

@@ -487,13 +487,15 @@ impl BindingWorker {
         true
     }
 
-    /// Runs `records` from the first, each once, in one transaction: every record as an event
+    /// Runs `records` from the first, each once, in one transaction (an optimistic one: on
+    /// SQLite the write lock is taken only to commit, so partitions run side by side): every
+    /// record as an event
     /// of the transaction (undone alone if it fails) whose first write is its processed mark (an
     /// already marked record is skipped as a duplicate). Stops at the first failure, after
     /// `batch_time`, or when cancelled, and commits what succeeded.
     async fn batch(&self, records: &[OwnedMessage], state: &PartitionState) -> BatchEnd {
         let started = std::time::Instant::now();
-        let mut kv = self.store.kv_transaction();
+        let mut kv = self.store.kv_batch_transaction();
         let mut committed = 0;
         let mut duplicates = 0u64;
         let mut failed = None;
@@ -551,9 +553,17 @@ impl BindingWorker {
                 }
             }
         }
-        if let Err(err) = kv.commit().await {
-            tracing::warn!(binding = %self.binding.id, error = %err, "cannot commit a batch of events");
-            return BatchEnd::Unbatched;
+        match kv.commit().await {
+            Ok(()) => {}
+            // Another writer changed a key the batch read: expected under contention.
+            Err(geyser_functions::Error::ReadsChanged) => {
+                tracing::info!(binding = %self.binding.id, "a batch's reads changed before it committed; its first record runs alone");
+                return BatchEnd::Unbatched;
+            }
+            Err(err) => {
+                tracing::warn!(binding = %self.binding.id, error = %err, "cannot commit a batch of events");
+                return BatchEnd::Unbatched;
+            }
         }
         if committed > 0 {
             self.stats.batches.fetch_add(1, Ordering::Relaxed);
