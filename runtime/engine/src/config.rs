@@ -46,6 +46,11 @@ pub struct EngineConfig {
     /// `wasmtime serve`'s best configuration with it (bench/RESULTS.md), at the price of up to
     /// this much resident memory per slot such a component used.
     pub keep_resident_cow_bytes: usize,
+    /// Reset a reused memory slot by asking Linux which pages the last guest wrote
+    /// (`PAGEMAP_SCAN`, kernel 6.7+; ignored elsewhere) and restoring only those, up to the
+    /// kept-resident bytes, instead of assuming the lowest ones: the rest of the slot needs no
+    /// `madvise` (whose TLB shootdown interrupts every other core) and no page faults next time.
+    pub pagemap_scan: bool,
     /// Guest memory (linear memories of every running guest together) the node may commit;
     /// a grow past it fails that guest with `memory-limit`. Unset: 75 % of the machine's
     /// memory, or of the cgroup's limit when that is lower.
@@ -88,6 +93,7 @@ impl Default for EngineConfig {
             memory_init_cow_min_kb: 1024,
             keep_resident_bytes: 0,
             keep_resident_cow_bytes: 32 << 20,
+            pagemap_scan: true,
             node_memory_mb: None,
             memory_high_water_percent: 90,
             max_concurrent_compiles: 1,

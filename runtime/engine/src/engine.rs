@@ -9,7 +9,7 @@ use crate::sandbox::InvocationState;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::Linker;
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// Core instances a component may contain: the main module plus wit-component shims.
 const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
@@ -40,7 +40,12 @@ pub fn build_engine(
         } else {
             cfg.keep_resident_bytes
         })
-        .table_keep_resident(64 << 10);
+        .table_keep_resident(64 << 10)
+        .pagemap_scan(if cfg.pagemap_scan {
+            Enabled::Auto
+        } else {
+            Enabled::No
+        });
 
     let mut config = Config::new();
     config
