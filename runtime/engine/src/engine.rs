@@ -17,12 +17,37 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 /// Builds the engine. The pool reserves `max_instances` slots up front so instantiation never
 /// calls `mmap`; memories are capped at `max_memory_mb` by the pool and per function by the
 /// store's limiter. `compile_cache` is shared by the engines of both ways (their compiler
-/// settings are the same).
+/// settings are the same). With `pagemap_scan` on a kernel that has it, a reused slot restores
+/// only the pages its last guest wrote; without it, a copying engine keeps nothing resident
+/// (each kept byte would be `memset` on every reuse).
 pub fn build_engine(
     cfg: &EngineConfig,
     init: MemoryInit,
     compile_cache: Option<Arc<CompileCache>>,
 ) -> wasmtime::Result<Engine> {
+    if cfg.pagemap_scan {
+        match engine_with(cfg, init, compile_cache.clone(), true) {
+            Ok(engine) => return Ok(engine),
+            Err(err) => tracing::info!(
+                error = %err,
+                "PAGEMAP_SCAN is not available (Linux 6.7+); reused memory slots are reset without it"
+            ),
+        }
+    }
+    engine_with(cfg, init, compile_cache, false)
+}
+
+fn engine_with(
+    cfg: &EngineConfig,
+    init: MemoryInit,
+    compile_cache: Option<Arc<CompileCache>>,
+    pagemap_scan: bool,
+) -> wasmtime::Result<Engine> {
+    let keep_resident = match (init.cow(), pagemap_scan) {
+        (true, _) => cfg.keep_resident_cow_bytes,
+        (false, true) => cfg.keep_resident_bytes,
+        (false, false) => 0,
+    };
     let mut pool = PoolingAllocationConfig::default();
     let instances = cfg.max_instances;
     pool.total_component_instances(instances)
@@ -33,16 +58,12 @@ pub fn build_engine(
         .max_memories_per_component(4)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memory_size(usize::try_from(u64::from(cfg.max_memory_mb) << 20).unwrap_or(usize::MAX))
-        // How much of a reused memory is memset and kept rather than handed back (measured:
-        // handing it all back is cheaper for small guests; see `EngineConfig`).
-        .linear_memory_keep_resident(if init.cow() {
-            cfg.keep_resident_cow_bytes
-        } else {
-            cfg.keep_resident_bytes
-        })
+        // How much of a reused memory is restored and kept rather than handed back with
+        // `madvise` (measured: see `EngineConfig`).
+        .linear_memory_keep_resident(keep_resident)
         .table_keep_resident(64 << 10)
-        .pagemap_scan(if cfg.pagemap_scan {
-            Enabled::Auto
+        .pagemap_scan(if pagemap_scan {
+            Enabled::Yes
         } else {
             Enabled::No
         });
