@@ -174,7 +174,8 @@ impl Store {
     }
 
     /// Which of `event_ids` the binding already processed, asked inside `kv`'s transaction (an
-    /// optimistic batch's: on the pool). On SQLite [`Store::mark_event`] then trusts the answer
+    /// optimistic batch's: on the pool) — on SQLite only; on PostgreSQL the answer is empty and
+    /// [`Store::mark_event`] finds out per event. On SQLite [`Store::mark_event`] then trusts the answer
     /// for the others: the write lock keeps it true until the commit, or, for an optimistic
     /// batch, the marks' plain `INSERT` fails the commit if one appeared meanwhile.
     pub async fn processed_among(
@@ -184,6 +185,11 @@ impl Store {
         event_ids: &[String],
     ) -> Result<std::collections::HashSet<String>> {
         let mut processed = std::collections::HashSet::new();
+        if kv.buffer.is_none() {
+            // PostgreSQL: each mark's own insert says whether it was there (and a generic plan
+            // of this `IN` list scans every mark of the binding).
+            return Ok(processed);
+        }
         for ids in event_ids.chunks(MARKS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT event_id FROM kafka_processed WHERE binding_id = {} AND event_id IN ({})",
