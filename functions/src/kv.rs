@@ -2,7 +2,7 @@
 //! operation is scoped by tenant id, so a tenant can never name another tenant's keys, and every
 //! read-modify-write is one SQL statement, so it is atomic across invocations and nodes.
 
-use crate::kv_buffer::WriteBuffer;
+use crate::kv_buffer::{Seen, WriteBuffer};
 use crate::{Backend, Error, Store, TenantId, now_ms};
 use sqlx::{Any, Executor};
 
@@ -459,7 +459,7 @@ impl KvTransaction {
 
     async fn reads_unchanged(&mut self, reads: crate::kv_buffer::Reads) -> Result<bool, Error> {
         let conn = self.connection().await?;
-        let mut by_tenant: std::collections::HashMap<TenantId, Vec<(String, Option<[u8; 32]>)>> =
+        let mut by_tenant: std::collections::HashMap<TenantId, Vec<(String, Seen)>> =
             std::collections::HashMap::new();
         for ((tenant, key), seen) in reads.keys {
             by_tenant.entry(tenant).or_default().push((key, seen));

@@ -52,7 +52,7 @@ pub(crate) struct PendingMark {
 /// each key listing.
 #[derive(Debug, Default)]
 pub(crate) struct Reads {
-    pub(crate) keys: HashMap<Key, Option<[u8; 32]>>,
+    pub(crate) keys: HashMap<Key, Seen>,
     pub(crate) lists: Vec<ListRead>,
 }
 
@@ -65,8 +65,11 @@ pub(crate) struct ListRead {
     pub(crate) keys: Vec<String>,
 }
 
+/// What a key held when read (`None`: absent), by digest.
+pub(crate) type Seen = Option<[u8; 32]>;
+
 /// The digest a read is checked by.
-pub(crate) fn digest(value: Option<&[u8]>) -> Option<[u8; 32]> {
+pub(crate) fn digest(value: Option<&[u8]>) -> Seen {
     value.map(|v| Sha256::digest(v).into())
 }
 
