@@ -309,7 +309,7 @@ fn counter_value(text: &[u8]) -> Option<i64> {
 /// of other nodes apart.
 pub struct KvTransaction {
     pub(crate) store: Store,
-    pub(crate) tx: Option<crate::store::WriteTx>,
+    tx: Option<crate::store::WriteTx>,
     pub(crate) buffer: Option<WriteBuffer>,
     /// Reads go to the pool until the write lock is taken (see [`Store::kv_batch_transaction`]).
     optimistic: bool,

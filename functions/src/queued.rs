@@ -366,19 +366,15 @@ impl Store {
         .execute(&mut *conn)
         .await?;
         if done.rows_affected() != 1 {
-            if let Some(tx) = kv.tx.take() {
-                tx.rollback().await?;
-            }
+            kv.rollback().await?;
             return Ok(false);
         }
         if let Some(Report::Invoke(next)) = report {
             // A report is never refused by the queue quota: it stands for work already accepted.
             insert(&mut *conn, next, u64::MAX >> 1).await?;
         }
-        let Some(tx) = kv.tx.take() else {
-            return Err(Error::Corrupt("transaction vanished".into()));
-        };
-        tx.commit().await?;
+        // With the invocation's buffered kv writes (SQLite): `commit` writes them out first.
+        kv.commit().await?;
         Ok(true)
     }
 
