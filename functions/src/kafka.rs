@@ -163,14 +163,7 @@ impl Store {
 
     /// Whether the binding already processed the event.
     pub async fn event_processed(&self, binding: BindingId, event_id: &str) -> Result<bool> {
-        let row = sqlx::query(
-            "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
-        )
-        .bind(binding.0)
-        .bind(event_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.is_some())
+        marked(&self.pool, binding, event_id).await
     }
 
     /// Which of `event_ids` the binding already processed, asked inside `kv`'s transaction (an
@@ -194,7 +187,7 @@ impl Store {
             let sql = format!(
                 "SELECT event_id FROM kafka_processed WHERE binding_id = {} AND event_id IN ({})",
                 binding.0,
-                placeholders(ids.len())
+                crate::kv::placeholders(ids.len())
             );
             let mut query = sqlx::query_scalar::<_, String>(&sql);
             for id in ids {
@@ -233,14 +226,7 @@ impl Store {
                 let found = if kv.reads_outside() {
                     self.event_processed(binding, event_id).await?
                 } else {
-                    sqlx::query(
-                        "SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2",
-                    )
-                    .bind(binding.0)
-                    .bind(event_id)
-                    .fetch_optional(kv.connection().await?)
-                    .await?
-                    .is_some()
+                    marked(kv.connection().await?, binding, event_id).await?
                 };
                 if found {
                     return Ok(false);
@@ -293,12 +279,19 @@ impl Store {
 /// Marks per multi-row statement: only event ids are bound (see `KV_ROWS_PER_STATEMENT`).
 const MARKS_PER_STATEMENT: usize = 64;
 
-/// `$1, $2, ...`: `count` numbered placeholders.
-fn placeholders(count: usize) -> String {
-    (1..=count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Whether `exec` (the pool, or a transaction's connection) holds the event's mark.
+async fn marked<'c>(
+    exec: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    binding: BindingId,
+    event_id: &str,
+) -> Result<bool> {
+    let row =
+        sqlx::query("SELECT 1 AS one FROM kafka_processed WHERE binding_id = $1 AND event_id = $2")
+            .bind(binding.0)
+            .bind(event_id)
+            .fetch_optional(exec)
+            .await?;
+    Ok(row.is_some())
 }
 
 /// Inserts buffered processed marks (checked absent in the same transaction, so a conflict is

@@ -327,6 +327,14 @@ impl std::fmt::Debug for KvTransaction {
     }
 }
 
+/// `$1, $2, ...`: `count` numbered placeholders (for an `IN` list).
+pub(crate) fn placeholders(count: usize) -> String {
+    (1..=count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Rows per multi-row upsert when a buffer is written out. Only a row's key and value are
 /// bound (its tenant id and time are integers written into the statement): sqlx's SQLite driver
 /// spends time growing with the square of a statement's bound parameters (see `usage.rs`).
@@ -466,13 +474,10 @@ impl KvTransaction {
         }
         for (tenant, keys) in by_tenant {
             for keys in keys.chunks(KV_ROWS_PER_STATEMENT * 2) {
-                let list = (1..=keys.len())
-                    .map(|n| format!("${n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 let sql = format!(
-                    "SELECT key, value FROM kv WHERE tenant_id = {} AND key IN ({list})",
-                    tenant.0
+                    "SELECT key, value FROM kv WHERE tenant_id = {} AND key IN ({})",
+                    tenant.0,
+                    placeholders(keys.len())
                 );
                 let mut query = sqlx::query_as::<_, (String, Vec<u8>)>(&sql);
                 for (key, _) in keys {
